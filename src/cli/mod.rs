@@ -1,0 +1,98 @@
+//! The `udap-server` command line: `serve` and the administrator commands.
+//!
+//! Each command is a thin call into the library modules; output is human-readable by default and a
+//! JSON document with `--json`, for scripts.
+
+pub mod ca;
+pub mod community;
+pub mod serve;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::LogFormat;
+
+const ABOUT: &str = "UDAP trust-community authorization server with SMART App Launch v2";
+
+const LONG_ABOUT: &str = "\
+udap-server is the authorization server of a UDAP trust community: clients prove who they are with \
+X.509 certificates issued under the community's trust anchors, register with signed software \
+statements, and receive OAuth 2.0 access tokens.
+
+Quick start (development): `udap-server serve` creates a development community in the data \
+directory and serves plain HTTP on 127.0.0.1:8080.
+
+Administrator commands open the data directory directly; stop a running server first.";
+
+/// Top-level options and the command to run.
+#[derive(Debug, Parser)]
+#[command(name = "udap-server", version, about = ABOUT, long_about = LONG_ABOUT)]
+pub struct Cli {
+    /// Directory holding the database (udap.redb) and generated certificates.
+    #[arg(long, env = "UDAP_DATA_DIR", default_value = "./udap-data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// Print machine-readable JSON instead of human-readable text (admin commands).
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Log line format.
+    #[arg(long, env = "UDAP_LOG_FORMAT", value_enum, global = true)]
+    pub log_format: Option<LogFormat>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the authorization server.
+    Serve(serve::ServeArgs),
+    /// Manage trust communities (anchors, intermediates, CRLs, the server's signing certificate).
+    #[command(subcommand)]
+    Community(community::CommunityCommand),
+    /// A small certificate authority for test and development communities (root, intermediate,
+    /// client and server certificates, revocation, CRLs).
+    #[command(subcommand)]
+    Ca(ca::CaCommand),
+}
+
+/// Sets up logging: `UDAP_LOG` (or `RUST_LOG`) filters, e.g. `UDAP_LOG=udap_server=debug`.
+pub fn init_tracing(format: LogFormat, default_level: &str) {
+    let filter = std::env::var("UDAP_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| default_level.to_string());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve::run(args, cli.data_dir, cli.log_format),
+        Command::Community(cmd) => {
+            init_tracing(cli.log_format.unwrap_or_default(), "warn");
+            community::run(cmd, &cli.data_dir, cli.json)
+        }
+        Command::Ca(cmd) => {
+            init_tracing(cli.log_format.unwrap_or_default(), "warn");
+            ca::run(cmd, cli.json)
+        }
+    }
+}
+
+/// Prints `value` as JSON, or the human text.
+pub fn emit(json: bool, value: &serde_json::Value, human: impl FnOnce() -> String) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        println!("{}", human());
+    }
+    Ok(())
+}

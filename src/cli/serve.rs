@@ -1,0 +1,113 @@
+//! `udap-server serve`: validate the configuration, open the store, make sure a community exists
+//! (creating a development one when nothing is configured), and serve.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::community;
+use crate::config::{FileConfig, LogFormat, Overrides, Settings};
+use crate::http::{self, AppState};
+use crate::pki::CrlFetcher;
+use crate::store::Store;
+
+/// Flags for `serve`; each also reads a `UDAP_*` variable and overrides the configuration file.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Precedence: configuration file < UDAP_* environment variables < flags.
+
+Examples:
+  udap-server serve                                   # dev community, http://127.0.0.1:8080
+  udap-server serve --listen 0.0.0.0:8443 --base-url https://as.example.org/fhir \\
+      --tls-cert tls.pem --tls-key tls.key")]
+pub struct ServeArgs {
+    /// TOML configuration file (keys under [server]; see README "Configuration").
+    #[arg(long, env = "UDAP_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "UDAP_LISTEN")]
+    pub listen: Option<String>,
+    /// The FHIR base URL this server protects and its issuer; must equal a SAN URI of every
+    /// community's signing certificate [default: http(s)://LISTEN].
+    #[arg(long, env = "UDAP_BASE_URL")]
+    pub base_url: Option<String>,
+    /// TLS certificate chain (PEM). With --tls-key, serves HTTPS (TLS 1.2+ only).
+    #[arg(long, env = "UDAP_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "UDAP_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// HTTP worker threads [default: number of cores].
+    #[arg(long, env = "UDAP_WORKERS")]
+    pub workers: Option<usize>,
+    /// Access-token lifetime in seconds, at most 3600 [default: 300].
+    #[arg(long, env = "UDAP_ACCESS_TOKEN_LIFETIME_SECS")]
+    pub access_token_lifetime_secs: Option<u64>,
+    /// JWT signature algorithms accepted from clients, comma-separated [default: RS256,RS384,ES256,ES384].
+    #[arg(long, env = "UDAP_ALLOWED_ALGS", value_delimiter = ',')]
+    pub allowed_algs: Option<Vec<String>>,
+    /// Algorithm for access tokens we sign: RS256 or ES256 [default: RS256].
+    #[arg(long, env = "UDAP_TOKEN_SIGNING_ALG")]
+    pub token_signing_alg: Option<String>,
+    /// HTI1-2: from this date (YYYY-MM-DD, UTC) apps without intended users and purposes get no tokens.
+    #[arg(long, env = "UDAP_INTENDED_USE_ENFORCEMENT_DATE")]
+    pub intended_use_enforcement_date: Option<String>,
+}
+
+impl ServeArgs {
+    fn overrides(&self, log_format: Option<LogFormat>) -> Overrides {
+        Overrides {
+            listen: self.listen.clone(),
+            base_url: self.base_url.clone(),
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            workers: self.workers,
+            access_token_lifetime_secs: self.access_token_lifetime_secs,
+            allowed_algs: self.allowed_algs.clone(),
+            log_format,
+            token_signing_alg: self.token_signing_alg.clone(),
+            intended_use_enforcement_date: self.intended_use_enforcement_date.clone(),
+        }
+    }
+}
+
+/// Path of the database inside the data directory.
+pub fn store_path(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("udap.redb")
+}
+
+/// Everything `serve` does before accepting connections; also used by tests to boot the real app.
+pub fn prepare(settings: Settings) -> anyhow::Result<AppState> {
+    let store = Store::open(&store_path(&settings.data_dir))?;
+    let now = chrono::Utc::now().timestamp();
+    crate::dev_community::ensure(&store, &settings, now)?;
+    let records = store.communities().list()?;
+    let fetcher = Arc::new(CrlFetcher::new());
+    let communities = community::build_all(&records, &settings.base_url, fetcher, now)
+        .context("a configured community cannot be served; fix it with `udap-server community ...`")?;
+    store.spawn_pruner(Duration::from_secs(60), || chrono::Utc::now().timestamp())?;
+    let tokens = crate::server_keys::token_issuer(&store, &settings, now)?;
+    Ok(AppState::new(settings, store, communities, tokens)?)
+}
+
+pub fn run(args: ServeArgs, data_dir: PathBuf, log_format: Option<LogFormat>) -> anyhow::Result<()> {
+    let file = match &args.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
+    };
+    let settings = Settings::resolve(data_dir, file, args.overrides(log_format))?;
+    crate::cli::init_tracing(settings.log_format, "info,actix_server=warn");
+    let listener = TcpListener::bind(settings.listen)
+        .with_context(|| format!("cannot listen on {} (in use, or not an address of this host?)", settings.listen))?;
+    let state = prepare(settings)?;
+    let (base_url, n) = (state.settings.base_url.clone(), state.communities.len());
+    let server = http::start(state, listener)?;
+    tracing::info!(addr = %server.addr, %base_url, communities = n, "udap-server listening");
+    server.wait()?;
+    tracing::info!("udap-server stopped");
+    Ok(())
+}

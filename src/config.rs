@@ -1,0 +1,263 @@
+//! Server settings: TOML file < `UDAP_*` environment < command-line flags, validated once at start-up.
+//!
+//! Every problem names the setting (file key, environment variable and flag) and says what to fix, so
+//! an administrator never has to read code to start the server. Secrets (key paths are not secrets, key
+//! contents are) never pass through here.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use url::Url;
+
+/// Longest access-token lifetime any setting may ask for (UDAP-53: at most 60 minutes).
+pub const MAX_ACCESS_TOKEN_LIFETIME: u64 = 3600;
+
+/// A setting that could not be accepted; the message names the key and what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    ReadFile { path: PathBuf, source: std::io::Error },
+    #[error("configuration file {path} is not valid TOML for udap-server: {message}")]
+    ParseFile { path: PathBuf, message: String },
+    #[error("setting `{key}` is invalid: {problem}")]
+    Invalid { key: &'static str, problem: String },
+}
+
+fn invalid(key: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key, problem: problem.into() }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// The `[server]` table of the configuration file. Every field is optional there; flags and
+/// environment variables override it.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileServer {
+    pub listen: Option<String>,
+    pub base_url: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub workers: Option<usize>,
+    pub access_token_lifetime_secs: Option<u64>,
+    pub allowed_algs: Option<Vec<String>>,
+    pub log_format: Option<LogFormat>,
+    pub token_signing_alg: Option<String>,
+    pub intended_use_enforcement_date: Option<String>,
+}
+
+/// The configuration file as a whole.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub server: FileServer,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::ReadFile { path: path.to_path_buf(), source })?;
+        toml::from_str(&text)
+            .map_err(|e| ConfigError::ParseFile { path: path.to_path_buf(), message: e.to_string() })
+    }
+}
+
+/// Values that came from flags or `UDAP_*` variables (clap merges those two); `None` = not given.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub base_url: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub workers: Option<usize>,
+    pub access_token_lifetime_secs: Option<u64>,
+    pub allowed_algs: Option<Vec<String>>,
+    pub log_format: Option<LogFormat>,
+    pub token_signing_alg: Option<String>,
+    pub intended_use_enforcement_date: Option<String>,
+}
+
+/// TLS material for the listener (HTI1-7: TLS 1.2 or newer only; enforced in `http::tls`).
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Validated settings for `serve`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// The FHIR base URL and issuer, exactly as configured (UDAP-10: compared byte for byte).
+    pub base_url: String,
+    pub tls: Option<TlsFiles>,
+    pub workers: usize,
+    pub access_token_lifetime_secs: u64,
+    pub allowed_algs: Vec<String>,
+    pub log_format: LogFormat,
+    /// Algorithm of the access-token signing key: RS256 (default) or ES256.
+    pub token_signing_alg: String,
+    /// HTI1-2: from this instant (unix seconds) clients without intended use get no tokens.
+    pub intended_use_enforced_from: Option<i64>,
+}
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_TOKEN_LIFETIME: u64 = 300;
+
+impl Settings {
+    /// Merges file < overrides and validates the result.
+    pub fn resolve(data_dir: PathBuf, file: FileConfig, o: Overrides) -> Result<Self, ConfigError> {
+        let f = file.server;
+        let listen_text = o.listen.or(f.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            invalid(
+                "server.listen (UDAP_LISTEN, --listen)",
+                format!("`{listen_text}` is not an address like 127.0.0.1:8080 or [::]:443"),
+            )
+        })?;
+        let tls = match (o.tls_cert.or(f.tls_cert), o.tls_key.or(f.tls_key)) {
+            (Some(cert), Some(key)) => {
+                for (k, p) in [("server.tls_cert (UDAP_TLS_CERT, --tls-cert)", &cert), ("server.tls_key (UDAP_TLS_KEY, --tls-key)", &key)] {
+                    if let Err(e) = std::fs::metadata(p) {
+                        return Err(invalid(k, format!("cannot read {}: {e}", p.display())));
+                    }
+                }
+                Some(TlsFiles { cert, key })
+            }
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(invalid("server.tls_key (UDAP_TLS_KEY, --tls-key)", "a TLS certificate was given without its private key"))
+            }
+            (None, Some(_)) => {
+                return Err(invalid("server.tls_cert (UDAP_TLS_CERT, --tls-cert)", "a TLS private key was given without its certificate"))
+            }
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let base_url = o.base_url.or(f.base_url).unwrap_or_else(|| format!("{scheme}://{listen}"));
+        validate_base_url(&base_url)?;
+        let workers = o.workers.or(f.workers).unwrap_or_else(|| {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+        });
+        if workers == 0 || workers > 256 {
+            return Err(invalid("server.workers (UDAP_WORKERS, --workers)", "must be between 1 and 256"));
+        }
+        let lifetime = o.access_token_lifetime_secs.or(f.access_token_lifetime_secs).unwrap_or(DEFAULT_TOKEN_LIFETIME);
+        if lifetime == 0 || lifetime > MAX_ACCESS_TOKEN_LIFETIME {
+            return Err(invalid(
+                "server.access_token_lifetime_secs (UDAP_ACCESS_TOKEN_LIFETIME_SECS, --access-token-lifetime-secs)",
+                format!("{lifetime} is outside 1..=3600 (UDAP IG: access tokens live at most 60 minutes)"),
+            ));
+        }
+        let allowed_algs = o.allowed_algs.or(f.allowed_algs).unwrap_or_else(|| {
+            crate::jose::AlgPolicy::default().names().into_iter().map(String::from).collect()
+        });
+        crate::jose::AlgPolicy::from_names(&allowed_algs)
+            .map_err(|e| invalid("server.allowed_algs (UDAP_ALLOWED_ALGS, --allowed-algs)", e.to_string()))?;
+        let token_signing_alg = o.token_signing_alg.or(f.token_signing_alg).unwrap_or_else(|| "RS256".into());
+        if !matches!(token_signing_alg.as_str(), "RS256" | "ES256") {
+            return Err(invalid("server.token_signing_alg (UDAP_TOKEN_SIGNING_ALG, --token-signing-alg)", format!("`{token_signing_alg}` is not RS256 or ES256")));
+        }
+        let intended_use_enforced_from = match o.intended_use_enforcement_date.or(f.intended_use_enforcement_date) {
+            None => None,
+            Some(d) => Some(
+                chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+                    .ok()
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+                    .map(|dt| dt.and_utc().timestamp())
+                    .ok_or_else(|| invalid("server.intended_use_enforcement_date (UDAP_INTENDED_USE_ENFORCEMENT_DATE, --intended-use-enforcement-date)", format!("`{d}` is not a date like 2027-01-01")))?,
+            ),
+        };
+        Ok(Settings {
+            data_dir,
+            token_signing_alg,
+            intended_use_enforced_from,
+            listen,
+            base_url,
+            tls,
+            workers,
+            access_token_lifetime_secs: lifetime,
+            allowed_algs,
+            log_format: o.log_format.or(f.log_format).unwrap_or_default(),
+        })
+    }
+}
+
+/// The base URL is the issuer and the FHIR base: absolute http(s), no query or fragment (UDAP-10).
+pub fn validate_base_url(base_url: &str) -> Result<(), ConfigError> {
+    const KEY: &str = "server.base_url (UDAP_BASE_URL, --base-url)";
+    let url = Url::parse(base_url).map_err(|e| invalid(KEY, format!("`{base_url}` is not an absolute URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(KEY, format!("`{base_url}` must use https (or http for local development)")));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(KEY, format!("`{base_url}` must not carry a query or fragment")));
+    }
+    if url.host_str().is_none() {
+        return Err(invalid(KEY, format!("`{base_url}` has no host")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(file: &str, o: Overrides) -> Result<Settings, ConfigError> {
+        let file: FileConfig = toml::from_str(file).unwrap();
+        Settings::resolve(PathBuf::from("/tmp/x"), file, o)
+    }
+
+    #[test]
+    fn defaults_give_plain_http_on_loopback() {
+        let s = resolve("", Overrides::default()).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.base_url, "http://127.0.0.1:8080");
+        assert!(s.tls.is_none());
+        assert_eq!(s.access_token_lifetime_secs, 300);
+    }
+
+    #[test]
+    fn flags_win_over_file() {
+        let o = Overrides { listen: Some("127.0.0.1:9000".into()), ..Default::default() };
+        let s = resolve("[server]\nlisten = \"127.0.0.1:7000\"\nbase_url = \"https://as.example/fhir\"\n", o).unwrap();
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.base_url, "https://as.example/fhir");
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let cases: &[(&str, Overrides, &str)] = &[
+            ("", Overrides { listen: Some("nope".into()), ..Default::default() }, "server.listen"),
+            ("", Overrides { base_url: Some("ftp://x/".into()), ..Default::default() }, "server.base_url"),
+            ("", Overrides { base_url: Some("https://x/?a=b".into()), ..Default::default() }, "server.base_url"),
+            // UDAP-53: never more than 60 minutes.
+            ("", Overrides { access_token_lifetime_secs: Some(3601), ..Default::default() }, "access_token_lifetime_secs"),
+            ("", Overrides { tls_cert: Some("/nonexistent.pem".into()), ..Default::default() }, "server.tls_key"),
+            // UDAP-2: `none` and HMAC are never allowed.
+            ("", Overrides { allowed_algs: Some(vec!["none".into()]), ..Default::default() }, "server.allowed_algs"),
+            ("", Overrides { allowed_algs: Some(vec!["HS256".into()]), ..Default::default() }, "server.allowed_algs"),
+        ];
+        for (file, o, key) in cases {
+            let err = resolve(file, o.clone()).unwrap_err().to_string();
+            assert!(err.contains(key), "{err} should name {key}");
+        }
+    }
+
+    #[test]
+    fn unknown_file_keys_are_rejected() {
+        let err = toml::from_str::<FileConfig>("[server]\nlisten_addr = \"x\"\n").unwrap_err();
+        assert!(err.to_string().contains("listen_addr"));
+    }
+}

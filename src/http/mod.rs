@@ -1,0 +1,142 @@
+//! HTTP surface: the actix-web app, its routes, TLS, health and metrics.
+//!
+//! Handlers here parse the wire and map errors; the rules they apply live in `oauth`, `pki` and
+//! `jose` as plain functions.
+
+pub mod body;
+pub mod error;
+pub mod form;
+pub mod health;
+pub mod metrics;
+pub mod state;
+pub mod tls;
+pub mod token;
+pub mod udap;
+
+use std::net::{SocketAddr, TcpListener};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use actix_web::dev::{Service, ServerHandle};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{web, App, HttpServer};
+use futures_util::FutureExt;
+
+pub use state::AppState;
+
+/// Largest request body any endpoint reads; software statements and assertions are a few KiB.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error("cannot listen: {0}")]
+    Bind(std::io::Error),
+    #[error("server thread failed to start")]
+    Thread,
+}
+
+/// Registers every route: health and metrics at the root, protocol endpoints under the base URL's
+/// path (UDAP-7: `{baseURL}/.well-known/udap`).
+pub fn routes(cfg: &mut web::ServiceConfig, prefix: &str) {
+    cfg.app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+        .route("/health", web::get().to(health::health))
+        .route("/metrics", web::get().to(health::metrics))
+        .service(
+            web::scope(prefix)
+                .route("/.well-known/udap", web::get().to(udap::metadata))
+                .route("/register", web::post().to(udap::register))
+                .route("/token", web::post().to(token::token))
+                .route("/introspect", web::post().to(token::introspect))
+                .route("/revoke", web::post().to(token::revoke))
+                .route("/jwks", web::get().to(token::jwks)),
+        );
+}
+
+/// A server running on its own thread (with its own actix system).
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    handle: ServerHandle,
+    thread: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets in-flight requests finish, and waits for the thread.
+    pub fn stop(mut self) {
+        let handle = self.handle.clone();
+        actix_web::rt::System::new().block_on(handle.stop(true));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    /// Blocks until the server stops (SIGINT/SIGTERM trigger a graceful shutdown).
+    pub fn wait(mut self) -> std::io::Result<()> {
+        match self.thread.take() {
+            Some(t) => t.join().unwrap_or(Ok(())),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Starts serving `state` on an already-bound listener (so callers, and tests on port 0, know the
+/// address before the base URL and communities are fixed).
+pub fn start(state: AppState, listener: TcpListener) -> Result<RunningServer, ServeError> {
+    let addr = listener.local_addr().map_err(ServeError::Bind)?;
+    let tls_config = match &state.settings.tls {
+        Some(files) => Some(tls::server_config(&files.cert, &files.key)?),
+        None => None,
+    };
+    let workers = state.settings.workers;
+    let prefix = state.endpoints.path_prefix.clone();
+    let data = web::Data::new(state);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<ServerHandle, std::io::Error>>(1);
+    let thread = std::thread::Builder::new()
+        .name("udap-http".into())
+        .spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let app_data = data.clone();
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(app_data.clone())
+                        .wrap(
+                            DefaultHeaders::new()
+                                .add(("X-Content-Type-Options", "nosniff"))
+                                .add(("Referrer-Policy", "no-referrer")),
+                        )
+                        .wrap_fn(|req, srv| {
+                            let data = req.app_data::<web::Data<AppState>>().cloned();
+                            srv.call(req).map(move |res| {
+                                if let (Ok(r), Some(d)) = (&res, data) {
+                                    d.metrics.record_status(r.status().as_u16());
+                                }
+                                res
+                            })
+                        })
+                        .wrap(tracing_actix_web::TracingLogger::default())
+                        .configure(|cfg| routes(cfg, &prefix))
+                })
+                .workers(workers)
+                .shutdown_timeout(10)
+                .client_request_timeout(Duration::from_secs(10));
+                let server = match tls_config {
+                    Some(cfg) => server.listen_rustls_0_23(listener, cfg),
+                    None => server.listen(listener),
+                };
+                let server = match server {
+                    Ok(s) => s.run(),
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return Ok(());
+                    }
+                };
+                let _ = tx.send(Ok(server.handle()));
+                server.await
+            })
+        })
+        .map_err(|_| ServeError::Thread)?;
+    let handle = rx.recv().map_err(|_| ServeError::Thread)?.map_err(ServeError::Bind)?;
+    Ok(RunningServer { addr, handle, thread: Some(thread) })
+}

@@ -1,0 +1,62 @@
+//! What every request handler can reach: settings, store, communities, policy and metrics.
+
+use std::time::Instant;
+
+use crate::community::CommunitySet;
+use crate::config::Settings;
+use crate::jose::AlgPolicy;
+use crate::oauth::client_metadata::IntendedUseVocabulary;
+use crate::oauth::grants::GrantPolicy;
+use crate::oauth::jwks_cache::JwksCache;
+use crate::oauth::tokens::TokenIssuer;
+use crate::oauth::urls::Endpoints;
+use crate::store::Store;
+
+use super::metrics::Metrics;
+
+/// Shared, read-mostly server state (wrapped in `web::Data`).
+pub struct AppState {
+    pub settings: Settings,
+    pub store: Store,
+    pub communities: CommunitySet,
+    /// UDAP-2: the explicit algorithm allow-list applied to every JWT the server receives.
+    pub alg_policy: AlgPolicy,
+    pub metrics: Metrics,
+    pub started_at: Instant,
+    /// Absolute endpoint URLs under the base URL.
+    pub endpoints: Endpoints,
+    /// HTI1-2 vocabularies for intended users and purposes.
+    pub vocabulary: IntendedUseVocabulary,
+    /// Signs and checks access tokens.
+    pub tokens: TokenIssuer,
+    /// SMART clients' JWK Sets fetched from their `jwks_uri`.
+    pub jwks_cache: JwksCache,
+    pub grant_policy: GrantPolicy,
+}
+
+impl AppState {
+    pub fn new(settings: Settings, store: Store, communities: CommunitySet, tokens: TokenIssuer) -> Result<Self, crate::jose::JoseError> {
+        let alg_policy = AlgPolicy::from_names(&settings.allowed_algs)?;
+        let endpoints = Endpoints::new(&settings.base_url);
+        let grant_policy = GrantPolicy { intended_use_enforced_from: settings.intended_use_enforced_from };
+        Ok(AppState {
+            settings,
+            store,
+            communities,
+            alg_policy,
+            metrics: Metrics::default(),
+            started_at: Instant::now(),
+            endpoints,
+            vocabulary: IntendedUseVocabulary::default(),
+            tokens,
+            jwks_cache: JwksCache::new(),
+            grant_policy,
+        })
+    }
+
+    /// Current time in unix seconds; the only clock read on the request path, passed down from here
+    /// (design habit 1).
+    pub fn now(&self) -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+}

@@ -1,0 +1,14 @@
+//! udap-server: a UDAP trust-community authorization server with SMART App Launch v2.
+//!
+//! Protocol rules live in plain modules (`pki`, `jose`, `oauth`); `store` owns persistence;
+//! `http` maps the wire to those rules; `cli` is the admin surface. See docs/architecture.md.
+pub mod jose;
+pub mod pki;
+pub mod store;
+pub mod cli;
+pub mod community;
+pub mod config;
+pub mod dev_community;
+pub mod http;
+pub mod oauth;
+pub mod server_keys;

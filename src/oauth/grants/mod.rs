@@ -1,0 +1,10 @@
+//! One file per grant type, each a short checklist citing its rules (design habit 6).
+
+pub mod client_credentials;
+
+/// Policy shared by every grant.
+#[derive(Debug, Clone, Default)]
+pub struct GrantPolicy {
+    /// HTI1-2: from this unix time on, clients without intended users and purposes get no tokens.
+    pub intended_use_enforced_from: Option<i64>,
+}

@@ -1,0 +1,29 @@
+//! Protocol rules as plain functions over typed inputs: no HTTP types here (design habit 4).
+
+pub mod b2b;
+pub mod certification;
+pub mod client_auth;
+pub mod client_metadata;
+pub mod discovery;
+pub mod error;
+pub mod grants;
+pub mod jwks_cache;
+pub mod registration;
+pub mod scopes;
+pub mod tokens;
+pub mod udap_jwt;
+pub mod urls;
+
+pub use error::{ErrorCode, OAuthError};
+
+use base64::Engine;
+
+/// `n` random bytes from the OS generator, base64url without padding: ids, codes and `jti`s.
+pub fn random_token(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    if openssl::rand::rand_bytes(&mut bytes).is_err() {
+        // Without randomness no token we issue is safe; stopping is the only correct answer.
+        std::process::abort();
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}

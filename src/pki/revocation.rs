@@ -1,0 +1,118 @@
+//! UDAP-48: revocation status of every non-anchor certificate in the built path, from CRLs.
+//!
+//! For each certificate: the community's configured CRLs from its issuer that are usable (issuer
+//! name matches, signature verifies with the issuer's key from the path, lastUpdate <= now <
+//! nextUpdate) decide. Only when none is usable are the certificate's http(s) distribution points
+//! fetched (through the shared [`CrlFetcher`](super::CrlFetcher), cached until nextUpdate).
+//! No usable CRL → `RevocationUnknown` under fail-closed, a warning under fail-open.
+
+use std::sync::Arc;
+
+use openssl::x509::X509;
+
+use super::certinfo::{serial_hex, CertFacts};
+use super::community::TrustCommunity;
+use super::crl::ParsedCrl;
+use super::error::ChainError;
+use super::policy::RevocationPolicy;
+
+/// The outcome of checking a whole path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Coverage {
+    /// True when every non-anchor certificate's status was established from a usable CRL.
+    /// Fail-open acceptances are not complete and are not cached.
+    pub complete: bool,
+    /// Latest lastUpdate of the CRLs used (the result holds from then on).
+    pub valid_from: Option<i64>,
+    /// Earliest nextUpdate of the CRLs used (the result holds until then).
+    pub valid_until: Option<i64>,
+}
+
+enum Status {
+    Good(Vec<Arc<ParsedCrl>>),
+    Revoked,
+    Unknown(String),
+}
+
+/// Checks `path` (leaf first, anchor last; the anchor itself is not checked: it is trusted by
+/// configuration). Works from the anchor down so that a revoked CA is reported rather than an
+/// unknown status below it; `Revoked` wins over `RevocationUnknown`.
+pub(crate) fn check(path: &[X509], facts: &[CertFacts], community: &TrustCommunity, now: i64) -> Result<Coverage, ChainError> {
+    let mut coverage = Coverage { complete: true, valid_from: None, valid_until: None };
+    let mut first_unknown: Option<ChainError> = None;
+    for i in (0..path.len().saturating_sub(1)).rev() {
+        let (cert, issuer, f) = (&path[i], &path[i + 1], &facts[i]);
+        match status(cert, f, issuer, community, now) {
+            Status::Good(crls) => {
+                for crl in crls {
+                    coverage.valid_from = Some(coverage.valid_from.map_or(crl.this_update, |v| v.max(crl.this_update)));
+                    if let Some(next) = crl.next_update {
+                        coverage.valid_until = Some(coverage.valid_until.map_or(next, |v| v.min(next)));
+                    }
+                }
+            }
+            Status::Revoked => {
+                return Err(ChainError::Revoked { subject: f.subject.clone(), serial: serial_hex(&f.serial) });
+            }
+            Status::Unknown(reason) => {
+                coverage.complete = false;
+                match community.policy() {
+                    RevocationPolicy::FailClosed => {
+                        first_unknown.get_or_insert(ChainError::RevocationUnknown { subject: f.subject.clone(), reason });
+                    }
+                    RevocationPolicy::FailOpen => {
+                        tracing::warn!(
+                            community = community.uri(),
+                            subject = %f.subject,
+                            %reason,
+                            "revocation status unknown; accepted because the community is fail-open (UDAP-48)"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    match first_unknown {
+        Some(err) => Err(err),
+        None => Ok(coverage),
+    }
+}
+
+fn status(cert: &X509, f: &CertFacts, issuer: &X509, community: &TrustCommunity, now: i64) -> Status {
+    let mut reasons = Vec::new();
+    let mut usable = Vec::new();
+    for crl in community.crls.iter().filter(|c| c.issuer_matches(cert)) {
+        match crl.usable_for(cert, f.is_ca, issuer, now) {
+            Ok(()) => usable.push(crl.clone()),
+            Err(why) => reasons.push(format!("configured {why}")),
+        }
+    }
+    // A fresh configured CRL from the issuer is authoritative: do not touch the network.
+    if usable.is_empty() {
+        if reasons.is_empty() {
+            reasons.push("no CRL from the issuer is configured".into());
+        }
+        if f.crl_urls.is_empty() {
+            reasons.push("the certificate has no http(s) CRL distribution point".into());
+        }
+        for url in &f.crl_urls {
+            match community.fetcher.get(url, now) {
+                Ok(crl) => match crl.usable_for(cert, f.is_ca, issuer, now) {
+                    Ok(()) => {
+                        usable.push(crl);
+                        break;
+                    }
+                    Err(why) => reasons.push(format!("{why} (from {url})")),
+                },
+                Err(why) => reasons.push(why),
+            }
+        }
+    }
+    if usable.is_empty() {
+        return Status::Unknown(reasons.join("; "));
+    }
+    if usable.iter().any(|crl| crl.is_revoked(&f.serial)) {
+        return Status::Revoked;
+    }
+    Status::Good(usable)
+}

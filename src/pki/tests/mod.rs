@@ -1,0 +1,117 @@
+//! Tests of the `pki` module against a PKI generated per run with `pki::ca` (UDAP-46..UDAP-52),
+//! plus the interop fixtures in `../shared/interop`. Each table row asserts an exact result.
+
+mod ca_dir;
+mod config;
+mod interop;
+mod revocation;
+mod validate;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use openssl::x509::X509;
+
+use super::ca::{self, CertSpec, IssuedCert, DAY};
+use super::testing::TestPki;
+use super::subject_string;
+
+/// The pinned validation time of the generated PKI (2027-01-15T08:00:00Z).
+pub(super) const NOW: i64 = 1_800_000_000;
+
+/// One PKI per test binary run: key generation dominates test time.
+pub(super) fn pki() -> &'static TestPki {
+    static PKI: OnceLock<TestPki> = OnceLock::new();
+    PKI.get_or_init(|| TestPki::new(NOW).unwrap())
+}
+
+/// Subject DN of a generated certificate, as `ChainError` reports it.
+pub(super) fn subject(cert: &IssuedCert) -> String {
+    subject_string(&X509::from_der(&cert.der).unwrap())
+}
+
+/// A leaf spec from the intermediate of the standard PKI.
+pub(super) fn leaf_spec(cn: &str) -> CertSpec {
+    CertSpec { organization: Some(super::testing::ORGANIZATION.into()), ..CertSpec::leaf(cn, "https://client.example.org/extra", NOW) }
+}
+
+/// A CA with the same subject DN as the standard root but its own key (UDAP-46 negative cases).
+pub(super) fn evil_root() -> &'static IssuedCert {
+    static EVIL: OnceLock<IssuedCert> = OnceLock::new();
+    EVIL.get_or_init(|| {
+        ca::self_signed(&CertSpec {
+            organization: Some(super::testing::ORGANIZATION.into()),
+            ..CertSpec::ca("UDAP Test Root CA", NOW)
+        })
+        .unwrap()
+    })
+}
+
+/// Serves `body` at any path on 127.0.0.1 and counts requests. The thread lives until the test
+/// binary exits; each request is answered and the connection closed.
+pub(super) struct CrlServer {
+    pub base: String,
+    pub hits: Arc<AtomicUsize>,
+}
+
+impl CrlServer {
+    pub(super) fn start(body: Vec<u8>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut buf = [0u8; 4096];
+                let mut request = Vec::new();
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                counter.fetch_add(1, Ordering::SeqCst);
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/pkix-crl\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&body);
+            }
+        });
+        CrlServer { base, hits }
+    }
+
+    pub(super) fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+/// A URL on 127.0.0.1 where nothing listens (connection refused at once, so tests cannot hang).
+pub(super) fn dead_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}/dead.crl")
+}
+
+/// PEM → DER of the first block.
+pub(super) fn pem_der(pem: &str) -> Vec<u8> {
+    super::pem::parse_blocks(pem).unwrap().remove(0).der
+}
+
+#[test]
+fn shared_types_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<super::TrustCommunity>();
+    assert_send_sync::<super::CrlFetcher>();
+    assert_send_sync::<super::ValidatedChain>();
+}
+
+#[test]
+fn fixture_days_constant_is_a_day() {
+    assert_eq!(DAY, 24 * 3600);
+}

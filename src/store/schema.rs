@@ -1,0 +1,58 @@
+//! Schema version and table creation, done once at open in one write transaction.
+
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
+
+use super::kv::RawDef;
+use super::{clients, community, jti_tables, server_keys, tokens, StoreError};
+
+/// Version of the table layout this build reads and writes. Bump it, and add a migration here,
+/// whenever a table's key or value type changes incompatibly.
+pub const SCHEMA_VERSION: u64 = 1;
+
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+pub(crate) const SCHEMA_VERSION_KEY: &str = "schema_version";
+
+/// Every JSON table. Add new repositories here so `open` creates them (read transactions cannot
+/// create tables, and a missing table would otherwise be an error on first read).
+const JSON_TABLES: &[RawDef] = &[
+    community::TABLE.def(),
+    clients::TABLE.def(),
+    clients::IDENTITIES.def(),
+    server_keys::TABLE.def(),
+    tokens::REVOKED.def(),
+];
+
+/// Check the stored version, then create all tables. Runs in the caller's transaction, which is
+/// dropped (aborted) on error so a file from a newer release is never modified.
+pub(crate) fn init(txn: &WriteTransaction) -> Result<(), StoreError> {
+    {
+        let mut meta = txn.open_table(META)?;
+        let found = meta.get(SCHEMA_VERSION_KEY)?.map(|v| v.value());
+        match found {
+            None => {
+                // A new file: nothing else has been written yet.
+                meta.insert(SCHEMA_VERSION_KEY, SCHEMA_VERSION)?;
+            }
+            Some(v) if v == SCHEMA_VERSION => {}
+            Some(found) => {
+                return Err(StoreError::SchemaVersion {
+                    found,
+                    supported: SCHEMA_VERSION,
+                })
+            }
+        }
+    }
+    for def in JSON_TABLES {
+        txn.open_table(*def)?;
+    }
+    txn.open_table(jti_tables::JTI)?;
+    txn.open_table(jti_tables::JTI_BY_EXP)?;
+    Ok(())
+}
+
+/// The stored schema version (health check).
+pub(crate) fn read_version(txn: &redb::ReadTransaction) -> Result<Option<u64>, StoreError> {
+    let meta = txn.open_table(META)?;
+    let v = meta.get(SCHEMA_VERSION_KEY)?.map(|v| v.value());
+    Ok(v)
+}
