@@ -165,6 +165,10 @@ impl Settings {
         });
         crate::jose::AlgPolicy::from_names(&allowed_algs)
             .map_err(|e| invalid("server.allowed_algs (UDAP_ALLOWED_ALGS, --allowed-algs)", e.to_string()))?;
+        // UDAP-2: RS256 is mandatory at the registration and token endpoints.
+        if !allowed_algs.iter().any(|a| a.trim() == "RS256") {
+            return Err(invalid("server.allowed_algs (UDAP_ALLOWED_ALGS, --allowed-algs)", "must include RS256 (UDAP requires it)"));
+        }
         let token_signing_alg = o.token_signing_alg.or(f.token_signing_alg).unwrap_or_else(|| "RS256".into());
         if !matches!(token_signing_alg.as_str(), "RS256" | "ES256") {
             return Err(invalid("server.token_signing_alg (UDAP_TOKEN_SIGNING_ALG, --token-signing-alg)", format!("`{token_signing_alg}` is not RS256 or ES256")));
@@ -248,6 +252,7 @@ mod tests {
             // UDAP-2: `none` and HMAC are never allowed.
             ("", Overrides { allowed_algs: Some(vec!["none".into()]), ..Default::default() }, "server.allowed_algs"),
             ("", Overrides { allowed_algs: Some(vec!["HS256".into()]), ..Default::default() }, "server.allowed_algs"),
+            ("", Overrides { allowed_algs: Some(vec!["ES256".into()]), ..Default::default() }, "server.allowed_algs"),
         ];
         for (file, o, key) in cases {
             let err = resolve(file, o.clone()).unwrap_err().to_string();

@@ -93,8 +93,12 @@ fn numeric_date(
     name: &'static str,
     round: Round,
 ) -> Result<Option<i64>, JoseError> {
-    let Some(v) = map.get(name) else { return Ok(None) };
-    let Value::Number(n) = v else { return Err(JoseError::ClaimType { name }) };
+    let Some(v) = map.get(name) else {
+        return Ok(None);
+    };
+    let Value::Number(n) = v else {
+        return Err(JoseError::ClaimType { name });
+    };
     if let Some(i) = n.as_i64() {
         return Ok(Some(i));
     }
@@ -200,18 +204,52 @@ mod tests {
                     jti: Some("j".into()),
                 }),
             ),
-            (json!({"aud": ["x", "y"]}), Ok(RegisteredClaims { aud: vec!["x".into(), "y".into()], ..Default::default() })),
-            (json!({"exp": 10.7, "iat": 5.2}), Ok(RegisteredClaims { exp: Some(10), iat: Some(6), ..Default::default() })),
-            (json!({"exp": "10"}), Err(JoseError::ClaimType { name: "exp" })),
-            (json!({"exp": null}), Err(JoseError::ClaimType { name: "exp" })),
-            (json!({"exp": 18446744073709551615u64}), Err(JoseError::ClaimType { name: "exp" })),
-            (json!({"iat": true}), Err(JoseError::ClaimType { name: "iat" })),
-            (json!({"nbf": [1]}), Err(JoseError::ClaimType { name: "nbf" })),
+            (
+                json!({"aud": ["x", "y"]}),
+                Ok(RegisteredClaims {
+                    aud: vec!["x".into(), "y".into()],
+                    ..Default::default()
+                }),
+            ),
+            (
+                json!({"exp": 10.7, "iat": 5.2}),
+                Ok(RegisteredClaims {
+                    exp: Some(10),
+                    iat: Some(6),
+                    ..Default::default()
+                }),
+            ),
+            (
+                json!({"exp": "10"}),
+                Err(JoseError::ClaimType { name: "exp" }),
+            ),
+            (
+                json!({"exp": null}),
+                Err(JoseError::ClaimType { name: "exp" }),
+            ),
+            (
+                json!({"exp": 18446744073709551615u64}),
+                Err(JoseError::ClaimType { name: "exp" }),
+            ),
+            (
+                json!({"iat": true}),
+                Err(JoseError::ClaimType { name: "iat" }),
+            ),
+            (
+                json!({"nbf": [1]}),
+                Err(JoseError::ClaimType { name: "nbf" }),
+            ),
             (json!({"iss": 1}), Err(JoseError::ClaimType { name: "iss" })),
-            (json!({"sub": {}}), Err(JoseError::ClaimType { name: "sub" })),
+            (
+                json!({"sub": {}}),
+                Err(JoseError::ClaimType { name: "sub" }),
+            ),
             (json!({"jti": 7}), Err(JoseError::ClaimType { name: "jti" })),
             (json!({"aud": 1}), Err(JoseError::ClaimType { name: "aud" })),
-            (json!({"aud": ["x", 1]}), Err(JoseError::ClaimType { name: "aud" })),
+            (
+                json!({"aud": ["x", 1]}),
+                Err(JoseError::ClaimType { name: "aud" }),
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(claims(input.clone()), want, "{input}");
@@ -226,7 +264,10 @@ mod tests {
         for (missing, name) in [("iss", "iss"), ("exp", "exp"), ("jti", "jti")] {
             let mut v = json!({"iss": "a", "exp": 1, "jti": "j"});
             v.as_object_mut().unwrap().remove(missing);
-            assert_eq!(claims(v).unwrap().require_udap(), Err(JoseError::ClaimMissing { name }));
+            assert_eq!(
+                claims(v).unwrap().require_udap(),
+                Err(JoseError::ClaimMissing { name })
+            );
         }
     }
 
@@ -234,26 +275,130 @@ mod tests {
     #[test]
     fn check_time_table() {
         const NOW: i64 = 1_700_000_000;
-        let rules = TimeRules { now: NOW, skew: 30, max_lifetime: Some(300), max_exp_ahead: Some(300), require_iat: true };
-        let c = |exp: Option<i64>, iat: Option<i64>, nbf: Option<i64>| RegisteredClaims { exp, iat, nbf, ..Default::default() };
+        let rules = TimeRules {
+            now: NOW,
+            skew: 30,
+            max_lifetime: Some(300),
+            max_exp_ahead: Some(300),
+            require_iat: true,
+        };
+        let c = |exp: Option<i64>, iat: Option<i64>, nbf: Option<i64>| RegisteredClaims {
+            exp,
+            iat,
+            nbf,
+            ..Default::default()
+        };
         let cases: Vec<(&str, RegisteredClaims, TimeRules, Result<(), JoseError>)> = vec![
             ("valid", c(Some(NOW + 60), Some(NOW), None), rules, Ok(())),
-            ("exp within skew", c(Some(NOW - 29), Some(NOW - 100), None), rules, Ok(())),
-            ("expired", c(Some(NOW - 30), Some(NOW - 100), None), rules, Err(JoseError::Expired { exp: NOW - 30 })),
-            ("expired no skew", c(Some(NOW), Some(NOW - 10), None), TimeRules { skew: 0, ..rules }, Err(JoseError::Expired { exp: NOW })),
-            ("missing exp", c(None, Some(NOW), None), rules, Err(JoseError::ClaimMissing { name: "exp" })),
-            ("nbf within skew", c(Some(NOW + 60), Some(NOW), Some(NOW + 30)), rules, Ok(())),
-            ("nbf future", c(Some(NOW + 60), Some(NOW), Some(NOW + 31)), rules, Err(JoseError::NotYetValid { nbf: NOW + 31 })),
-            ("iat within skew", c(Some(NOW + 60), Some(NOW + 30), None), rules, Ok(())),
-            ("iat future", c(Some(NOW + 60), Some(NOW + 31), None), rules, Err(JoseError::IatInFuture { iat: NOW + 31 })),
-            ("iat missing required", c(Some(NOW + 60), None, None), rules, Err(JoseError::ClaimMissing { name: "iat" })),
-            ("iat missing optional", c(Some(NOW + 60), None, None), TimeRules { require_iat: false, ..rules }, Ok(())),
-            ("lifetime 300", c(Some(NOW + 200), Some(NOW - 100), None), rules, Ok(())),
-            ("lifetime 301", c(Some(NOW + 201), Some(NOW - 100), None), rules, Err(JoseError::LifetimeTooLong { seconds: 301 })),
-            ("exp ahead within skew", c(Some(NOW + 330), None, None), TimeRules { require_iat: false, ..rules }, Ok(())),
-            ("exp too far", c(Some(NOW + 331), None, None), TimeRules { require_iat: false, ..rules }, Err(JoseError::ExpTooFar { seconds: 331 })),
-            ("no bounds", c(Some(NOW + 86_400), Some(NOW), None), TimeRules { max_lifetime: None, max_exp_ahead: None, ..rules }, Ok(())),
-            ("extreme exp", c(Some(i64::MAX), Some(i64::MIN), None), rules, Err(JoseError::LifetimeTooLong { seconds: i64::MAX })),
+            (
+                "exp within skew",
+                c(Some(NOW - 29), Some(NOW - 100), None),
+                rules,
+                Ok(()),
+            ),
+            (
+                "expired",
+                c(Some(NOW - 30), Some(NOW - 100), None),
+                rules,
+                Err(JoseError::Expired { exp: NOW - 30 }),
+            ),
+            (
+                "expired no skew",
+                c(Some(NOW), Some(NOW - 10), None),
+                TimeRules { skew: 0, ..rules },
+                Err(JoseError::Expired { exp: NOW }),
+            ),
+            (
+                "missing exp",
+                c(None, Some(NOW), None),
+                rules,
+                Err(JoseError::ClaimMissing { name: "exp" }),
+            ),
+            (
+                "nbf within skew",
+                c(Some(NOW + 60), Some(NOW), Some(NOW + 30)),
+                rules,
+                Ok(()),
+            ),
+            (
+                "nbf future",
+                c(Some(NOW + 60), Some(NOW), Some(NOW + 31)),
+                rules,
+                Err(JoseError::NotYetValid { nbf: NOW + 31 }),
+            ),
+            (
+                "iat within skew",
+                c(Some(NOW + 60), Some(NOW + 30), None),
+                rules,
+                Ok(()),
+            ),
+            (
+                "iat future",
+                c(Some(NOW + 60), Some(NOW + 31), None),
+                rules,
+                Err(JoseError::IatInFuture { iat: NOW + 31 }),
+            ),
+            (
+                "iat missing required",
+                c(Some(NOW + 60), None, None),
+                rules,
+                Err(JoseError::ClaimMissing { name: "iat" }),
+            ),
+            (
+                "iat missing optional",
+                c(Some(NOW + 60), None, None),
+                TimeRules {
+                    require_iat: false,
+                    ..rules
+                },
+                Ok(()),
+            ),
+            (
+                "lifetime 300",
+                c(Some(NOW + 200), Some(NOW - 100), None),
+                rules,
+                Ok(()),
+            ),
+            (
+                "lifetime 301",
+                c(Some(NOW + 201), Some(NOW - 100), None),
+                rules,
+                Err(JoseError::LifetimeTooLong { seconds: 301 }),
+            ),
+            (
+                "exp ahead within skew",
+                c(Some(NOW + 330), None, None),
+                TimeRules {
+                    require_iat: false,
+                    ..rules
+                },
+                Ok(()),
+            ),
+            (
+                "exp too far",
+                c(Some(NOW + 331), None, None),
+                TimeRules {
+                    require_iat: false,
+                    ..rules
+                },
+                Err(JoseError::ExpTooFar { seconds: 331 }),
+            ),
+            (
+                "no bounds",
+                c(Some(NOW + 86_400), Some(NOW), None),
+                TimeRules {
+                    max_lifetime: None,
+                    max_exp_ahead: None,
+                    ..rules
+                },
+                Ok(()),
+            ),
+            (
+                "extreme exp",
+                c(Some(i64::MAX), Some(i64::MIN), None),
+                rules,
+                Err(JoseError::LifetimeTooLong { seconds: i64::MAX }),
+            ),
         ];
         for (name, claims, rules, want) in cases {
             assert_eq!(check_time(&claims, &rules), want, "{name}");
@@ -263,10 +408,19 @@ mod tests {
     // UDAP-4 with aud given either way, then checked by time.
     #[test]
     fn aud_string_and_array_then_time() {
-        for v in [json!({"aud": "https://as/token", "exp": 100}), json!({"aud": ["https://as/token"], "exp": 100})] {
+        for v in [
+            json!({"aud": "https://as/token", "exp": 100}),
+            json!({"aud": ["https://as/token"], "exp": 100}),
+        ] {
             let c = claims(v).unwrap();
             assert_eq!(c.aud, vec!["https://as/token".to_string()]);
-            let r = TimeRules { now: 50, skew: 0, max_lifetime: None, max_exp_ahead: None, require_iat: false };
+            let r = TimeRules {
+                now: 50,
+                skew: 0,
+                max_lifetime: None,
+                max_exp_ahead: None,
+                require_iat: false,
+            };
             assert_eq!(check_time(&c, &r), Ok(()));
         }
     }

@@ -45,8 +45,9 @@ impl JoseHeader {
         if raw.contains_key("crit") {
             return Err(JoseError::CritUnsupported);
         }
-        let alg = header_str(&raw, "alg", "header alg is missing or not a string")?
-            .ok_or(JoseError::Malformed("header alg is missing or not a string"))?;
+        let alg = header_str(&raw, "alg", "header alg is missing or not a string")?.ok_or(
+            JoseError::Malformed("header alg is missing or not a string"),
+        )?;
         let kid = header_str(&raw, "kid", "header kid is not a string")?;
         let typ = header_str(&raw, "typ", "header typ is not a string")?;
         let jku = header_str(&raw, "jku", "header jku is not a string")?;
@@ -57,11 +58,24 @@ impl JoseHeader {
                     .iter()
                     .map(|v| v.as_str().map(str::to_owned))
                     .collect::<Option<Vec<_>>>()
-                    .ok_or(JoseError::Malformed("header x5c is not an array of strings"))?,
+                    .ok_or(JoseError::Malformed(
+                        "header x5c is not an array of strings",
+                    ))?,
             ),
-            Some(_) => return Err(JoseError::Malformed("header x5c is not an array of strings")),
+            Some(_) => {
+                return Err(JoseError::Malformed(
+                    "header x5c is not an array of strings",
+                ))
+            }
         };
-        Ok(Self { alg, kid, typ, x5c, jku, raw })
+        Ok(Self {
+            alg,
+            kid,
+            typ,
+            x5c,
+            jku,
+            raw,
+        })
     }
 }
 
@@ -94,30 +108,46 @@ pub struct UnverifiedJws {
 /// [`UnverifiedJws::verify`] then rejects as `alg: none`.
 pub fn parse_compact(token: &str) -> Result<UnverifiedJws, JoseError> {
     if token.len() > MAX_COMPACT_LEN {
-        return Err(JoseError::TooLarge { max: MAX_COMPACT_LEN });
+        return Err(JoseError::TooLarge {
+            max: MAX_COMPACT_LEN,
+        });
     }
     if token.is_empty() {
         return Err(JoseError::Malformed("token is empty"));
     }
     if token.trim_start().starts_with('{') {
-        return Err(JoseError::Malformed("JWS JSON serialization is not accepted; use compact serialization"));
+        return Err(JoseError::Malformed(
+            "JWS JSON serialization is not accepted; use compact serialization",
+        ));
     }
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(JoseError::Malformed("expected three dot-separated parts"));
     };
 
-    let header = match decode_json(h, "header is empty", "header is not base64url", "header is not JSON")? {
+    let header = match decode_json(
+        h,
+        "header is empty",
+        "header is not base64url",
+        "header is not JSON",
+    )? {
         Value::Object(map) => JoseHeader::from_object(map)?,
         _ => return Err(JoseError::Malformed("header is not a JSON object")),
     };
-    let claims = match decode_json(p, "payload is empty", "payload is not base64url", "payload is not JSON")? {
+    let claims = match decode_json(
+        p,
+        "payload is empty",
+        "payload is not base64url",
+        "payload is not JSON",
+    )? {
         Value::Object(map) => map,
         _ => return Err(JoseError::Malformed("payload is not a JSON object")),
     };
-    let signature =
-        URL_SAFE_NO_PAD.decode(s).map_err(|_| JoseError::Malformed("signature is not base64url"))?;
+    let signature = URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|_| JoseError::Malformed("signature is not base64url"))?;
 
     Ok(UnverifiedJws {
         header,
@@ -137,7 +167,9 @@ fn decode_json(
         return Err(JoseError::Malformed(empty));
     }
     // The strict engine rejects padding, `+`/`/`, whitespace and non-canonical trailing bits.
-    let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| JoseError::Malformed(not_b64))?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| JoseError::Malformed(not_b64))?;
     serde_json::from_slice(&bytes).map_err(|_| JoseError::Malformed(not_json))
 }
 

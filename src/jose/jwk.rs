@@ -38,8 +38,9 @@ impl VerifyingKey {
             }
         }
         if let Some(ops) = obj.get("key_ops") {
-            let has_verify =
-                ops.as_array().is_some_and(|a| a.iter().any(|op| op.as_str() == Some("verify")));
+            let has_verify = ops
+                .as_array()
+                .is_some_and(|a| a.iter().any(|op| op.as_str() == Some("verify")));
             if !has_verify {
                 return Err(bad("\"key_ops\" does not include \"verify\""));
             }
@@ -48,7 +49,12 @@ impl VerifyingKey {
         let (kind, key) = match kty {
             "RSA" => rsa_key(obj)?,
             "EC" => ec_key(obj)?,
-            other => return Err(JoseError::UnsupportedKey(format!("kty \"{}\"", echo(other)))),
+            other => {
+                return Err(JoseError::UnsupportedKey(format!(
+                    "kty \"{}\"",
+                    echo(other)
+                )))
+            }
         };
         let pinned_alg = match optional_str(obj, "alg")? {
             None => None,
@@ -62,7 +68,12 @@ impl VerifyingKey {
                 Some(alg)
             }
         };
-        Ok(Self { kind, key, kid, pinned_alg })
+        Ok(Self {
+            kind,
+            key,
+            kid,
+            pinned_alg,
+        })
     }
 }
 
@@ -70,21 +81,32 @@ fn rsa_key(obj: &Map<String, Value>) -> Result<(KeyKind, DecodingKey), JoseError
     let n = b64_member(obj, "n")?;
     let e = b64_member(obj, "e")?;
     let bits = check_rsa_components(&n, &e)?;
-    Ok((KeyKind::Rsa { bits }, DecodingKey::from_rsa_raw_components(&n, &e)))
+    Ok((
+        KeyKind::Rsa { bits },
+        DecodingKey::from_rsa_raw_components(&n, &e),
+    ))
 }
 
 fn ec_key(obj: &Map<String, Value>) -> Result<(KeyKind, DecodingKey), JoseError> {
     let curve = match required_str(obj, "crv")? {
         "P-256" => Curve::P256,
         "P-384" => Curve::P384,
-        other => return Err(JoseError::UnsupportedKey(format!("EC curve \"{}\"", echo(other)))),
+        other => {
+            return Err(JoseError::UnsupportedKey(format!(
+                "EC curve \"{}\"",
+                echo(other)
+            )))
+        }
     };
     let x = b64_member(obj, "x")?;
     let y = b64_member(obj, "y")?;
     // RFC 7518 §6.2.1.2/3: coordinates are full length, so a short one is an error, not padding.
     let len = curve.coordinate_len();
     if x.len() != len || y.len() != len {
-        return Err(bad(&format!("\"x\" and \"y\" must be {len} bytes for {}", curve.jwk_name())));
+        return Err(bad(&format!(
+            "\"x\" and \"y\" must be {len} bytes for {}",
+            curve.jwk_name()
+        )));
     }
     let mut point = Vec::with_capacity(curve.point_len());
     point.push(0x04);
@@ -105,7 +127,8 @@ fn check_on_curve(curve: Curve, point: &[u8]) -> Result<(), JoseError> {
         Curve::P256 => Nid::X9_62_PRIME256V1,
         Curve::P384 => Nid::SECP384R1,
     };
-    let group = EcGroup::from_curve_name(nid).map_err(|e| JoseError::UnsupportedKey(e.to_string()))?;
+    let group =
+        EcGroup::from_curve_name(nid).map_err(|e| JoseError::UnsupportedKey(e.to_string()))?;
     let mut ctx = BigNumContext::new().map_err(|e| JoseError::UnsupportedKey(e.to_string()))?;
     // EC_POINT_oct2point refuses points that are not on the curve.
     EcPoint::from_bytes(&group, point, &mut ctx)
@@ -141,7 +164,11 @@ pub(crate) enum PublicParams {
     /// Modulus and exponent, big-endian without leading zeros.
     Rsa { n: Vec<u8>, e: Vec<u8> },
     /// Affine coordinates, each exactly `curve.coordinate_len()` bytes.
-    Ec { curve: Curve, x: Vec<u8>, y: Vec<u8> },
+    Ec {
+        curve: Curve,
+        x: Vec<u8>,
+        y: Vec<u8>,
+    },
 }
 
 impl PublicParams {
@@ -203,7 +230,10 @@ mod tests {
             n: URL_SAFE_NO_PAD.decode(n).unwrap(),
             e: URL_SAFE_NO_PAD.decode("AQAB").unwrap(),
         };
-        assert_eq!(params.thumbprint(), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        assert_eq!(
+            params.thumbprint(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
     }
 
     fn rsa_jwk() -> Value {
@@ -216,7 +246,9 @@ mod tests {
         let mut ctx = openssl::bn::BigNumContext::new().unwrap();
         let mut x = openssl::bn::BigNum::new().unwrap();
         let mut y = openssl::bn::BigNum::new().unwrap();
-        ec.public_key().affine_coordinates(ec.group(), &mut x, &mut y, &mut ctx).unwrap();
+        ec.public_key()
+            .affine_coordinates(ec.group(), &mut x, &mut y, &mut ctx)
+            .unwrap();
         json!({"kty": "EC", "crv": crv,
                "x": b64u(&x.to_vec_padded(len).unwrap()), "y": b64u(&y.to_vec_padded(len).unwrap())})
     }
@@ -246,33 +278,129 @@ mod tests {
         let ok_rsa: Want = Ok(KeyKind::Rsa { bits: 2048 });
         let cases: Vec<(&str, Value, Want)> = vec![
             ("rsa", rsa_jwk(), ok_rsa),
-            ("rsa pinned RS384", with(rsa_jwk(), "alg", json!("RS384")), ok_rsa),
+            (
+                "rsa pinned RS384",
+                with(rsa_jwk(), "alg", json!("RS384")),
+                ok_rsa,
+            ),
             ("rsa use sig", with(rsa_jwk(), "use", json!("sig")), ok_rsa),
-            ("rsa key_ops", with(rsa_jwk(), "key_ops", json!(["verify"])), ok_rsa),
+            (
+                "rsa key_ops",
+                with(rsa_jwk(), "key_ops", json!(["verify"])),
+                ok_rsa,
+            ),
             ("p256", p256.clone(), Ok(KeyKind::Ec(Curve::P256))),
             ("p384", p384.clone(), Ok(KeyKind::Ec(Curve::P384))),
-            ("weak", weak, Err(|e| *e == JoseError::WeakKey { bits: 1024 })),
-            ("not object", json!("x"), Err(|e| matches!(e, JoseError::BadJwk(_)))),
-            ("no kty", without(rsa_jwk(), "kty"), Err(|e| matches!(e, JoseError::BadJwk(_)))),
-            ("no n", without(rsa_jwk(), "n"), Err(|e| matches!(e, JoseError::BadJwk(_)))),
-            ("bad n", with(rsa_jwk(), "n", json!("a+b/")), Err(|e| matches!(e, JoseError::BadJwk(_)))),
-            ("private", with(rsa_jwk(), "d", json!("AQAB")), Err(|e| matches!(e, JoseError::BadJwk(_)))),
-            ("use enc", with(rsa_jwk(), "use", json!("enc")), Err(|e| matches!(e, JoseError::BadJwk(_)))),
-            ("key_ops", with(rsa_jwk(), "key_ops", json!(["sign"])), Err(|e| matches!(e, JoseError::BadJwk(_)))),
-            ("kid type", with(rsa_jwk(), "kid", json!(1)), Err(|e| matches!(e, JoseError::BadJwk(_)))),
-            ("oct", json!({"kty": "oct", "k": "c2VjcmV0"}), Err(|e| matches!(e, JoseError::UnsupportedKey(_)))),
-            ("oct no k", json!({"kty": "oct"}), Err(|e| matches!(e, JoseError::UnsupportedKey(_)))),
-            ("okp", json!({"kty": "OKP", "crv": "Ed25519", "x": "AA"}), Err(|e| matches!(e, JoseError::UnsupportedKey(_)))),
-            ("p521", with(p256.clone(), "crv", json!("P-521")), Err(|e| matches!(e, JoseError::UnsupportedKey(_)))),
-            ("short x", with(p256.clone(), "x", json!(b64u(&[1u8; 31]))), Err(|e| matches!(e, JoseError::BadJwk(_)))),
-            ("crv mismatch", with(p256.clone(), "crv", json!("P-384")), Err(|e| matches!(e, JoseError::BadJwk(_)))),
-            ("off curve", off_curve, Err(|e| matches!(e, JoseError::BadJwk(_)))),
-            ("alg HS256", with(rsa_jwk(), "alg", json!("HS256")), Err(|e| matches!(e, JoseError::AlgUnsupported { .. }))),
-            ("alg PS256", with(rsa_jwk(), "alg", json!("PS256")), Err(|e| matches!(e, JoseError::AlgUnsupported { .. }))),
-            ("alg ES384 on P-256", with(p256, "alg", json!("ES384")),
-                Err(|e| *e == JoseError::AlgKeyMismatch { alg: "ES384", key: KeyKind::Ec(Curve::P256) })),
-            ("alg RS256 on P-384", with(p384, "alg", json!("RS256")),
-                Err(|e| *e == JoseError::AlgKeyMismatch { alg: "RS256", key: KeyKind::Ec(Curve::P384) })),
+            (
+                "weak",
+                weak,
+                Err(|e| *e == JoseError::WeakKey { bits: 1024 }),
+            ),
+            (
+                "not object",
+                json!("x"),
+                Err(|e| matches!(e, JoseError::BadJwk(_))),
+            ),
+            (
+                "no kty",
+                without(rsa_jwk(), "kty"),
+                Err(|e| matches!(e, JoseError::BadJwk(_))),
+            ),
+            (
+                "no n",
+                without(rsa_jwk(), "n"),
+                Err(|e| matches!(e, JoseError::BadJwk(_))),
+            ),
+            (
+                "bad n",
+                with(rsa_jwk(), "n", json!("a+b/")),
+                Err(|e| matches!(e, JoseError::BadJwk(_))),
+            ),
+            (
+                "private",
+                with(rsa_jwk(), "d", json!("AQAB")),
+                Err(|e| matches!(e, JoseError::BadJwk(_))),
+            ),
+            (
+                "use enc",
+                with(rsa_jwk(), "use", json!("enc")),
+                Err(|e| matches!(e, JoseError::BadJwk(_))),
+            ),
+            (
+                "key_ops",
+                with(rsa_jwk(), "key_ops", json!(["sign"])),
+                Err(|e| matches!(e, JoseError::BadJwk(_))),
+            ),
+            (
+                "kid type",
+                with(rsa_jwk(), "kid", json!(1)),
+                Err(|e| matches!(e, JoseError::BadJwk(_))),
+            ),
+            (
+                "oct",
+                json!({"kty": "oct", "k": "c2VjcmV0"}),
+                Err(|e| matches!(e, JoseError::UnsupportedKey(_))),
+            ),
+            (
+                "oct no k",
+                json!({"kty": "oct"}),
+                Err(|e| matches!(e, JoseError::UnsupportedKey(_))),
+            ),
+            (
+                "okp",
+                json!({"kty": "OKP", "crv": "Ed25519", "x": "AA"}),
+                Err(|e| matches!(e, JoseError::UnsupportedKey(_))),
+            ),
+            (
+                "p521",
+                with(p256.clone(), "crv", json!("P-521")),
+                Err(|e| matches!(e, JoseError::UnsupportedKey(_))),
+            ),
+            (
+                "short x",
+                with(p256.clone(), "x", json!(b64u(&[1u8; 31]))),
+                Err(|e| matches!(e, JoseError::BadJwk(_))),
+            ),
+            (
+                "crv mismatch",
+                with(p256.clone(), "crv", json!("P-384")),
+                Err(|e| matches!(e, JoseError::BadJwk(_))),
+            ),
+            (
+                "off curve",
+                off_curve,
+                Err(|e| matches!(e, JoseError::BadJwk(_))),
+            ),
+            (
+                "alg HS256",
+                with(rsa_jwk(), "alg", json!("HS256")),
+                Err(|e| matches!(e, JoseError::AlgUnsupported { .. })),
+            ),
+            (
+                "alg PS256",
+                with(rsa_jwk(), "alg", json!("PS256")),
+                Err(|e| matches!(e, JoseError::AlgUnsupported { .. })),
+            ),
+            (
+                "alg ES384 on P-256",
+                with(p256, "alg", json!("ES384")),
+                Err(|e| {
+                    *e == JoseError::AlgKeyMismatch {
+                        alg: "ES384",
+                        key: KeyKind::Ec(Curve::P256),
+                    }
+                }),
+            ),
+            (
+                "alg RS256 on P-384",
+                with(p384, "alg", json!("RS256")),
+                Err(|e| {
+                    *e == JoseError::AlgKeyMismatch {
+                        alg: "RS256",
+                        key: KeyKind::Ec(Curve::P384),
+                    }
+                }),
+            ),
         ];
         for (name, jwk, want) in cases {
             match (VerifyingKey::from_jwk(&jwk), want) {

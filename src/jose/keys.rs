@@ -97,7 +97,10 @@ impl KeyKind {
         if self.fits(alg) {
             Ok(())
         } else {
-            Err(JoseError::AlgKeyMismatch { alg: alg_name(alg)?, key: self })
+            Err(JoseError::AlgKeyMismatch {
+                alg: alg_name(alg)?,
+                key: self,
+            })
         }
     }
 }
@@ -144,7 +147,10 @@ impl VerifyingKey {
             let (_, rsa) = RSAPublicKey::from_der(bits)
                 .map_err(|_| JoseError::BadCertificate("invalid RSA public key".into()))?;
             let bits_len = check_rsa_components(rsa.modulus, rsa.exponent)?;
-            Ok(Self::new(KeyKind::Rsa { bits: bits_len }, DecodingKey::from_rsa_der(bits)))
+            Ok(Self::new(
+                KeyKind::Rsa { bits: bits_len },
+                DecodingKey::from_rsa_der(bits),
+            ))
         } else if *alg_oid == OID_KEY_TYPE_EC_PUBLIC_KEY {
             let curve_oid = spki
                 .algorithm
@@ -161,14 +167,24 @@ impl VerifyingKey {
             };
             check_ec_point(curve, bits)?;
             // The BIT STRING is the raw SEC1 point, which is what `from_ec_der` expects.
-            Ok(Self::new(KeyKind::Ec(curve), DecodingKey::from_ec_der(bits)))
+            Ok(Self::new(
+                KeyKind::Ec(curve),
+                DecodingKey::from_ec_der(bits),
+            ))
         } else {
-            Err(JoseError::UnsupportedKey(format!("public key algorithm {alg_oid}")))
+            Err(JoseError::UnsupportedKey(format!(
+                "public key algorithm {alg_oid}"
+            )))
         }
     }
 
     pub(crate) fn new(kind: KeyKind, key: DecodingKey) -> Self {
-        Self { kind, key, kid: None, pinned_alg: None }
+        Self {
+            kind,
+            key,
+            kid: None,
+            pinned_alg: None,
+        }
     }
 
     /// The JWK `kid`, if the key came from a JWK that had one.
@@ -185,9 +201,10 @@ impl VerifyingKey {
     pub(crate) fn check_alg(&self, alg: Algorithm) -> Result<(), JoseError> {
         self.kind.check_fit(alg)?;
         match self.pinned_alg {
-            Some(pinned) if pinned != alg => {
-                Err(JoseError::AlgKeyMismatch { alg: alg_name(alg)?, key: self.kind })
-            }
+            Some(pinned) if pinned != alg => Err(JoseError::AlgKeyMismatch {
+                alg: alg_name(alg)?,
+                key: self.kind,
+            }),
             _ => Ok(()),
         }
     }
@@ -203,11 +220,15 @@ impl VerifyingKey {
     ) -> Result<(), JoseError> {
         // The aws-lc provider named explicitly (not the process default) so that verification can
         // never silently move to another backend.
-        let verifier = (jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.verifier_factory)(
-            &alg, &self.key,
-        )
-        .map_err(|_| JoseError::AlgKeyMismatch { alg: alg_name(alg).unwrap_or("?"), key: self.kind })?;
-        verifier.verify(message, signature).map_err(|_| JoseError::BadSignature)
+        let verifier =
+            (jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.verifier_factory)(&alg, &self.key)
+                .map_err(|_| JoseError::AlgKeyMismatch {
+                    alg: alg_name(alg).unwrap_or("?"),
+                    key: self.kind,
+                })?;
+        verifier
+            .verify(message, signature)
+            .map_err(|_| JoseError::BadSignature)
     }
 }
 
@@ -235,8 +256,10 @@ pub(crate) fn check_rsa_components(modulus: &[u8], exponent: &[u8]) -> Result<us
     }
     let e_bits = bit_len(exponent);
     let odd = exponent.last().is_some_and(|b| b & 1 == 1);
-    if !odd || e_bits < 2 || e_bits > 33 {
-        return Err(JoseError::UnsupportedKey("RSA public exponent out of range".into()));
+    if !odd || !(2..=33).contains(&e_bits) {
+        return Err(JoseError::UnsupportedKey(
+            "RSA public exponent out of range".into(),
+        ));
     }
     Ok(bits)
 }
@@ -259,8 +282,13 @@ mod tests {
 
     #[test]
     fn bit_len_table() {
-        let cases: &[(&[u8], usize)] =
-            &[(&[], 0), (&[0], 0), (&[1], 1), (&[0, 0x80], 8), (&[0x01, 0x00, 0x01], 17)];
+        let cases: &[(&[u8], usize)] = &[
+            (&[], 0),
+            (&[0], 0),
+            (&[1], 1),
+            (&[0, 0x80], 8),
+            (&[0x01, 0x00, 0x01], 17),
+        ];
         for (input, want) in cases {
             assert_eq!(bit_len(input), *want, "{input:?}");
         }

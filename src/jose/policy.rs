@@ -29,7 +29,9 @@ pub struct AlgPolicy {
 impl Default for AlgPolicy {
     /// UDAP-2: RS256, RS384, ES256 and ES384.
     fn default() -> Self {
-        Self { mask: (1 << SUPPORTED.len()) - 1 }
+        Self {
+            mask: (1 << SUPPORTED.len()) - 1,
+        }
     }
 }
 
@@ -94,7 +96,9 @@ pub(crate) fn alg_name(alg: Algorithm) -> Result<&'static str, JoseError> {
         .iter()
         .find(|(a, _)| *a == alg)
         .map(|(_, n)| *n)
-        .ok_or_else(|| JoseError::AlgUnsupported { alg: format!("{alg:?}") })
+        .ok_or_else(|| JoseError::AlgUnsupported {
+            alg: format!("{alg:?}"),
+        })
 }
 
 /// UDAP-2: `none` and HMAC are refused whatever the policy says.
@@ -122,22 +126,51 @@ mod tests {
     // UDAP-2: default allow-list, RS256 listed first for discovery.
     #[test]
     fn default_lists_the_four_udap_algs() {
-        assert_eq!(AlgPolicy::default().names(), vec!["RS256", "RS384", "ES256", "ES384"]);
+        assert_eq!(
+            AlgPolicy::default().names(),
+            vec!["RS256", "RS384", "ES256", "ES384"]
+        );
     }
 
     // UDAP-2: configuration errors are specific and say what to do.
     #[test]
     fn from_names_table() {
-        let cases: &[(&[&str], Result<Vec<&str>, JoseError>)] = &[
+        type Case<'a> = (&'a [&'a str], Result<Vec<&'a str>, JoseError>);
+        let cases: &[Case] = &[
             (&["RS256"], Ok(vec!["RS256"])),
             (&["ES256", " RS256 ", "ES256"], Ok(vec!["RS256", "ES256"])),
             (&["none"], Err(JoseError::AlgNone)),
             (&["NONE"], Err(JoseError::AlgNone)),
-            (&["RS256", "HS256"], Err(JoseError::HmacForbidden { alg: "HS256".into() })),
-            (&["PS256"], Err(JoseError::AlgUnsupported { alg: "PS256".into() })),
-            (&["EdDSA"], Err(JoseError::AlgUnsupported { alg: "EdDSA".into() })),
-            (&["rs256"], Err(JoseError::AlgUnsupported { alg: "rs256".into() })),
-            (&["RSA256"], Err(JoseError::AlgUnsupported { alg: "RSA256".into() })),
+            (
+                &["RS256", "HS256"],
+                Err(JoseError::HmacForbidden {
+                    alg: "HS256".into(),
+                }),
+            ),
+            (
+                &["PS256"],
+                Err(JoseError::AlgUnsupported {
+                    alg: "PS256".into(),
+                }),
+            ),
+            (
+                &["EdDSA"],
+                Err(JoseError::AlgUnsupported {
+                    alg: "EdDSA".into(),
+                }),
+            ),
+            (
+                &["rs256"],
+                Err(JoseError::AlgUnsupported {
+                    alg: "rs256".into(),
+                }),
+            ),
+            (
+                &["RSA256"],
+                Err(JoseError::AlgUnsupported {
+                    alg: "RSA256".into(),
+                }),
+            ),
             (&[], Err(JoseError::EmptyPolicy)),
         ];
         for (input, want) in cases {
@@ -149,10 +182,17 @@ mod tests {
     // UDAP-2: messages an administrator can act on.
     #[test]
     fn config_errors_name_the_fix() {
-        let e = AlgPolicy::from_names(&names(&["HS256"])).unwrap_err().to_string();
+        let e = AlgPolicy::from_names(&names(&["HS256"]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("HS256") && e.contains("RS256"), "{e}");
-        let e = AlgPolicy::from_names(&names(&["FOO"])).unwrap_err().to_string();
-        assert!(e.contains("FOO") && e.contains("RS256, RS384, ES256 and ES384"), "{e}");
+        let e = AlgPolicy::from_names(&names(&["FOO"]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("FOO") && e.contains("RS256, RS384, ES256 and ES384"),
+            "{e}"
+        );
         let e = AlgPolicy::from_names(&[]).unwrap_err().to_string();
         assert!(e.contains("RS256"), "{e}");
     }
@@ -165,10 +205,30 @@ mod tests {
             ("RS256", Ok(Algorithm::RS256)),
             ("none", Err(JoseError::AlgNone)),
             ("None", Err(JoseError::AlgNone)),
-            ("HS256", Err(JoseError::HmacForbidden { alg: "HS256".into() })),
-            ("hs512", Err(JoseError::HmacForbidden { alg: "hs512".into() })),
-            ("ES256", Err(JoseError::AlgNotAllowed { alg: "ES256".into() })),
-            ("PS256", Err(JoseError::AlgNotAllowed { alg: "PS256".into() })),
+            (
+                "HS256",
+                Err(JoseError::HmacForbidden {
+                    alg: "HS256".into(),
+                }),
+            ),
+            (
+                "hs512",
+                Err(JoseError::HmacForbidden {
+                    alg: "hs512".into(),
+                }),
+            ),
+            (
+                "ES256",
+                Err(JoseError::AlgNotAllowed {
+                    alg: "ES256".into(),
+                }),
+            ),
+            (
+                "PS256",
+                Err(JoseError::AlgNotAllowed {
+                    alg: "PS256".into(),
+                }),
+            ),
             ("", Err(JoseError::AlgNotAllowed { alg: "".into() })),
         ];
         for (alg, want) in cases {

@@ -74,7 +74,9 @@ fn rejected(e: aws_lc_rs::error::KeyRejected) -> JoseError {
 pub(crate) fn load_key(key_pem: &str) -> Result<(PKey<Private>, LoadedKey), JoseError> {
     // A callback that supplies no passphrase: without one, openssl would prompt on the TTY.
     let pkey = PKey::private_key_from_pem_callback(key_pem.as_bytes(), |_| Ok(0)).map_err(|e| {
-        JoseError::BadPem(format!("cannot read private key (encrypted keys are not supported): {e}"))
+        JoseError::BadPem(format!(
+            "cannot read private key (encrypted keys are not supported): {e}"
+        ))
     })?;
     let loaded = match pkey.id() {
         Id::RSA => load_rsa(&pkey)?,
@@ -99,7 +101,10 @@ fn load_rsa(pkey: &PKey<Private>) -> Result<LoadedKey, JoseError> {
             "RSA key of {bits} bits; at most {MAX_RSA_BITS} bits are supported"
         )));
     }
-    let params = PublicParams::Rsa { n: rsa.n().to_vec(), e: rsa.e().to_vec() };
+    let params = PublicParams::Rsa {
+        n: rsa.n().to_vec(),
+        e: rsa.e().to_vec(),
+    };
     // PKCS#1 RSAPrivateKey DER; aws-lc checks the key's consistency while parsing it.
     let der = rsa.private_key_to_der().map_err(ossl)?;
     let key = RsaKeyPair::from_der(&der).map_err(rejected)?;
@@ -126,7 +131,9 @@ fn load_ec(pkey: &PKey<Private>) -> Result<LoadedKey, JoseError> {
     let mut ctx = BigNumContext::new().map_err(ossl)?;
     let mut x = BigNum::new().map_err(ossl)?;
     let mut y = BigNum::new().map_err(ossl)?;
-    ec.public_key().affine_coordinates(ec.group(), &mut x, &mut y, &mut ctx).map_err(ossl)?;
+    ec.public_key()
+        .affine_coordinates(ec.group(), &mut x, &mut y, &mut ctx)
+        .map_err(ossl)?;
     let len = i32::try_from(curve.coordinate_len()).unwrap_or(i32::MAX);
     let params = PublicParams::Ec {
         curve,

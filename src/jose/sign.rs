@@ -1,26 +1,24 @@
 //! The server's signing key: access tokens, id tokens and UDAP `signed_metadata` (UDAP-1, UDAP-3).
 //!
-//! Keys are loaded with openssl (which reads PKCS#1, PKCS#8 and SEC1 PEM alike), checked once
-//! (type, size, curve, chain/key match, a signing self-test), and signed with aws-lc through
-//! jsonwebtoken's provider. The `kid` is the RFC 7638 thumbprint, so it is stable across restarts
-//! and distinct per key, which is what rotation through `/jwks` needs.
+//! Keys are loaded and checked once (type, size, curve, chain/key match, a signing self-test; see
+//! `private_key.rs`) and sign with a pre-parsed aws-lc key. The `kid` is the RFC 7638 thumbprint,
+//! so it is stable across restarts and distinct per key, which is what rotation through `/jwks`
+//! needs.
 
 use std::fmt;
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jsonwebtoken::{Algorithm, EncodingKey};
-use openssl::bn::{BigNum, BigNumContext};
-use openssl::nid::Nid;
-use openssl::pkey::{Id, PKey, Private};
-use openssl::x509::X509;
+use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::compact::parse_compact;
 use super::error::JoseError;
 use super::jwk::PublicParams;
-use super::keys::{Curve, KeyKind, MAX_RSA_BITS, MIN_RSA_BITS};
-use super::policy::alg_name;
+use super::keys::{KeyKind, VerifyingKey};
+use super::policy::{alg_name, AlgPolicy};
+use super::private_key::{load_chain, load_key, Backend};
 
 /// Per-token choices for [`Signer::sign`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -40,7 +38,7 @@ pub struct Signer {
     params: PublicParams,
     /// Standard-base64 DER certificates, leaf first (UDAP-3).
     x5c: Vec<String>,
-    key: EncodingKey,
+    backend: Backend,
 }
 
 impl fmt::Debug for Signer {
@@ -73,26 +71,19 @@ impl Signer {
     /// (PKCS#8 or SEC1). Encrypted keys are refused rather than prompting for a passphrase. The
     /// leaf certificate must hold this key, since relying parties verify with the `x5c` leaf.
     pub fn from_pem(key_pem: &str, cert_chain_pem: Option<&str>) -> Result<Self, JoseError> {
-        // A callback that supplies no passphrase: without it openssl would prompt on the TTY.
-        let pkey = PKey::private_key_from_pem_callback(key_pem.as_bytes(), |_| Ok(0))
-            .map_err(|e| JoseError::BadPem(format!("cannot read private key (encrypted keys are not supported): {e}")))?;
-        let (kind, params, der, alg) = load_key(&pkey)?;
+        let (pkey, loaded) = load_key(key_pem)?;
         let x5c = match cert_chain_pem {
             None => Vec::new(),
             Some(pem) => load_chain(pem, &pkey)?,
         };
-        let key = match kind {
-            KeyKind::Rsa { .. } => EncodingKey::from_rsa_der(&der),
-            KeyKind::Ec(_) => EncodingKey::from_ec_der(&der),
-        };
         let signer = Self {
-            alg,
-            alg_name: alg_name(alg)?,
-            kind,
-            kid: params.thumbprint(),
-            params,
+            alg: loaded.default_alg,
+            alg_name: alg_name(loaded.default_alg)?,
+            kind: loaded.kind,
+            kid: loaded.params.thumbprint(),
+            params: loaded.params,
             x5c,
-            key,
+            backend: loaded.backend,
         };
         signer.self_test()?;
         Ok(signer)
@@ -134,17 +125,27 @@ impl Signer {
     pub fn sign(&self, claims: &impl Serialize, opts: SignOptions) -> Result<String, JoseError> {
         let x5c = if opts.include_x5c {
             if self.x5c.is_empty() {
-                return Err(JoseError::Sign("x5c requested but no certificate chain is configured".into()));
+                return Err(JoseError::Sign(
+                    "x5c requested but no certificate chain is configured".into(),
+                ));
             }
             Some(self.x5c.as_slice())
         } else {
             None
         };
-        let header = Header { alg: self.alg_name, typ: opts.typ, kid: &self.kid, x5c };
-        let header_json = serde_json::to_vec(&header).map_err(|e| JoseError::Sign(e.to_string()))?;
+        let header = Header {
+            alg: self.alg_name,
+            typ: opts.typ,
+            kid: &self.kid,
+            x5c,
+        };
+        let header_json =
+            serde_json::to_vec(&header).map_err(|e| JoseError::Sign(e.to_string()))?;
         let payload = serde_json::to_vec(claims).map_err(|e| JoseError::Sign(e.to_string()))?;
         if payload.first() != Some(&b'{') {
-            return Err(JoseError::Sign("claims must serialize to a JSON object".into()));
+            return Err(JoseError::Sign(
+                "claims must serialize to a JSON object".into(),
+            ));
         }
         // One buffer for the whole token: header and payload are encoded straight into it.
         let mut token = String::with_capacity(
@@ -153,10 +154,9 @@ impl Signer {
         URL_SAFE_NO_PAD.encode_string(&header_json, &mut token);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
-        let signature = jsonwebtoken::crypto::sign(token.as_bytes(), &self.key, self.alg)
-            .map_err(|e| JoseError::Sign(e.to_string()))?;
+        let signature = self.backend.sign(self.alg, token.as_bytes())?;
         token.push('.');
-        token.push_str(&signature);
+        URL_SAFE_NO_PAD.encode_string(&signature, &mut token);
         Ok(token)
     }
 
@@ -174,103 +174,22 @@ impl Signer {
         raw.div_ceil(3) * 4
     }
 
-    /// Fail at start-up, not on the first request, if the backend cannot use this key.
+    /// Fail at start-up, not on the first request, if what we sign does not verify with the
+    /// public key we publish.
     fn self_test(&self) -> Result<(), JoseError> {
-        let token = self.sign(&serde_json::json!({"self_test": true}), SignOptions::default())?;
-        let jws = super::compact::parse_compact(&token)?;
-        let key = super::keys::VerifyingKey::new(self.kind, self.decoding_key()?);
-        let policy = super::policy::AlgPolicy::default();
-        jws.verify(&key, &policy)
+        let token = self.sign(
+            &serde_json::json!({"self_test": true}),
+            SignOptions::default(),
+        )?;
+        let public = match &self.params {
+            PublicParams::Rsa { n, e } => DecodingKey::from_rsa_raw_components(n, e),
+            PublicParams::Ec { x, y, .. } => {
+                DecodingKey::from_ec_der(&[&[0x04], &x[..], &y[..]].concat())
+            }
+        };
+        parse_compact(&token)?
+            .verify(&VerifyingKey::new(self.kind, public), &AlgPolicy::default())
             .map(|_| ())
             .map_err(|e| JoseError::Sign(format!("signing self-test failed: {e}")))
     }
-
-    fn decoding_key(&self) -> Result<jsonwebtoken::DecodingKey, JoseError> {
-        Ok(match &self.params {
-            PublicParams::Rsa { n, e } => jsonwebtoken::DecodingKey::from_rsa_raw_components(n, e),
-            PublicParams::Ec { x, y, .. } => {
-                let mut point = Vec::with_capacity(1 + x.len() + y.len());
-                point.push(0x04);
-                point.extend_from_slice(x);
-                point.extend_from_slice(y);
-                jsonwebtoken::DecodingKey::from_ec_der(&point)
-            }
-        })
-    }
-}
-
-/// Classify the key and extract what the JWK, the thumbprint and the backend need:
-/// (kind, public parameters, private DER in the form jsonwebtoken wants, default alg).
-fn load_key(pkey: &PKey<Private>) -> Result<(KeyKind, PublicParams, Vec<u8>, Algorithm), JoseError> {
-    let ossl = |e: openssl::error::ErrorStack| JoseError::BadPem(e.to_string());
-    match pkey.id() {
-        Id::RSA => {
-            let rsa = pkey.rsa().map_err(ossl)?;
-            let bits = usize::try_from(pkey.bits()).unwrap_or(0);
-            if bits < MIN_RSA_BITS {
-                return Err(JoseError::WeakKey { bits });
-            }
-            if bits > MAX_RSA_BITS {
-                return Err(JoseError::UnsupportedKey(format!(
-                    "RSA key of {bits} bits; at most {MAX_RSA_BITS} bits are supported"
-                )));
-            }
-            if !rsa.check_key().map_err(ossl)? {
-                return Err(JoseError::BadPem("RSA private key is inconsistent".into()));
-            }
-            let params = PublicParams::Rsa { n: rsa.n().to_vec(), e: rsa.e().to_vec() };
-            // jsonwebtoken's aws-lc RSA signer takes PKCS#1 RSAPrivateKey DER.
-            let der = rsa.private_key_to_der().map_err(ossl)?;
-            Ok((KeyKind::Rsa { bits }, params, der, Algorithm::RS256))
-        }
-        Id::EC => {
-            let ec = pkey.ec_key().map_err(ossl)?;
-            let curve = match ec.group().curve_name() {
-                Some(Nid::X9_62_PRIME256V1) => Curve::P256,
-                Some(Nid::SECP384R1) => Curve::P384,
-                other => {
-                    return Err(JoseError::UnsupportedKey(format!(
-                        "EC curve {}; use P-256 or P-384",
-                        other.and_then(|n| n.short_name().ok()).unwrap_or("unnamed")
-                    )))
-                }
-            };
-            ec.check_key().map_err(|_| JoseError::BadPem("EC private key is inconsistent".into()))?;
-            let mut ctx = BigNumContext::new().map_err(ossl)?;
-            let mut x = BigNum::new().map_err(ossl)?;
-            let mut y = BigNum::new().map_err(ossl)?;
-            ec.public_key().affine_coordinates(ec.group(), &mut x, &mut y, &mut ctx).map_err(ossl)?;
-            let len = i32::try_from(curve.coordinate_len()).unwrap_or(i32::MAX);
-            let params = PublicParams::Ec {
-                curve,
-                x: x.to_vec_padded(len).map_err(ossl)?,
-                y: y.to_vec_padded(len).map_err(ossl)?,
-            };
-            // jsonwebtoken's aws-lc ECDSA signer takes PKCS#8 only, so a SEC1
-            // "EC PRIVATE KEY" is re-encoded here.
-            let der = pkey.private_key_to_pkcs8().map_err(ossl)?;
-            Ok((KeyKind::Ec(curve), params, der, curve.alg()))
-        }
-        other => Err(JoseError::UnsupportedKey(format!(
-            "private key type {other:?}; use RSA (2048+ bits) or EC P-256/P-384"
-        ))),
-    }
-}
-
-/// UDAP-3: the chain as `x5c` entries, after checking that the leaf holds our key.
-fn load_chain(pem: &str, pkey: &PKey<Private>) -> Result<Vec<String>, JoseError> {
-    let certs = X509::stack_from_pem(pem.as_bytes())
-        .map_err(|e| JoseError::BadPem(format!("cannot read certificate chain: {e}")))?;
-    let leaf = certs
-        .first()
-        .ok_or_else(|| JoseError::BadPem("certificate chain contains no certificate".into()))?;
-    let leaf_key = leaf.public_key().map_err(|e| JoseError::BadPem(e.to_string()))?;
-    if !leaf_key.public_eq(pkey) {
-        return Err(JoseError::CertKeyMismatch);
-    }
-    certs
-        .iter()
-        .map(|c| c.to_der().map(|der| STANDARD.encode(der)))
-        .collect::<Result<_, _>>()
-        .map_err(|e| JoseError::BadPem(e.to_string()))
 }

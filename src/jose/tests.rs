@@ -40,7 +40,11 @@ fn openssl_sign(fx: &Fixture, header: &Value, payload: &Value, ecdsa_len: Option
         None => der,
         Some(len) => {
             let sig = openssl::ecdsa::EcdsaSig::from_der(&der).unwrap();
-            [sig.r().to_vec_padded(len).unwrap(), sig.s().to_vec_padded(len).unwrap()].concat()
+            [
+                sig.r().to_vec_padded(len).unwrap(),
+                sig.s().to_vec_padded(len).unwrap(),
+            ]
+            .concat()
         }
     };
     format!("{input}.{}", b64u(&sig))
@@ -59,12 +63,26 @@ fn round_trip_every_allowed_alg() {
     let policy = AlgPolicy::default();
     for (fx, alg, name) in cases {
         for key_pem in [&fx.pkcs8_pem, &fx.traditional_pem] {
-            let s = Signer::from_pem(key_pem, Some(&fx.cert_pem)).unwrap().with_alg(alg).unwrap();
+            let s = Signer::from_pem(key_pem, Some(&fx.cert_pem))
+                .unwrap()
+                .with_alg(alg)
+                .unwrap();
             assert_eq!(s.alg(), alg);
-            let token = s.sign(&claims(), SignOptions { include_x5c: true, typ: Some("JWT") }).unwrap();
+            let token = s
+                .sign(
+                    &claims(),
+                    SignOptions {
+                        include_x5c: true,
+                        typ: Some("JWT"),
+                    },
+                )
+                .unwrap();
             let jws = parse_compact(&token).unwrap();
             let h = jws.header();
-            assert_eq!((h.alg.as_str(), h.kid.as_deref(), h.typ.as_deref()), (name, Some(s.kid()), Some("JWT")));
+            assert_eq!(
+                (h.alg.as_str(), h.kid.as_deref(), h.typ.as_deref()),
+                (name, Some(s.kid()), Some("JWT"))
+            );
             let chain = jws.x5c_der().unwrap();
             assert_eq!(chain, vec![fx.cert_der.clone()], "{name}");
 
@@ -76,7 +94,11 @@ fn round_trip_every_allowed_alg() {
             let from_jwk = VerifyingKey::from_jwk(&jwk).unwrap();
             assert_eq!(from_jwk.kid(), Some(s.kid()));
             for key in [&from_cert, &from_x5c, &from_jwk] {
-                assert_eq!(jws.verify(key, &policy).unwrap(), claims().as_object().unwrap(), "{name}");
+                assert_eq!(
+                    jws.verify(key, &policy).unwrap(),
+                    claims().as_object().unwrap(),
+                    "{name}"
+                );
             }
         }
     }
@@ -92,7 +114,15 @@ fn header_without_x5c_always_has_kid() {
     assert_eq!(jws.header().kid.as_deref(), Some(s.kid()));
     assert_eq!(jws.x5c_der(), Err(JoseError::MissingX5c));
     let bare = Signer::from_pem(&P256.pkcs8_pem, None).unwrap();
-    let e = bare.sign(&claims(), SignOptions { include_x5c: true, typ: None }).unwrap_err();
+    let e = bare
+        .sign(
+            &claims(),
+            SignOptions {
+                include_x5c: true,
+                typ: None,
+            },
+        )
+        .unwrap_err();
     assert!(matches!(e, JoseError::Sign(_)), "{e:?}");
 }
 
@@ -107,30 +137,115 @@ fn algorithm_attacks() {
 
     // HS256 MACed with the public key PEM as the secret: the classic key-confusion attack.
     let public_pem = RSA2048.pkey.public_key_to_pem().unwrap();
-    let mac_input = format!("{}.{}", b64u(br#"{"alg":"HS256","typ":"JWT"}"#), b64u(payload.as_bytes()));
+    let mac_input = format!(
+        "{}.{}",
+        b64u(br#"{"alg":"HS256","typ":"JWT"}"#),
+        b64u(payload.as_bytes())
+    );
     let mac_key = PKey::hmac(&public_pem).unwrap();
     let mut mac = openssl::sign::Signer::new(MessageDigest::sha256(), &mac_key).unwrap();
-    let hs256 = format!("{mac_input}.{}", b64u(&mac.sign_oneshot_to_vec(mac_input.as_bytes()).unwrap()));
+    let hs256 = format!(
+        "{mac_input}.{}",
+        b64u(&mac.sign_oneshot_to_vec(mac_input.as_bytes()).unwrap())
+    );
 
     let rs256_by_rsa = openssl_sign(&RSA2048, &json!({"alg": "RS256"}), &claims(), None);
-    let es256_by_p256 = signer(&P256).sign(&claims(), SignOptions::default()).unwrap();
+    let es256_by_p256 = signer(&P256)
+        .sign(&claims(), SignOptions::default())
+        .unwrap();
     let es256_by_p384 = openssl_sign(&P384, &json!({"alg": "ES256"}), &claims(), Some(48));
 
     let cases: Vec<(&str, String, &VerifyingKey, AlgPolicy, JoseError)> = vec![
-        ("none, empty sig", compact(r#"{"alg":"none"}"#, &payload, b""), &rsa_key, all, JoseError::AlgNone),
-        ("None, with sig", compact(r#"{"alg":"None"}"#, &payload, b"sig"), &rsa_key, all, JoseError::AlgNone),
-        ("HS256 with public key", hs256, &rsa_key, all, JoseError::HmacForbidden { alg: "HS256".into() }),
-        ("HS512", compact(r#"{"alg":"HS512"}"#, &payload, b"x"), &rsa_key, all, JoseError::HmacForbidden { alg: "HS512".into() }),
-        ("PS256", compact(r#"{"alg":"PS256"}"#, &payload, b"x"), &rsa_key, all, JoseError::AlgNotAllowed { alg: "PS256".into() }),
-        ("EdDSA", compact(r#"{"alg":"EdDSA"}"#, &payload, b"x"), &rsa_key, all, JoseError::AlgNotAllowed { alg: "EdDSA".into() }),
-        ("narrowed policy", es256_by_p256.clone(), &p256_key, policy(&["RS256"]), JoseError::AlgNotAllowed { alg: "ES256".into() }),
+        (
+            "none, empty sig",
+            compact(r#"{"alg":"none"}"#, &payload, b""),
+            &rsa_key,
+            all,
+            JoseError::AlgNone,
+        ),
+        (
+            "None, with sig",
+            compact(r#"{"alg":"None"}"#, &payload, b"sig"),
+            &rsa_key,
+            all,
+            JoseError::AlgNone,
+        ),
+        (
+            "HS256 with public key",
+            hs256,
+            &rsa_key,
+            all,
+            JoseError::HmacForbidden {
+                alg: "HS256".into(),
+            },
+        ),
+        (
+            "HS512",
+            compact(r#"{"alg":"HS512"}"#, &payload, b"x"),
+            &rsa_key,
+            all,
+            JoseError::HmacForbidden {
+                alg: "HS512".into(),
+            },
+        ),
+        (
+            "PS256",
+            compact(r#"{"alg":"PS256"}"#, &payload, b"x"),
+            &rsa_key,
+            all,
+            JoseError::AlgNotAllowed {
+                alg: "PS256".into(),
+            },
+        ),
+        (
+            "EdDSA",
+            compact(r#"{"alg":"EdDSA"}"#, &payload, b"x"),
+            &rsa_key,
+            all,
+            JoseError::AlgNotAllowed {
+                alg: "EdDSA".into(),
+            },
+        ),
+        (
+            "narrowed policy",
+            es256_by_p256.clone(),
+            &p256_key,
+            policy(&["RS256"]),
+            JoseError::AlgNotAllowed {
+                alg: "ES256".into(),
+            },
+        ),
         // UDAP-52: alg/key fit.
-        ("RS256 on EC key", rs256_by_rsa, &p256_key, all,
-            JoseError::AlgKeyMismatch { alg: "RS256", key: KeyKind::Ec(Curve::P256) }),
-        ("ES256 on RSA key", es256_by_p256.clone(), &rsa_key, all,
-            JoseError::AlgKeyMismatch { alg: "ES256", key: KeyKind::Rsa { bits: 2048 } }),
-        ("ES256 on P-384 key", es256_by_p384, &p384_key, all,
-            JoseError::AlgKeyMismatch { alg: "ES256", key: KeyKind::Ec(Curve::P384) }),
+        (
+            "RS256 on EC key",
+            rs256_by_rsa,
+            &p256_key,
+            all,
+            JoseError::AlgKeyMismatch {
+                alg: "RS256",
+                key: KeyKind::Ec(Curve::P256),
+            },
+        ),
+        (
+            "ES256 on RSA key",
+            es256_by_p256.clone(),
+            &rsa_key,
+            all,
+            JoseError::AlgKeyMismatch {
+                alg: "ES256",
+                key: KeyKind::Rsa { bits: 2048 },
+            },
+        ),
+        (
+            "ES256 on P-384 key",
+            es256_by_p384,
+            &p384_key,
+            all,
+            JoseError::AlgKeyMismatch {
+                alg: "ES256",
+                key: KeyKind::Ec(Curve::P384),
+            },
+        ),
     ];
     for (name, token, key, policy, want) in cases {
         let jws = parse_compact(&token).unwrap_or_else(|e| panic!("{name}: {e:?}"));
@@ -145,11 +260,20 @@ fn jwk_pinned_alg_is_enforced() {
     let mut jwk = s.public_jwk();
     jwk["alg"] = json!("RS256");
     let key = VerifyingKey::from_jwk(&jwk).unwrap();
-    let rs384 = Signer::from_pem(&RSA2048.pkcs8_pem, None).unwrap().with_alg(Algorithm::RS384).unwrap();
+    let rs384 = Signer::from_pem(&RSA2048.pkcs8_pem, None)
+        .unwrap()
+        .with_alg(Algorithm::RS384)
+        .unwrap();
     let token = rs384.sign(&claims(), SignOptions::default()).unwrap();
     let jws = parse_compact(&token).unwrap();
     let got = jws.verify(&key, &AlgPolicy::default());
-    assert_eq!(got, Err(JoseError::AlgKeyMismatch { alg: "RS384", key: KeyKind::Rsa { bits: 2048 } }));
+    assert_eq!(
+        got,
+        Err(JoseError::AlgKeyMismatch {
+            alg: "RS384",
+            key: KeyKind::Rsa { bits: 2048 }
+        })
+    );
 }
 
 // Tampering with any signed byte breaks the signature.
@@ -163,7 +287,12 @@ fn tampering_is_detected() {
 
         let mut evil = claims();
         evil["sub"] = json!("https://attacker.example");
-        let tampered_payload = format!("{}.{}.{}", parts[0], b64u(evil.to_string().as_bytes()), parts[2]);
+        let tampered_payload = format!(
+            "{}.{}.{}",
+            parts[0],
+            b64u(evil.to_string().as_bytes()),
+            parts[2]
+        );
 
         let mut sig = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
         sig[5] ^= 0x01;
@@ -171,9 +300,18 @@ fn tampering_is_detected() {
 
         let truncated_sig = format!("{}.{}.{}", parts[0], parts[1], b64u(&sig[..sig.len() - 1]));
 
-        for (name, t) in [("payload", tampered_payload), ("signature", tampered_sig), ("truncated", truncated_sig)] {
+        for (name, t) in [
+            ("payload", tampered_payload),
+            ("signature", tampered_sig),
+            ("truncated", truncated_sig),
+        ] {
             let jws = parse_compact(&t).unwrap();
-            assert_eq!(jws.verify(&key, &AlgPolicy::default()), Err(JoseError::BadSignature), "{name} {:?}", key.kind());
+            assert_eq!(
+                jws.verify(&key, &AlgPolicy::default()),
+                Err(JoseError::BadSignature),
+                "{name} {:?}",
+                key.kind()
+            );
         }
     }
 }
@@ -184,29 +322,109 @@ fn malformed_inputs() {
     let h = b64u(br#"{"alg":"RS256"}"#);
     let p = b64u(br#"{"iss":"a"}"#);
     let sig = b64u(b"signature");
-    let cases: Vec<(&str, String, fn(&JoseError) -> bool)> = vec![
-        ("empty", String::new(), |e| matches!(e, JoseError::Malformed(_))),
-        ("two parts", format!("{h}.{p}"), |e| matches!(e, JoseError::Malformed(_))),
-        ("four parts", format!("{h}.{p}.{sig}.{sig}"), |e| matches!(e, JoseError::Malformed(_))),
-        ("five parts (JWE)", format!("{h}.{p}.{sig}.{sig}.{sig}"), |e| matches!(e, JoseError::Malformed(_))),
-        ("json serialization", format!(r#"{{"payload":"{p}","protected":"{h}","signature":"{sig}"}}"#), |e| matches!(e, JoseError::Malformed(_))),
-        ("standard b64 chars", format!("{h}.{p}.ab+/"), |e| matches!(e, JoseError::Malformed(_))),
-        ("padding", format!("{}=.{p}.{sig}", b64u(br#"{"alg":"RS256"}x"#)), |e| matches!(e, JoseError::Malformed(_))),
-        ("space", format!("{h} .{p}.{sig}"), |e| matches!(e, JoseError::Malformed(_))),
-        ("non-ascii", format!("{h}.{p}.é"), |e| matches!(e, JoseError::Malformed(_))),
-        ("empty header", format!(".{p}.{sig}"), |e| matches!(e, JoseError::Malformed(_))),
-        ("empty payload", format!("{h}..{sig}"), |e| matches!(e, JoseError::Malformed(_))),
-        ("header not json", format!("{}.{p}.{sig}", b64u(b"alg=RS256")), |e| matches!(e, JoseError::Malformed(_))),
-        ("header json array", format!("{}.{p}.{sig}", b64u(br#"["RS256"]"#)), |e| matches!(e, JoseError::Malformed(_))),
-        ("payload json array", format!("{h}.{}.{sig}", b64u(b"[1]")), |e| matches!(e, JoseError::Malformed(_))),
-        ("payload not json", format!("{h}.{}.{sig}", b64u(b"hello")), |e| matches!(e, JoseError::Malformed(_))),
-        ("no alg", format!("{}.{p}.{sig}", b64u(br#"{"typ":"JWT"}"#)), |e| matches!(e, JoseError::Malformed(_))),
-        ("alg not string", format!("{}.{p}.{sig}", b64u(br#"{"alg":256}"#)), |e| matches!(e, JoseError::Malformed(_))),
-        ("kid not string", format!("{}.{p}.{sig}", b64u(br#"{"alg":"RS256","kid":1}"#)), |e| matches!(e, JoseError::Malformed(_))),
-        ("x5c not array", format!("{}.{p}.{sig}", b64u(br#"{"alg":"RS256","x5c":"MII="}"#)), |e| matches!(e, JoseError::Malformed(_))),
-        ("x5c number entry", format!("{}.{p}.{sig}", b64u(br#"{"alg":"RS256","x5c":[1]}"#)), |e| matches!(e, JoseError::Malformed(_))),
-        ("crit", format!("{}.{p}.{sig}", b64u(br#"{"alg":"RS256","b64":false,"crit":["b64"]}"#)), |e| *e == JoseError::CritUnsupported),
-        ("too large", format!("{h}.{}.{sig}", "A".repeat(MAX_COMPACT_LEN)), |e| *e == JoseError::TooLarge { max: MAX_COMPACT_LEN }),
+    type Pred = fn(&JoseError) -> bool;
+    let cases: Vec<(&str, String, Pred)> = vec![
+        ("empty", String::new(), |e| {
+            matches!(e, JoseError::Malformed(_))
+        }),
+        ("two parts", format!("{h}.{p}"), |e| {
+            matches!(e, JoseError::Malformed(_))
+        }),
+        ("four parts", format!("{h}.{p}.{sig}.{sig}"), |e| {
+            matches!(e, JoseError::Malformed(_))
+        }),
+        (
+            "five parts (JWE)",
+            format!("{h}.{p}.{sig}.{sig}.{sig}"),
+            |e| matches!(e, JoseError::Malformed(_)),
+        ),
+        (
+            "json serialization",
+            format!(r#"{{"payload":"{p}","protected":"{h}","signature":"{sig}"}}"#),
+            |e| matches!(e, JoseError::Malformed(_)),
+        ),
+        ("standard b64 chars", format!("{h}.{p}.ab+/"), |e| {
+            matches!(e, JoseError::Malformed(_))
+        }),
+        (
+            "padding",
+            format!("{}=.{p}.{sig}", b64u(br#"{"alg":"RS256"}x"#)),
+            |e| matches!(e, JoseError::Malformed(_)),
+        ),
+        ("space", format!("{h} .{p}.{sig}"), |e| {
+            matches!(e, JoseError::Malformed(_))
+        }),
+        ("non-ascii", format!("{h}.{p}.é"), |e| {
+            matches!(e, JoseError::Malformed(_))
+        }),
+        ("empty header", format!(".{p}.{sig}"), |e| {
+            matches!(e, JoseError::Malformed(_))
+        }),
+        ("empty payload", format!("{h}..{sig}"), |e| {
+            matches!(e, JoseError::Malformed(_))
+        }),
+        (
+            "header not json",
+            format!("{}.{p}.{sig}", b64u(b"alg=RS256")),
+            |e| matches!(e, JoseError::Malformed(_)),
+        ),
+        (
+            "header json array",
+            format!("{}.{p}.{sig}", b64u(br#"["RS256"]"#)),
+            |e| matches!(e, JoseError::Malformed(_)),
+        ),
+        (
+            "payload json array",
+            format!("{h}.{}.{sig}", b64u(b"[1]")),
+            |e| matches!(e, JoseError::Malformed(_)),
+        ),
+        (
+            "payload not json",
+            format!("{h}.{}.{sig}", b64u(b"hello")),
+            |e| matches!(e, JoseError::Malformed(_)),
+        ),
+        (
+            "no alg",
+            format!("{}.{p}.{sig}", b64u(br#"{"typ":"JWT"}"#)),
+            |e| matches!(e, JoseError::Malformed(_)),
+        ),
+        (
+            "alg not string",
+            format!("{}.{p}.{sig}", b64u(br#"{"alg":256}"#)),
+            |e| matches!(e, JoseError::Malformed(_)),
+        ),
+        (
+            "kid not string",
+            format!("{}.{p}.{sig}", b64u(br#"{"alg":"RS256","kid":1}"#)),
+            |e| matches!(e, JoseError::Malformed(_)),
+        ),
+        (
+            "x5c not array",
+            format!("{}.{p}.{sig}", b64u(br#"{"alg":"RS256","x5c":"MII="}"#)),
+            |e| matches!(e, JoseError::Malformed(_)),
+        ),
+        (
+            "x5c number entry",
+            format!("{}.{p}.{sig}", b64u(br#"{"alg":"RS256","x5c":[1]}"#)),
+            |e| matches!(e, JoseError::Malformed(_)),
+        ),
+        (
+            "crit",
+            format!(
+                "{}.{p}.{sig}",
+                b64u(br#"{"alg":"RS256","b64":false,"crit":["b64"]}"#)
+            ),
+            |e| *e == JoseError::CritUnsupported,
+        ),
+        (
+            "too large",
+            format!("{h}.{}.{sig}", "A".repeat(MAX_COMPACT_LEN)),
+            |e| {
+                *e == JoseError::TooLarge {
+                    max: MAX_COMPACT_LEN,
+                }
+            },
+        ),
     ];
     for (name, token, pred) in cases {
         match parse_compact(&token) {
@@ -221,31 +439,73 @@ fn malformed_inputs() {
 fn x5c_decoding() {
     let leaf = STANDARD.encode(&RSA2048.cert_der);
     let url_only = URL_SAFE_NO_PAD.encode(&RSA2048.cert_der);
-    assert!(url_only.contains(['-', '_']), "fixture should exercise base64url-only characters");
+    assert!(
+        url_only.contains(['-', '_']),
+        "fixture should exercise base64url-only characters"
+    );
     let p = b64u(br#"{"iss":"a"}"#);
-    let token = |x5c: Value| format!("{}.{p}.", b64u(json!({"alg": "RS256", "x5c": x5c}).to_string().as_bytes()));
+    let token = |x5c: Value| {
+        format!(
+            "{}.{p}.",
+            b64u(json!({"alg": "RS256", "x5c": x5c}).to_string().as_bytes())
+        )
+    };
     let cases: Vec<(&str, Value, Result<usize, JoseError>)> = vec![
         ("leaf", json!([leaf]), Ok(1)),
-        ("leaf + other", json!([leaf, STANDARD.encode(&P256.cert_der)]), Ok(2)),
+        (
+            "leaf + other",
+            json!([leaf, STANDARD.encode(&P256.cert_der)]),
+            Ok(2),
+        ),
         ("empty array", json!([]), Err(JoseError::MissingX5c)),
-        ("bad base64 at 1", json!([leaf, "not base64!"]), Err(JoseError::BadX5c { index: 1 })),
-        ("base64url", json!([url_only]), Err(JoseError::BadX5c { index: 0 })),
-        ("unpadded", json!([leaf.trim_end_matches('=')]), Err(JoseError::BadX5c { index: 0 })),
-        ("empty entry", json!([""]), Err(JoseError::BadX5c { index: 0 })),
-        ("line breaks", json!([format!("{}\n{}", &leaf[..64], &leaf[64..])]), Err(JoseError::BadX5c { index: 0 })),
+        (
+            "bad base64 at 1",
+            json!([leaf, "not base64!"]),
+            Err(JoseError::BadX5c { index: 1 }),
+        ),
+        (
+            "base64url",
+            json!([url_only]),
+            Err(JoseError::BadX5c { index: 0 }),
+        ),
+        (
+            "unpadded",
+            json!([leaf.trim_end_matches('=')]),
+            Err(JoseError::BadX5c { index: 0 }),
+        ),
+        (
+            "empty entry",
+            json!([""]),
+            Err(JoseError::BadX5c { index: 0 }),
+        ),
+        (
+            "line breaks",
+            json!([format!("{}\n{}", &leaf[..64], &leaf[64..])]),
+            Err(JoseError::BadX5c { index: 0 }),
+        ),
     ];
     for (name, x5c, want) in cases {
-        let got = parse_compact(&token(x5c)).unwrap().x5c_der().map(|v| v.len());
+        let got = parse_compact(&token(x5c))
+            .unwrap()
+            .x5c_der()
+            .map(|v| v.len());
         assert_eq!(got, want, "{name}");
     }
     let missing = format!("{}.{p}.", b64u(br#"{"alg":"RS256"}"#));
-    assert_eq!(parse_compact(&missing).unwrap().x5c_der(), Err(JoseError::MissingX5c));
+    assert_eq!(
+        parse_compact(&missing).unwrap().x5c_der(),
+        Err(JoseError::MissingX5c)
+    );
 }
 
 // Claims can be read before verification for routing, and the header keeps unknown members.
 #[test]
 fn unverified_access() {
-    let token = compact(r#"{"alg":"RS256","x5u":"https://x","jku":"https://j"}"#, r#"{"iss":"client-1"}"#, b"s");
+    let token = compact(
+        r#"{"alg":"RS256","x5u":"https://x","jku":"https://j"}"#,
+        r#"{"iss":"client-1"}"#,
+        b"s",
+    );
     let jws = parse_compact(&token).unwrap();
     assert_eq!(jws.unverified_claims()["iss"], "client-1");
     assert_eq!(jws.header().raw()["x5u"], "https://x");
@@ -256,12 +516,27 @@ fn unverified_access() {
 // UDAP-52: signer key requirements; UDAP-3: the chain must belong to the key.
 #[test]
 fn signer_loading() {
-    assert_eq!(Signer::from_pem(&RSA1024.pkcs8_pem, None).unwrap_err(), JoseError::WeakKey { bits: 1024 });
-    assert_eq!(Signer::from_pem(&RSA1024.traditional_pem, None).unwrap_err(), JoseError::WeakKey { bits: 1024 });
-    assert_eq!(Signer::from_pem(&P256.pkcs8_pem, Some(&RSA2048.cert_pem)).unwrap_err(), JoseError::CertKeyMismatch);
+    assert_eq!(
+        Signer::from_pem(&RSA1024.pkcs8_pem, None).unwrap_err(),
+        JoseError::WeakKey { bits: 1024 }
+    );
+    assert_eq!(
+        Signer::from_pem(&RSA1024.traditional_pem, None).unwrap_err(),
+        JoseError::WeakKey { bits: 1024 }
+    );
+    assert_eq!(
+        Signer::from_pem(&P256.pkcs8_pem, Some(&RSA2048.cert_pem)).unwrap_err(),
+        JoseError::CertKeyMismatch
+    );
     let chain = format!("{}{}", P256.cert_pem, RSA2048.cert_pem);
     assert_eq!(signer(&P256).x5c().len(), 1);
-    assert_eq!(Signer::from_pem(&P256.pkcs8_pem, Some(&chain)).unwrap().x5c().len(), 2);
+    assert_eq!(
+        Signer::from_pem(&P256.pkcs8_pem, Some(&chain))
+            .unwrap()
+            .x5c()
+            .len(),
+        2
+    );
 
     let bad = |r: Result<Signer, JoseError>| match r {
         Err(JoseError::BadPem(_)) => {}
@@ -273,27 +548,61 @@ fn signer_loading() {
         .pkey
         .private_key_to_pem_pkcs8_passphrase(openssl::symm::Cipher::aes_128_cbc(), b"secret")
         .unwrap();
-    bad(Signer::from_pem(std::str::from_utf8(&encrypted).unwrap(), None));
+    bad(Signer::from_pem(
+        std::str::from_utf8(&encrypted).unwrap(),
+        None,
+    ));
 
-    let ed = PKey::generate_ed25519().unwrap().private_key_to_pem_pkcs8().unwrap();
+    let ed = PKey::generate_ed25519()
+        .unwrap()
+        .private_key_to_pem_pkcs8()
+        .unwrap();
     let e = Signer::from_pem(std::str::from_utf8(&ed).unwrap(), None).unwrap_err();
     assert!(matches!(e, JoseError::UnsupportedKey(_)), "{e:?}");
 
     // UDAP-52: with_alg must fit the key.
     let cases: [(&Fixture, Algorithm, Result<Algorithm, JoseError>); 6] = [
         (&RSA2048, Algorithm::RS384, Ok(Algorithm::RS384)),
-        (&RSA2048, Algorithm::ES256, Err(JoseError::AlgKeyMismatch { alg: "ES256", key: KeyKind::Rsa { bits: 2048 } })),
-        (&P256, Algorithm::ES384, Err(JoseError::AlgKeyMismatch { alg: "ES384", key: KeyKind::Ec(Curve::P256) })),
+        (
+            &RSA2048,
+            Algorithm::ES256,
+            Err(JoseError::AlgKeyMismatch {
+                alg: "ES256",
+                key: KeyKind::Rsa { bits: 2048 },
+            }),
+        ),
+        (
+            &P256,
+            Algorithm::ES384,
+            Err(JoseError::AlgKeyMismatch {
+                alg: "ES384",
+                key: KeyKind::Ec(Curve::P256),
+            }),
+        ),
         (&P384, Algorithm::ES384, Ok(Algorithm::ES384)),
-        (&RSA2048, Algorithm::HS256, Err(JoseError::AlgUnsupported { alg: "HS256".into() })),
-        (&RSA2048, Algorithm::PS256, Err(JoseError::AlgUnsupported { alg: "PS256".into() })),
+        (
+            &RSA2048,
+            Algorithm::HS256,
+            Err(JoseError::AlgUnsupported {
+                alg: "HS256".into(),
+            }),
+        ),
+        (
+            &RSA2048,
+            Algorithm::PS256,
+            Err(JoseError::AlgUnsupported {
+                alg: "PS256".into(),
+            }),
+        ),
     ];
     for (fx, alg, want) in cases {
         assert_eq!(signer(fx).with_alg(alg).map(|s| s.alg()), want, "{alg:?}");
     }
 
     // Claims must be a JSON object.
-    let e = signer(&P256).sign(&json!([1, 2]), SignOptions::default()).unwrap_err();
+    let e = signer(&P256)
+        .sign(&json!([1, 2]), SignOptions::default())
+        .unwrap_err();
     assert!(matches!(e, JoseError::Sign(_)), "{e:?}");
 }
 
@@ -301,7 +610,10 @@ fn signer_loading() {
 #[test]
 fn kid_is_stable_thumbprint() {
     let a = signer(&RSA2048);
-    let b = Signer::from_pem(&RSA2048.traditional_pem, None).unwrap().with_alg(Algorithm::RS384).unwrap();
+    let b = Signer::from_pem(&RSA2048.traditional_pem, None)
+        .unwrap()
+        .with_alg(Algorithm::RS384)
+        .unwrap();
     assert_eq!(a.kid(), b.kid());
     assert_eq!(a.kid().len(), 43);
     assert_ne!(a.kid(), signer(&P256).kid());
@@ -345,7 +657,10 @@ fn bench() {
         let sign = t.elapsed() / n;
         let t = Instant::now();
         for _ in 0..n {
-            parse_compact(&token).unwrap().verify(&key, &AlgPolicy::default()).unwrap();
+            parse_compact(&token)
+                .unwrap()
+                .verify(&key, &AlgPolicy::default())
+                .unwrap();
         }
         let verify = t.elapsed() / n;
         let t = Instant::now();
@@ -357,4 +672,15 @@ fn bench() {
         let ossl = t.elapsed() / n;
         println!("{name}: sign {sign:?}  parse+verify {verify:?}  openssl-preparsed sign {ossl:?}");
     }
+}
+
+// Keys and tokens are shared across worker threads (e.g. `Arc<Signer>` in app state).
+#[test]
+fn types_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Signer>();
+    assert_send_sync::<VerifyingKey>();
+    assert_send_sync::<UnverifiedJws>();
+    assert_send_sync::<AlgPolicy>();
+    assert_send_sync::<JoseError>();
 }

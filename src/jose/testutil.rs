@@ -29,11 +29,14 @@ fn self_signed(pkey: &PKey<Private>, md: MessageDigest) -> X509 {
     let name = name.build();
     let mut b = X509Builder::new().unwrap();
     b.set_version(2).unwrap();
-    b.set_serial_number(&BigNum::from_u32(7).unwrap().to_asn1_integer().unwrap()).unwrap();
+    b.set_serial_number(&BigNum::from_u32(7).unwrap().to_asn1_integer().unwrap())
+        .unwrap();
     b.set_subject_name(&name).unwrap();
     b.set_issuer_name(&name).unwrap();
-    b.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
-    b.set_not_after(&Asn1Time::days_from_now(30).unwrap()).unwrap();
+    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&Asn1Time::days_from_now(30).unwrap())
+        .unwrap();
     b.set_pubkey(pkey).unwrap();
     b.sign(pkey, md).unwrap();
     b.build()
@@ -67,8 +70,11 @@ pub(crate) static RSA2048: LazyLock<Fixture> = LazyLock::new(|| rsa(2048));
 pub(crate) static RSA1024: LazyLock<Fixture> = LazyLock::new(|| rsa(1024));
 pub(crate) static P256: LazyLock<Fixture> = LazyLock::new(|| fixture(ec(Nid::X9_62_PRIME256V1)));
 pub(crate) static P384: LazyLock<Fixture> = LazyLock::new(|| fixture(ec(Nid::SECP384R1)));
-pub(crate) static P521_CERT_DER: LazyLock<Vec<u8>> =
-    LazyLock::new(|| self_signed(&ec(Nid::SECP521R1), MessageDigest::sha512()).to_der().unwrap());
+pub(crate) static P521_CERT_DER: LazyLock<Vec<u8>> = LazyLock::new(|| {
+    self_signed(&ec(Nid::SECP521R1), MessageDigest::sha512())
+        .to_der()
+        .unwrap()
+});
 pub(crate) static ED25519_CERT_DER: LazyLock<Vec<u8>> = LazyLock::new(|| {
     let k = PKey::generate_ed25519().unwrap();
     self_signed(&k, MessageDigest::null()).to_der().unwrap()
@@ -80,5 +86,10 @@ pub(crate) fn b64u(bytes: &[u8]) -> String {
 
 /// A compact JWS built by hand from raw header/payload JSON and raw signature bytes.
 pub(crate) fn compact(header: &str, payload: &str, sig: &[u8]) -> String {
-    format!("{}.{}.{}", b64u(header.as_bytes()), b64u(payload.as_bytes()), b64u(sig))
+    format!(
+        "{}.{}.{}",
+        b64u(header.as_bytes()),
+        b64u(payload.as_bytes()),
+        b64u(sig)
+    )
 }

@@ -40,8 +40,9 @@ enum Status {
 pub(crate) fn check(path: &[X509], facts: &[CertFacts], community: &TrustCommunity, now: i64) -> Result<Coverage, ChainError> {
     let mut coverage = Coverage { complete: true, valid_from: None, valid_until: None };
     let mut first_unknown: Option<ChainError> = None;
-    for i in (0..path.len().saturating_sub(1)).rev() {
-        let (cert, issuer, f) = (&path[i], &path[i + 1], &facts[i]);
+    // Each window is (certificate, its issuer); zipping with `facts` pairs each with its fields.
+    for (pair, f) in path.windows(2).zip(facts).rev() {
+        let [cert, issuer] = pair else { continue };
         match status(cert, f, issuer, community, now) {
             Status::Good(crls) => {
                 for crl in crls {

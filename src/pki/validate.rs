@@ -77,8 +77,9 @@ pub fn validate_chain(x5c: &[Vec<u8>], community: &TrustCommunity, now: i64) -> 
     check_path(&built, &facts)?;
     let coverage = revocation::check(&built, &facts, community, now)?;
 
-    let leaf_facts = &facts[0];
-    let leaf_der = x5c[0].clone();
+    let (Some(leaf_facts), Some(leaf_der)) = (facts.first(), x5c.first().cloned()) else {
+        return Err(ChainError::Internal { detail: "OpenSSL returned an empty path".into() });
+    };
     let not_after = facts.iter().map(|f| f.not_after).min().unwrap_or(leaf_facts.not_after);
     let chain = ValidatedChain {
         leaf_sha256: openssl::sha::sha256(&leaf_der),

@@ -256,7 +256,7 @@ impl CaDir {
         }
         let common_name = match cn {
             Some(cn) => cn.to_string(),
-            None => hosts.first().cloned().unwrap_or_else(|| san_uris[0].clone()).chars().take(64).collect(),
+            None => hosts.first().or(san_uris.first()).map(|s| s.chars().take(64).collect()).unwrap_or_default(),
         };
         let issuer = self.issuer_name();
         let spec = CertSpec {

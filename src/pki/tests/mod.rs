@@ -110,8 +110,3 @@ fn shared_types_are_send_and_sync() {
     assert_send_sync::<super::CrlFetcher>();
     assert_send_sync::<super::ValidatedChain>();
 }
-
-#[test]
-fn fixture_days_constant_is_a_day() {
-    assert_eq!(DAY, 24 * 3600);
-}

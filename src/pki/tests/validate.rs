@@ -31,6 +31,20 @@ fn valid_chains() {
         // UDAP-46: chain fully in x5c.
         ("rsa leaf, intermediate in x5c", p.x5c(&p.rsa_leaf), standard(), crate::pki::testing::RSA_LEAF_SAN),
         ("ec leaf, intermediate in x5c", p.x5c(&p.ec_leaf), standard(), crate::pki::testing::EC_LEAF_SAN),
+        // Clients often send the root too; the configured anchor is used regardless.
+        (
+            "rsa leaf, intermediate and root in x5c",
+            vec![p.rsa_leaf.der.clone(), p.intermediate.der.clone(), p.root.der.clone()],
+            standard(),
+            crate::pki::testing::RSA_LEAF_SAN,
+        ),
+        // Hints in the wrong order, with an unrelated certificate among them.
+        (
+            "ec leaf, shuffled hints",
+            vec![p.ec_leaf.der.clone(), p.rsa_leaf.der.clone(), p.root.der.clone(), p.intermediate.der.clone()],
+            standard(),
+            crate::pki::testing::EC_LEAF_SAN,
+        ),
         // UDAP-46: "configured intermediates ... may be used".
         ("rsa leaf, intermediate configured", vec![p.rsa_leaf.der.clone()], with_intermediate(), crate::pki::testing::RSA_LEAF_SAN),
         ("ec leaf, intermediate configured", vec![p.ec_leaf.der.clone()], with_intermediate(), crate::pki::testing::EC_LEAF_SAN),

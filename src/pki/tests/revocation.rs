@@ -1,0 +1,158 @@
+//! UDAP-48: revocation rows: configured CRLs, CRLs fetched from a distribution point served on
+//! 127.0.0.1, unreachable distribution points under both policies, stale and wrongly signed CRLs.
+
+use super::*;
+use crate::pki::ca::crl_inner;
+use crate::pki::{validate_chain, ChainError, CrlFetcher, RevocationPolicy, TrustCommunity};
+
+fn community(crls: Vec<String>, policy: RevocationPolicy, fetcher: CrlFetcher) -> TrustCommunity {
+    pki().community_with(false, crls, policy, Arc::new(fetcher)).unwrap()
+}
+
+fn leaf_with_cdp(cn: &str, url: &str) -> IssuedCert {
+    pki().issue_leaf(&CertSpec { crl_distribution_points: vec![url.to_string()], ..leaf_spec(cn) }).unwrap()
+}
+
+#[test]
+fn revoked_by_configured_crl() {
+    let p = pki();
+    let revoked = p.issue_leaf(&leaf_spec("revoked")).unwrap();
+    let crl = p.intermediate_crl(&[revoked.serial_hex.clone()]).unwrap();
+    let c = community(vec![p.root_crl_pem.clone(), crl], RevocationPolicy::FailClosed, CrlFetcher::offline());
+    assert_eq!(
+        validate_chain(&p.x5c(&revoked), &c, NOW),
+        Err(ChainError::Revoked { subject: subject(&revoked), serial: revoked.serial_hex.clone() })
+    );
+    // Other leaves of the same issuer are fine.
+    assert!(validate_chain(&p.x5c(&p.rsa_leaf), &c, NOW).is_ok());
+}
+
+#[test]
+fn revoked_intermediate_is_reported() {
+    let p = pki();
+    let root_crl = ca::crl(&p.root.cert_pem, &p.root.key_pem, &[p.intermediate.serial_hex.clone()], 2, NOW - 3600, NOW + DAY).unwrap();
+    let c = community(vec![root_crl, p.intermediate_crl_pem.clone()], RevocationPolicy::FailClosed, CrlFetcher::offline());
+    assert_eq!(
+        validate_chain(&p.x5c(&p.rsa_leaf), &c, NOW),
+        Err(ChainError::Revoked { subject: subject(&p.intermediate), serial: p.intermediate.serial_hex.clone() })
+    );
+}
+
+#[test]
+fn revoked_by_crl_fetched_from_distribution_point() {
+    let p = pki();
+    // The leaf must name the server's URL and the served CRL must list the leaf: fix the
+    // serial in advance, start the server with the CRL, then issue the leaf.
+    let serial = 0x5eed_0001u64;
+    let crl = p.intermediate_crl(&[format!("{serial:x}")]).unwrap();
+    let server = CrlServer::start(pem_der(&crl));
+    let url = format!("{}/intermediate.crl", server.base);
+    let revoked = p.issue_leaf(&CertSpec { serial: Some(serial), crl_distribution_points: vec![url.clone()], ..leaf_spec("revoked via cdp") }).unwrap();
+    let good = leaf_with_cdp("good via cdp", &url);
+
+    // Only the root's CRL is configured: the intermediate's comes from the distribution point.
+    let c = community(vec![p.root_crl_pem.clone()], RevocationPolicy::FailClosed, CrlFetcher::new());
+    assert_eq!(
+        validate_chain(&p.x5c(&revoked), &c, NOW),
+        Err(ChainError::Revoked { subject: subject(&revoked), serial: format!("{serial:x}") })
+    );
+    assert_eq!(server.hits(), 1);
+    assert!(validate_chain(&p.x5c(&good), &c, NOW).is_ok());
+    // The fetched CRL is cached until its nextUpdate: no second download.
+    assert_eq!(server.hits(), 1);
+    // Past its nextUpdate the cached copy is not used; the re-downloaded one is just as stale.
+    assert!(matches!(validate_chain(&p.x5c(&good), &c, NOW + 8 * DAY), Err(ChainError::RevocationUnknown { .. })));
+    assert_eq!(server.hits(), 2);
+}
+
+#[test]
+fn fresh_configured_crl_means_no_fetch() {
+    let p = pki();
+    let server = CrlServer::start(pem_der(&p.intermediate_crl_pem));
+    let leaf = leaf_with_cdp("configured wins", &format!("{}/intermediate.crl", server.base));
+    let c = community(vec![p.root_crl_pem.clone(), p.intermediate_crl_pem.clone()], RevocationPolicy::FailClosed, CrlFetcher::new());
+    assert!(validate_chain(&p.x5c(&leaf), &c, NOW).is_ok());
+    assert_eq!(server.hits(), 0);
+}
+
+#[test]
+fn unreachable_distribution_point() {
+    let p = pki();
+    let leaf = leaf_with_cdp("unreachable cdp", &dead_url());
+    let x5c = p.x5c(&leaf);
+
+    // Fail-closed: unknown status rejects (UDAP-48, udap-dotnet's default).
+    let closed = community(vec![p.root_crl_pem.clone()], RevocationPolicy::FailClosed, CrlFetcher::new());
+    match validate_chain(&x5c, &closed, NOW) {
+        Err(ChainError::RevocationUnknown { subject: s, reason }) => {
+            assert_eq!(s, subject(&leaf));
+            assert!(reason.contains("fetching http://127.0.0.1"), "{reason}");
+        }
+        other => panic!("expected RevocationUnknown, got {other:?}"),
+    }
+
+    // Fail-open: accepted, with a warning, and not cached (the next request retries).
+    let open = community(vec![p.root_crl_pem.clone()], RevocationPolicy::FailOpen, CrlFetcher::new());
+    assert!(validate_chain(&x5c, &open, NOW).is_ok());
+    assert_eq!(open.cached_validations(), 0);
+}
+
+#[test]
+fn crl_rows() {
+    let p = pki();
+    let leaf = p.issue_leaf(&leaf_spec("crl rows")).unwrap();
+    let x5c = p.x5c(&leaf);
+    let stale = ca::crl(&p.intermediate.cert_pem, &p.intermediate.key_pem, &[], 3, NOW - 8 * DAY, NOW - DAY).unwrap();
+    // Names the intermediate as issuer and lists the leaf, but is signed by another key.
+    let wrong_key =
+        crl_inner(&p.intermediate.cert_pem, &evil_root().key_pem, &[leaf.serial_hex.clone()], 4, NOW - 3600, NOW + DAY, false).unwrap();
+    // From the root, not from the leaf's issuer.
+    let other_issuer = ca::crl(&p.root.cert_pem, &p.root.key_pem, &[leaf.serial_hex.clone()], 5, NOW - 3600, NOW + DAY).unwrap();
+
+    // Expected: `None` = accepted, `Some(part)` = RevocationUnknown for the leaf with `part` in the reason.
+    let rows: Vec<(&str, Vec<String>, RevocationPolicy, Option<&str>)> = vec![
+        ("stale CRL, fail-closed", vec![p.root_crl_pem.clone(), stale.clone()], RevocationPolicy::FailClosed, Some("stale")),
+        ("stale CRL, fail-open", vec![p.root_crl_pem.clone(), stale], RevocationPolicy::FailOpen, None),
+        (
+            "CRL signed by the wrong key is ignored",
+            vec![p.root_crl_pem.clone(), wrong_key.clone()],
+            RevocationPolicy::FailClosed,
+            Some("not signed by the issuer's key"),
+        ),
+        ("CRL signed by the wrong key is ignored, fail-open", vec![p.root_crl_pem.clone(), wrong_key], RevocationPolicy::FailOpen, None),
+        (
+            "CRL of another issuer does not cover the leaf",
+            vec![p.root_crl_pem.clone(), other_issuer],
+            RevocationPolicy::FailClosed,
+            Some("no CRL from the issuer is configured"),
+        ),
+        (
+            "no CRL for the leaf, no distribution point",
+            vec![p.root_crl_pem.clone()],
+            RevocationPolicy::FailClosed,
+            Some("no http(s) CRL distribution point"),
+        ),
+    ];
+    for (name, crls, policy, expected) in rows {
+        let got = validate_chain(&x5c, &community(crls, policy, CrlFetcher::offline()), NOW);
+        match (got, expected) {
+            (Ok(_), None) => {}
+            (Err(ChainError::RevocationUnknown { subject: s, reason }), Some(part)) => {
+                assert_eq!(s, subject(&leaf), "{name}");
+                assert!(reason.contains(part), "{name}: reason `{reason}` lacks `{part}`");
+            }
+            (got, _) => panic!("{name}: unexpected {got:?}"),
+        }
+    }
+}
+
+/// The intermediate's status is checked too: without the root's CRL it is unknown.
+#[test]
+fn intermediate_status_is_checked() {
+    let p = pki();
+    let c = community(vec![p.intermediate_crl_pem.clone()], RevocationPolicy::FailClosed, CrlFetcher::offline());
+    assert!(matches!(
+        validate_chain(&p.x5c(&p.rsa_leaf), &c, NOW),
+        Err(ChainError::RevocationUnknown { subject: s, .. }) if s == subject(&p.intermediate)
+    ));
+}

@@ -1,0 +1,340 @@
+//! The test harness: a running server with one (or more) communities built from `TestPki`, a
+//! blocking HTTP client, and helpers that act as a UDAP client would.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+use tempfile::TempDir;
+use udap_server::config::{FileConfig, Overrides, Settings};
+use udap_server::http::{self, RunningServer};
+use udap_server::jose::{SignOptions, Signer};
+use udap_server::oauth::urls::Endpoints;
+use udap_server::pki::ca::{self, CertSpec, IssuedCert, KeyKind};
+use udap_server::pki::testing::{TestPki, COMMUNITY_URI};
+use udap_server::store::{CommunityRecord, Store};
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// A client identity: certificate chain (leaf first) and key.
+#[derive(Clone)]
+pub struct Identity {
+    pub chain_pem: String,
+    pub key_pem: String,
+    pub san: String,
+}
+
+impl Identity {
+    /// The x5c header value for this identity (standard base64 DER, leaf first).
+    pub fn x5c(&self) -> Vec<String> {
+        use base64::Engine;
+        openssl::x509::X509::stack_from_pem(self.chain_pem.as_bytes())
+            .expect("chain")
+            .iter()
+            .map(|c| base64::engine::general_purpose::STANDARD.encode(c.to_der().expect("der")))
+            .collect()
+    }
+
+    pub fn from_leaf(pki: &TestPki, leaf: &IssuedCert, san: &str) -> Self {
+        Identity { chain_pem: format!("{}{}", leaf.cert_pem, pki.intermediate.cert_pem), key_pem: leaf.key_pem.clone(), san: san.to_string() }
+    }
+
+    pub fn signer(&self) -> Signer {
+        Signer::from_pem(&self.key_pem, Some(&self.chain_pem)).expect("client signer")
+    }
+
+    /// Signs `claims` with the x5c header (UDAP-3).
+    pub fn sign(&self, claims: &Value) -> String {
+        self.signer().sign(claims, SignOptions { include_x5c: true, typ: None }).expect("sign")
+    }
+}
+
+/// One community served by the test server.
+pub struct TestCommunity {
+    pub uri: String,
+    pub pki: TestPki,
+    /// Serials (hex) listed on the intermediate's CRL.
+    pub revoked: Vec<String>,
+}
+
+impl TestCommunity {
+    pub fn new(uri: &str) -> Self {
+        TestCommunity { uri: uri.to_string(), pki: TestPki::new(now()).expect("pki"), revoked: Vec::new() }
+    }
+
+    /// A client leaf with `san` issued by this community's intermediate.
+    pub fn client(&self, san: &str) -> Identity {
+        self.client_with(san, |s| s)
+    }
+
+    pub fn client_with(&self, san: &str, adjust: impl FnOnce(CertSpec) -> CertSpec) -> Identity {
+        let spec = adjust(CertSpec::leaf("test client", san, self.pki.now));
+        let leaf = self.pki.issue_leaf(&spec).expect("leaf");
+        Identity::from_leaf(&self.pki, &leaf, san)
+    }
+
+    /// Issues a leaf and lists it on the CRL (before the server starts).
+    pub fn revoked_client(&mut self, san: &str) -> Identity {
+        let leaf = self.pki.issue_leaf(&CertSpec::leaf("revoked client", san, self.pki.now)).expect("leaf");
+        self.revoked.push(leaf.serial_hex.clone());
+        Identity::from_leaf(&self.pki, &leaf, san)
+    }
+
+    fn record(&self, base_url: &str, is_default: bool) -> CommunityRecord {
+        let server = self.pki.issue_leaf(&CertSpec::leaf("udap-server", base_url, self.pki.now)).expect("server cert");
+        let crl = self.pki.intermediate_crl(&self.revoked).expect("crl");
+        CommunityRecord {
+            uri: self.uri.clone(),
+            anchors_pem: vec![self.pki.root.cert_pem.clone()],
+            intermediates_pem: vec![],
+            crls_pem: vec![self.pki.root_crl_pem.clone(), crl],
+            signing_chain_pem: format!("{}{}", server.cert_pem, self.pki.intermediate.cert_pem),
+            signing_key_pem: server.key_pem,
+            revocation: "fail-closed".into(),
+            is_default,
+            created_at: now(),
+            updated_at: now(),
+            settings: Map::new(),
+        }
+    }
+}
+
+/// Options for starting a server.
+#[derive(Default)]
+pub struct Options {
+    pub extra_communities: Vec<TestCommunity>,
+    pub community_settings: Map<String, Value>,
+    pub overrides: Overrides,
+    /// Extra community records, built by the test (e.g. the interop community).
+    pub records: Vec<CommunityRecord>,
+    /// The default community (else a fresh `TestCommunity`).
+    pub community: Option<TestCommunity>,
+    /// Path of the base URL, e.g. "/fhir" (empty: the root).
+    pub base_path: String,
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub ep: Endpoints,
+    pub community: TestCommunity,
+    pub extra: Vec<TestCommunity>,
+    pub dir: TempDir,
+    pub store: Store,
+    pub http: reqwest::blocking::Client,
+    server: Option<RunningServer>,
+    overrides: Overrides,
+    base_path: String,
+}
+
+fn settings_for(dir: &std::path::Path, listener: &TcpListener, overrides: &Overrides, base_path: &str) -> Settings {
+    let addr = listener.local_addr().expect("addr");
+    let mut o = overrides.clone();
+    o.listen = Some(addr.to_string());
+    o.base_url = Some(o.base_url.unwrap_or_else(|| format!("http://{addr}{base_path}")));
+    Settings::resolve(dir.to_path_buf(), FileConfig::default(), o).expect("settings")
+}
+
+impl TestServer {
+    pub fn start() -> Self {
+        Self::start_with(Options::default())
+    }
+
+    pub fn start_with(opts: Options) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let settings = settings_for(dir.path(), &listener, &opts.overrides, &opts.base_path);
+        let base = settings.base_url.clone();
+        let community = opts.community.unwrap_or_else(|| TestCommunity::new(COMMUNITY_URI));
+        {
+            let store = Store::open(&udap_server::cli::serve::store_path(dir.path())).expect("store");
+            let mut rec = community.record(&base, true);
+            rec.settings = opts.community_settings.clone();
+            store.communities().put(rec).expect("put community");
+            for extra in &opts.extra_communities {
+                store.communities().put(extra.record(&base, false)).expect("put community");
+            }
+            for rec in opts.records {
+                store.communities().put(rec).expect("put record");
+            }
+        }
+        let state = udap_server::cli::serve::prepare(settings).expect("prepare");
+        let store = state.store.clone();
+        let server = http::start(state, listener).expect("start");
+        TestServer {
+            ep: Endpoints::new(&base),
+            base,
+            community,
+            extra: opts.extra_communities,
+            dir,
+            store,
+            http: reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
+            server: Some(server),
+            overrides: opts.overrides,
+            base_path: opts.base_path,
+        }
+    }
+
+    /// Stops the server and starts it again on the same data directory and address.
+    pub fn restart(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.stop();
+        }
+        // Wait until the store is released by the old server's state.
+        let addr = url::Url::parse(&self.base).ok().and_then(|u| u.socket_addrs(|| None).ok()).and_then(|a| a.first().copied()).expect("addr");
+        let mut tries = 0;
+        let (state, listener) = loop {
+            let listener = TcpListener::bind(addr);
+            let settings = listener.as_ref().ok().map(|l| settings_for(self.dir.path(), l, &self.overrides, &self.base_path));
+            match (listener, settings.map(udap_server::cli::serve::prepare)) {
+                (Ok(l), Some(Ok(state))) => break (state, l),
+                _ if tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                _ => panic!("server did not restart"),
+            }
+        };
+        self.store = state.store.clone();
+        self.server = Some(http::start(state, listener).expect("restart"));
+    }
+
+    /// GET a path under the base URL.
+    pub fn get(&self, path: &str) -> reqwest::blocking::Response {
+        self.http.get(format!("{}{}", self.base.trim_end_matches('/'), path)).send().expect("GET")
+    }
+
+    /// GET a path at the server root (health, metrics).
+    pub fn get_root(&self, path: &str) -> reqwest::blocking::Response {
+        let u = url::Url::parse(&self.base).expect("base");
+        self.http.get(format!("{}://{}{}", u.scheme(), u.host_str().unwrap_or("127.0.0.1"), u.port().map(|p| format!(":{p}")).unwrap_or_default()) + path).send().expect("GET")
+    }
+
+    pub fn post_json(&self, url: &str, body: &Value) -> reqwest::blocking::Response {
+        self.http.post(url).json(body).send().expect("POST")
+    }
+
+    pub fn post_form(&self, url: &str, form: &[(&str, &str)]) -> reqwest::blocking::Response {
+        self.http.post(url).form(form).send().expect("POST form")
+    }
+
+    /// A software statement for `identity` with sensible client_credentials defaults; `patch`
+    /// overrides or removes (Null) claims.
+    pub fn statement(&self, identity: &Identity, patch: Value) -> String {
+        let now = now();
+        let mut claims = json!({
+            "iss": identity.san, "sub": identity.san, "aud": self.ep.registration,
+            "exp": now + 300, "iat": now, "jti": udap_server::oauth::random_token(16),
+            "client_name": "Test B2B client", "contacts": ["mailto:ops@example.org"],
+            "grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
+            "scope": "system/Patient.rs system/Observation.rs",
+        });
+        merge(&mut claims, patch);
+        identity.sign(&claims)
+    }
+
+    /// Registers `identity` (client_credentials) and returns the client_id.
+    pub fn register(&self, identity: &Identity) -> String {
+        let res = self.post_json(&self.ep.registration, &json!({"software_statement": self.statement(identity, json!({})), "udap": "1"}));
+        assert_eq!(res.status().as_u16(), 201, "registration failed");
+        res.json::<Value>().expect("json")["client_id"].as_str().expect("client_id").to_string()
+    }
+
+    /// A UDAP authentication JWT (AnT) for `client_id` (UDAP-28), with the Inferno hl7-b2b object.
+    pub fn assertion(&self, identity: &Identity, client_id: &str, patch: Value) -> String {
+        let now = now();
+        let mut claims = json!({
+            "iss": client_id, "sub": client_id, "aud": self.ep.token,
+            "exp": now + 300, "iat": now, "jti": udap_server::oauth::random_token(16),
+            "extensions": {"hl7-b2b": {"version": "1", "subject_name": "UDAP Test Kit", "organization_name": "Inferno Framework",
+                "organization_id": "https://inferno-framework.github.io/", "purpose_of_use": ["SYSDEV"]}},
+        });
+        merge(&mut claims, patch);
+        identity.sign(&claims)
+    }
+
+    /// POSTs a client_credentials request with a UDAP assertion.
+    pub fn udap_token(&self, assertion: &str) -> reqwest::blocking::Response {
+        self.post_form(&self.ep.token, &[
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+            ("client_assertion", assertion),
+            ("udap", "1"),
+        ])
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.stop();
+        }
+    }
+}
+
+/// Shallow-merges `patch` into `target`; `null` removes a key.
+pub fn merge(target: &mut Value, patch: Value) {
+    if let (Some(t), Value::Object(p)) = (target.as_object_mut(), patch) {
+        for (k, v) in p {
+            if v.is_null() {
+                t.remove(&k);
+            } else {
+                t.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Status and `error` of an OAuth error response.
+pub fn error_of(res: reqwest::blocking::Response) -> (u16, String) {
+    let status = res.status().as_u16();
+    let body: Value = res.json().unwrap_or(Value::Null);
+    (status, body["error"].as_str().unwrap_or("<no error field>").to_string())
+}
+
+/// Decodes a compact JWS part without verification (test inspection only).
+pub fn jwt_part(token: &str, index: usize) -> Value {
+    use base64::Engine;
+    let part = token.split('.').nth(index).expect("part");
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).expect("b64")).expect("json")
+}
+
+/// A PKI no community trusts, issuing a leaf with `san` (same subject DN as the real root).
+pub fn untrusted_identity(san: &str) -> Identity {
+    let pki = TestPki::new(now()).expect("pki");
+    let leaf = pki.issue_leaf(&CertSpec::leaf("untrusted", san, pki.now)).expect("leaf");
+    Identity::from_leaf(&pki, &leaf, san)
+}
+
+pub fn rsa_key_pem() -> String {
+    let key = KeyKind::Rsa2048.generate().expect("key");
+    String::from_utf8(key.private_key_to_pem_pkcs8().expect("pem")).expect("utf8")
+}
+
+pub fn shared_path(rel: &str) -> Option<std::path::PathBuf> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared").join(rel);
+    p.exists().then_some(p)
+}
+
+pub use ca::DAY;
+pub type Shared<T> = Arc<T>;
+
+/// Signs `claims` RS256 with `key_pem`, whatever the header says (forged or hand-made tokens).
+pub fn sign_raw(header: &Value, claims: &Value, key_pem: &str) -> String {
+    use base64::Engine;
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let input = format!("{}.{}", b64(header), b64(claims));
+    let key = openssl::pkey::PKey::private_key_from_pem(key_pem.as_bytes()).expect("key");
+    let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key).expect("signer");
+    signer.update(input.as_bytes()).expect("update");
+    let sig = signer.sign_to_vec().expect("sign");
+    format!("{input}.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sig))
+}
+
+/// A statement/assertion signed by a random key but carrying `identity`'s real x5c.
+pub fn impostor_sign(identity: &Identity, claims: &Value) -> String {
+    sign_raw(&json!({"alg": "RS256", "x5c": identity.x5c()}), claims, &rsa_key_pem())
+}

@@ -1,0 +1,12 @@
+//! Integration tests: one binary (one link, shared build), each test boots the real server on
+//! 127.0.0.1 port 0 with its own data directory and an rcgen PKI (design habit 11).
+
+mod common;
+
+mod cli_roundtrip;
+mod discovery;
+mod interop;
+mod registration;
+mod token_client_credentials;
+mod token_introspection;
+mod token_smart;
