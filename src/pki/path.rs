@@ -14,7 +14,7 @@
 //! | 18, 19, 27, 28, 55 | DEPTH_ZERO_SELF_SIGNED_CERT, SELF_SIGNED_CERT_IN_CHAIN, CERT_UNTRUSTED, CERT_REJECTED, PATH_LOOP | `Untrusted` |
 //! | 4, 7 | UNABLE_TO_DECRYPT_CERT_SIGNATURE, CERT_SIGNATURE_FAILURE | `BadSignature` |
 //! | 22 | CERT_CHAIN_TOO_LONG | `ChainTooLong` |
-//! | 79 (OpenSSL 3), 24 (OpenSSL 1.1) | INVALID_CA | `NotCa` |
+//! | 79 (OpenSSL 3), 24 (OpenSSL 1.1) | INVALID_CA | `NotCa`, or `KeyUsage` when CA:TRUE but keyUsage lacks keyCertSign |
 //! | 25 | PATH_LENGTH_EXCEEDED | `PathLength` (names the CA whose limit is exceeded) |
 //! | 32 | KEYUSAGE_NO_CERTSIGN | `KeyUsage` |
 //! | 34 | UNHANDLED_CRITICAL_EXTENSION | `UnhandledCriticalExtension` |
@@ -89,6 +89,8 @@ pub(crate) fn build(leaf: &X509, hints: &[X509], community: &TrustCommunity, now
         store.add_cert(anchor.clone()).map_err(internal)?;
     }
     let mut param = X509VerifyParam::new().map_err(internal)?;
+    // time_t is i64 on the platforms we build for, but not everywhere: keep the checked conversion.
+    #[allow(clippy::useless_conversion)]
     param.set_time(now.try_into().map_err(|_| ChainError::Internal { detail: format!("time {now} out of range") })?);
     param.set_depth(MAX_VERIFY_DEPTH);
     // Anchors are trusted because the community says so, not because they are self-signed: a
@@ -129,6 +131,7 @@ pub(crate) fn build(leaf: &X509, hints: &[X509], community: &TrustCommunity, now
 fn map_failure(failure: Failure, leaf: &X509, hints: &[X509], community: &TrustCommunity) -> ChainError {
     let cert = failure.cert.unwrap_or_else(|| leaf.clone());
     let subject = subject_string(&cert);
+    tracing::debug!(code = failure.code, detail = %failure.detail, %subject, "OpenSSL path verification failed");
     let facts = CertFacts::of(&cert).ok();
     match failure.code {
         CERT_NOT_YET_VALID => ChainError::NotYetValid { subject, not_before: facts.map_or(0, |f| f.not_before) },
@@ -141,9 +144,9 @@ fn map_failure(failure: Failure, leaf: &X509, hints: &[X509], community: &TrustC
         }
         UNABLE_TO_DECRYPT_CERT_SIGNATURE | CERT_SIGNATURE_FAILURE => ChainError::BadSignature { subject },
         CERT_CHAIN_TOO_LONG => ChainError::ChainTooLong { subject },
-        INVALID_CA_OPENSSL_3 => ChainError::NotCa { subject },
         // Code 24 meant INVALID_CA before OpenSSL 3.0 and NO_ISSUER_PUBLIC_KEY since.
-        INVALID_CA_OPENSSL_1 if openssl::version::number() < 0x3000_0000 => ChainError::NotCa { subject },
+        INVALID_CA_OPENSSL_3 => invalid_ca(subject, facts.as_ref()),
+        INVALID_CA_OPENSSL_1 if openssl::version::number() < 0x3000_0000 => invalid_ca(subject, facts.as_ref()),
         PATH_LENGTH_EXCEEDED => ChainError::PathLength { subject },
         KEYUSAGE_NO_CERTSIGN => ChainError::KeyUsage { subject },
         UNHANDLED_CRITICAL_EXTENSION => ChainError::UnhandledCriticalExtension { subject },
@@ -152,6 +155,15 @@ fn map_failure(failure: Failure, leaf: &X509, hints: &[X509], community: &TrustC
         EE_KEY_TOO_SMALL | CA_KEY_TOO_SMALL => ChainError::WeakKey { subject, detail: failure.detail },
         CA_MD_TOO_WEAK => ChainError::WeakSignature { subject, algorithm: failure.detail },
         code => ChainError::Rejected { subject, code, detail: failure.detail },
+    }
+}
+
+/// OpenSSL says INVALID_CA both for a missing CA:TRUE and for a CA whose keyUsage lacks
+/// keyCertSign; tell them apart.
+fn invalid_ca(subject: String, facts: Option<&CertFacts>) -> ChainError {
+    match facts {
+        Some(f) if f.is_ca && f.key_usage.is_some_and(|ku| !ku.key_cert_sign) => ChainError::KeyUsage { subject },
+        _ => ChainError::NotCa { subject },
     }
 }
 

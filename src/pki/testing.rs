@@ -123,6 +123,6 @@ impl TestPki {
         fetcher: Arc<CrlFetcher>,
     ) -> Result<TrustCommunity, PkiConfigError> {
         let intermediates = if with_intermediate { vec![self.intermediate.cert_pem.clone()] } else { Vec::new() };
-        TrustCommunity::from_pem(COMMUNITY_URI, &[self.root.cert_pem.clone()], &intermediates, &crls_pem, policy, fetcher)
+        TrustCommunity::from_pem(COMMUNITY_URI, std::slice::from_ref(&self.root.cert_pem), &intermediates, &crls_pem, policy, fetcher)
     }
 }

@@ -16,7 +16,7 @@ pub const MAX_X5C_CERTS: usize = 10;
 /// A chain that passed validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidatedChain {
-    /// The leaf (x5c[0]), DER. Its public key verifies the JWT (UDAP-52 checked its strength).
+    /// The leaf (`x5c[0]`), DER. Its public key verifies the JWT (UDAP-52 checked its strength).
     pub leaf_der: Vec<u8>,
     /// The leaf's uniformResourceIdentifier SANs; `iss` must equal one of them (UDAP-50).
     pub san_uris: Vec<String>,

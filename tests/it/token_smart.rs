@@ -1,1 +1,1 @@
-// token_smart
+// SMART backend services: written next

@@ -105,6 +105,16 @@ fn rejections() {
     // UDAP-49 CA:TRUE: a leaf issued by another leaf.
     let by_leaf = ca::issue(&leaf_spec("issued by a leaf"), &p.rsa_leaf.cert_pem, &p.rsa_leaf.key_pem).unwrap();
 
+    // UDAP-51 on an issuer: a CA whose keyUsage lacks keyCertSign (OpenSSL does not accept it as
+    // issuer and says only "issuer not found"; the refinement names the real cause).
+    let no_cert_sign = ca::issue(
+        &CertSpec { key_usage: Some(vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::CrlSign]), ..CertSpec::ca("No CertSign CA", NOW) },
+        &p.root.cert_pem,
+        &p.root.key_pem,
+    )
+    .unwrap();
+    let under_no_cert_sign = ca::issue(&leaf_spec("under no certsign"), &no_cert_sign.cert_pem, &no_cert_sign.key_pem).unwrap();
+
     // UDAP-47 on an issuer: an expired intermediate.
     let old_int = ca::issue(
         &CertSpec { not_before: NOW - 800 * DAY, not_after: NOW - 2 * DAY, ..CertSpec::ca("Old Intermediate CA", NOW) },
@@ -164,6 +174,11 @@ fn rejections() {
             "intermediate with the trusted root's DN and AKI, signed by another key",
             vec![forged_leaf.der.clone(), forged_int.der.clone()],
             ChainError::BadSignature { subject: subject(&forged_int) },
+        ),
+        (
+            "issuer CA without keyCertSign",
+            vec![under_no_cert_sign.der.clone(), no_cert_sign.der.clone()],
+            ChainError::KeyUsage { subject: subject(&no_cert_sign) },
         ),
         // UDAP-49
         (

@@ -117,13 +117,24 @@ pub struct Options {
     pub base_path: String,
 }
 
+/// A `Store` that `restart` can let go of.
+pub struct StoreHandle(Option<Store>);
+
+impl std::ops::Deref for StoreHandle {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        self.0.as_ref().expect("store is open")
+    }
+}
+
 pub struct TestServer {
     pub base: String,
     pub ep: Endpoints,
     pub community: TestCommunity,
     pub extra: Vec<TestCommunity>,
     pub dir: TempDir,
-    pub store: Store,
+    /// The server's own store handle (shared, as the server holds the database lock).
+    pub store: StoreHandle,
     pub http: reqwest::blocking::Client,
     server: Option<RunningServer>,
     overrides: Overrides,
@@ -162,7 +173,7 @@ impl TestServer {
             }
         }
         let state = udap_server::cli::serve::prepare(settings).expect("prepare");
-        let store = state.store.clone();
+        let store = StoreHandle(Some(state.store.clone()));
         let server = http::start(state, listener).expect("start");
         TestServer {
             ep: Endpoints::new(&base),
@@ -183,6 +194,7 @@ impl TestServer {
         if let Some(s) = self.server.take() {
             s.stop();
         }
+        self.store.0 = None;
         // Wait until the store is released by the old server's state.
         let addr = url::Url::parse(&self.base).ok().and_then(|u| u.socket_addrs(|| None).ok()).and_then(|a| a.first().copied()).expect("addr");
         let mut tries = 0;
@@ -198,7 +210,7 @@ impl TestServer {
                 _ => panic!("server did not restart"),
             }
         };
-        self.store = state.store.clone();
+        self.store = StoreHandle(Some(state.store.clone()));
         self.server = Some(http::start(state, listener).expect("restart"));
     }
 
