@@ -136,7 +136,7 @@ pub fn build(record: &CommunityRecord, fetcher: Arc<CrlFetcher>, now: i64) -> Re
 
     // The signing chain must itself be trusted by the community, or clients will reject our metadata.
     let ders: Vec<Vec<u8>> = chain.iter().filter_map(|c| c.to_der().ok()).collect();
-    let path_only = TrustCommunity::from_pem(&uri, &record.anchors_pem, &record.intermediates_pem, &[], RevocationPolicy::FailOpen, Arc::new(CrlFetcher::offline()))
+    let path_only = TrustCommunity::from_pem(&uri, &record.anchors_pem, &record.intermediates_pem, &record.crls_pem, RevocationPolicy::FailOpen, Arc::new(CrlFetcher::offline()))
         .map_err(|e| CommunityError::Trust { uri: uri.clone(), problem: e.to_string() })?;
     let validated = pki::validate_chain(&ders, &path_only, now)
         .map_err(|e| CommunityError::SigningCertUntrusted { uri: uri.clone(), problem: e.to_string() })?;

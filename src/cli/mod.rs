@@ -4,6 +4,7 @@
 //! JSON document with `--json`, for scripts.
 
 pub mod ca;
+pub mod client;
 pub mod community;
 pub mod serve;
 
@@ -52,6 +53,10 @@ pub enum Command {
     /// Manage trust communities (anchors, intermediates, CRLs, the server's signing certificate).
     #[command(subcommand)]
     Community(community::CommunityCommand),
+    /// Manage clients: add SMART/backend/resource-server clients by hand; list, show, disable,
+    /// enable, remove; record intended users and purposes (HTI1-2).
+    #[command(subcommand)]
+    Client(client::ClientCommand),
     /// A small certificate authority for test and development communities (root, intermediate,
     /// client and server certificates, revocation, CRLs).
     #[command(subcommand)]
@@ -79,6 +84,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Community(cmd) => {
             init_tracing(cli.log_format.unwrap_or_default(), "warn");
             community::run(cmd, &cli.data_dir, cli.json)
+        }
+        Command::Client(cmd) => {
+            init_tracing(cli.log_format.unwrap_or_default(), "warn");
+            client::run(cmd, &cli.data_dir, cli.json)
         }
         Command::Ca(cmd) => {
             init_tracing(cli.log_format.unwrap_or_default(), "warn");

@@ -16,6 +16,7 @@ pub(crate) const UNPARSEABLE_SUBJECT: &str = "<unparseable certificate>";
 pub(crate) struct KeyUsageBits {
     pub digital_signature: bool,
     pub key_cert_sign: bool,
+    pub crl_sign: bool,
 }
 
 /// The fields of one certificate used by validation and revocation.
@@ -48,6 +49,7 @@ impl CertFacts {
         let key_usage = cert.key_usage().map_err(|e| e.to_string())?.map(|ku| KeyUsageBits {
             digital_signature: ku.value.digital_signature(),
             key_cert_sign: ku.value.key_cert_sign(),
+            crl_sign: ku.value.crl_sign(),
         });
         let san_uris = uri_sans(&cert)?;
         let mut crl_urls = Vec::new();

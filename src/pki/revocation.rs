@@ -41,9 +41,9 @@ pub(crate) fn check(path: &[X509], facts: &[CertFacts], community: &TrustCommuni
     let mut coverage = Coverage { complete: true, valid_from: None, valid_until: None };
     let mut first_unknown: Option<ChainError> = None;
     // Each window is (certificate, its issuer); zipping with `facts` pairs each with its fields.
-    for (pair, f) in path.windows(2).zip(facts).rev() {
-        let [cert, issuer] = pair else { continue };
-        match status(cert, f, issuer, community, now) {
+    for (pair, fields) in path.windows(2).zip(facts.windows(2)).rev() {
+        let ([cert, issuer], [f, issuer_f]) = (pair, fields) else { continue };
+        match status(cert, f, issuer, issuer_f, community, now) {
             Status::Good(crls) => {
                 for crl in crls {
                     coverage.valid_from = Some(coverage.valid_from.map_or(crl.this_update, |v| v.max(crl.this_update)));
@@ -79,7 +79,11 @@ pub(crate) fn check(path: &[X509], facts: &[CertFacts], community: &TrustCommuni
     }
 }
 
-fn status(cert: &X509, f: &CertFacts, issuer: &X509, community: &TrustCommunity, now: i64) -> Status {
+fn status(cert: &X509, f: &CertFacts, issuer: &X509, issuer_f: &CertFacts, community: &TrustCommunity, now: i64) -> Status {
+    // RFC 5280 6.3.3 (f): the CRL signer must be allowed to sign CRLs.
+    if issuer_f.key_usage.is_some_and(|ku| !ku.crl_sign) {
+        return Status::Unknown(format!("the issuer `{}` may not sign CRLs (keyUsage lacks cRLSign)", issuer_f.subject));
+    }
     let mut reasons = Vec::new();
     let mut usable = Vec::new();
     for crl in community.crls.iter().filter(|c| c.issuer_matches(cert)) {

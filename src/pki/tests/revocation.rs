@@ -156,3 +156,20 @@ fn intermediate_status_is_checked() {
         Err(ChainError::RevocationUnknown { subject: s, .. }) if s == subject(&p.intermediate)
     ));
 }
+
+/// RFC 5280 6.3.3: a CA whose keyUsage lacks cRLSign cannot vouch for its certificates' status.
+#[test]
+fn issuer_without_crl_sign() {
+    let p = pki();
+    let ca_spec = CertSpec { key_usage: Some(vec![ca::KeyUsagePurpose::KeyCertSign, ca::KeyUsagePurpose::DigitalSignature]), ..CertSpec::ca("No CRLSign CA", NOW) };
+    let no_crl_sign = ca::issue(&ca_spec, &p.root.cert_pem, &p.root.key_pem).unwrap();
+    let leaf = ca::issue(&leaf_spec("under no crlsign"), &no_crl_sign.cert_pem, &no_crl_sign.key_pem).unwrap();
+    let c = community(vec![p.root_crl_pem.clone()], RevocationPolicy::FailClosed, CrlFetcher::offline());
+    match validate_chain(&[leaf.der.clone(), no_crl_sign.der.clone()], &c, NOW) {
+        Err(ChainError::RevocationUnknown { subject: s, reason }) => {
+            assert_eq!(s, subject(&leaf));
+            assert!(reason.contains("cRLSign"), "{reason}");
+        }
+        other => panic!("expected RevocationUnknown, got {other:?}"),
+    }
+}

@@ -331,18 +331,29 @@ pub fn shared_path(rel: &str) -> Option<std::path::PathBuf> {
     p.exists().then_some(p)
 }
 
-pub use ca::DAY;
 pub type Shared<T> = Arc<T>;
 
-/// Signs `claims` RS256 with `key_pem`, whatever the header says (forged or hand-made tokens).
+/// Signs `claims` with `key_pem` (RS256 for RSA, ES256 for P-256), whatever the header says (forged or hand-made tokens).
 pub fn sign_raw(header: &Value, claims: &Value, key_pem: &str) -> String {
     use base64::Engine;
     let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
     let input = format!("{}.{}", b64(header), b64(claims));
     let key = openssl::pkey::PKey::private_key_from_pem(key_pem.as_bytes()).expect("key");
-    let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key).expect("signer");
-    signer.update(input.as_bytes()).expect("update");
-    let sig = signer.sign_to_vec().expect("sign");
+    let sig = match key.ec_key() {
+        // JWS ES256: the raw r || s, 32 bytes each (not DER).
+        Ok(ec) => {
+            let digest = openssl::sha::sha256(input.as_bytes());
+            let sig = openssl::ecdsa::EcdsaSig::sign(&digest, &ec).expect("ecdsa");
+            let mut out = sig.r().to_vec_padded(32).expect("r");
+            out.extend(sig.s().to_vec_padded(32).expect("s"));
+            out
+        }
+        Err(_) => {
+            let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key).expect("signer");
+            signer.update(input.as_bytes()).expect("update");
+            signer.sign_to_vec().expect("sign")
+        }
+    };
     format!("{input}.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sig))
 }
 
@@ -350,3 +361,4 @@ pub fn sign_raw(header: &Value, claims: &Value, key_pem: &str) -> String {
 pub fn impostor_sign(identity: &Identity, claims: &Value) -> String {
     sign_raw(&json!({"alg": "RS256", "x5c": identity.x5c()}), claims, &rsa_key_pem())
 }
+
