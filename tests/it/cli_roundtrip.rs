@@ -1,1 +1,186 @@
-// cli_roundtrip
+//! The CLI as an administrator uses it, with the real binary: `ca init` → `ca issue` →
+//! `community add` → `serve` → `GET /health`; and zero-configuration `serve`.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_udap-server");
+
+fn cli(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN).arg("--data-dir").arg(data_dir).args(args).output().expect("run udap-server")
+}
+
+fn ok_json(data_dir: &Path, args: &[&str]) -> Value {
+    let out = cli(data_dir, &[&["--json"], args].concat());
+    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{args:?}: not JSON: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A `serve` child process, killed on drop.
+struct Served(Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(data_dir: &Path, port: u16, extra: &[&str]) -> Served {
+    let child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let served = Served(child);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let http = reqwest::blocking::Client::new();
+    while Instant::now() < deadline {
+        if http.get(format!("http://127.0.0.1:{port}/health")).send().is_ok_and(|r| r.status().is_success()) {
+            return served;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("serve did not become healthy on port {port}");
+}
+
+#[test]
+fn ca_init_issue_community_add_serve_health() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let ca = tmp.path().join("ca");
+    let ca_s = ca.to_str().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+
+    let init = ok_json(&data, &["ca", "init", "--dir", ca_s, "--intermediate", "--name", "Round Trip"]);
+    assert!(init.is_object());
+    let server_prefix = tmp.path().join("server");
+    ok_json(&data, &["ca", "issue", "--dir", ca_s, "--server", "--san", &base, "--out", server_prefix.to_str().unwrap()]);
+    let client_prefix = tmp.path().join("client");
+    ok_json(&data, &["ca", "issue", "--dir", ca_s, "--san", "https://client.example.org/rt", "--out", client_prefix.to_str().unwrap()]);
+
+    let added = ok_json(&data, &[
+        "community", "add", "--uri", "urn:example:round-trip",
+        "--anchor", ca.join("root.pem").to_str().unwrap(),
+        "--intermediate", ca.join("intermediate.pem").to_str().unwrap(),
+        "--crl", ca.join("root.crl.pem").to_str().unwrap(),
+        "--crl", ca.join("intermediate.crl").to_str().unwrap(), // DER is accepted too
+        "--signing-cert", tmp.path().join("server.pem").to_str().unwrap(),
+        "--signing-key", tmp.path().join("server.key").to_str().unwrap(),
+        "--default",
+    ]);
+    assert_eq!(added["default"], true);
+    assert_eq!(added["signing_san_uris"], json!([base]));
+    let list = ok_json(&data, &["community", "list"]);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+
+    let _server = serve(&data, port, &[]);
+    let http = reqwest::blocking::Client::new();
+    let health: Value = http.get(format!("{base}/health")).send().unwrap().json().unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["communities"], 1);
+    let meta: Value = http.get(format!("{base}/.well-known/udap")).send().unwrap().json().unwrap();
+    assert_eq!(meta["registration_endpoint"], format!("{base}/register"));
+    // Metrics are exposed for scraping.
+    let metrics = http.get(format!("{base}/metrics")).send().unwrap().text().unwrap();
+    assert!(metrics.contains("udap_communities 1"));
+}
+
+#[test]
+fn admin_commands_explain_a_locked_data_directory_and_bad_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _server = serve(tmp.path(), port, &[]);
+    let out = cli(tmp.path(), &["community", "list"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("stop it first") || err.contains("in use"), "{err}");
+    // A community whose key does not match its certificate is refused with a message saying so.
+    let other = tempfile::tempdir().unwrap();
+    let ca = other.path().join("ca");
+    ok_json(other.path(), &["ca", "init", "--dir", ca.to_str().unwrap()]);
+    ok_json(other.path(), &["ca", "issue", "--dir", ca.to_str().unwrap(), "--server", "--san", "https://as.example/fhir", "--out", other.path().join("s").to_str().unwrap()]);
+    ok_json(other.path(), &["ca", "issue", "--dir", ca.to_str().unwrap(), "--san", "https://x.example/c", "--out", other.path().join("c").to_str().unwrap()]);
+    let out = cli(&other.path().join("data"), &[
+        "community", "add", "--uri", "urn:example:x", "--anchor", ca.join("root.pem").to_str().unwrap(),
+        "--signing-cert", other.path().join("s.pem").to_str().unwrap(), "--signing-key", other.path().join("c.key").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("signing key does not belong"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn serve_with_nothing_configured_creates_a_working_dev_community() {
+    // Zero configuration: a development community, and its client certificate registers.
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let server = serve(tmp.path(), port, &[]);
+    let dev = tmp.path().join("certs/dev-community");
+    for f in ["root.pem", "intermediate.pem", "server.pem", "client.pem", "client.key"] {
+        assert!(dev.join(f).exists(), "{f}");
+    }
+    let chain = std::fs::read_to_string(dev.join("client.pem")).unwrap();
+    let key = std::fs::read_to_string(dev.join("client.key")).unwrap();
+    let signer = udap_server::jose::Signer::from_pem(&key, Some(&chain)).unwrap();
+    let san = udap_server::dev_community::DEV_CLIENT_SAN;
+    let t = chrono::Utc::now().timestamp();
+    let claims = json!({"iss": san, "sub": san, "aud": format!("{base}/register"), "exp": t + 300, "iat": t, "jti": "dev-1",
+        "client_name": "dev", "contacts": ["mailto:dev@example.org"], "grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "private_key_jwt", "scope": "system/*.rs"});
+    let st = signer.sign(&claims, udap_server::jose::SignOptions { include_x5c: true, typ: None }).unwrap();
+    let res = reqwest::blocking::Client::new().post(format!("{base}/register")).json(&json!({"software_statement": st, "udap": "1"})).send().unwrap();
+    assert_eq!(res.status().as_u16(), 201);
+    drop(server);
+    // A restart on another port re-issues the server certificate for the new base URL.
+    let port2 = free_port();
+    let _again = serve(tmp.path(), port2, &[]);
+    let meta: Value = reqwest::blocking::get(format!("http://127.0.0.1:{port2}/.well-known/udap")).unwrap().json().unwrap();
+    let iss = crate::common::jwt_part(meta["signed_metadata"].as_str().unwrap(), 1)["iss"].clone();
+    assert_eq!(iss, format!("http://127.0.0.1:{port2}"));
+}
+
+#[test]
+fn invalid_configuration_stops_start_up_with_the_key_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = cli(tmp.path(), &["serve", "--listen", "127.0.0.1:0", "--access-token-lifetime-secs", "7200"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("access_token_lifetime_secs"));
+    let cfg = tmp.path().join("c.toml");
+    std::fs::write(&cfg, "[server]\nlisten = \"127.0.0.1:0\"\ntls_cert = \"/nonexistent.pem\"\ntls_key = \"/nonexistent.key\"\n").unwrap();
+    let out = cli(tmp.path(), &["serve", "--config", cfg.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("server.tls_cert"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn client_add_prints_the_secret_once_and_list_flags_missing_intended_use() {
+    let tmp = tempfile::tempdir().unwrap();
+    let added = ok_json(tmp.path(), &["client", "add", "--name", "FHIR API", "--auth", "client-secret-basic", "--grant-types", "client_credentials", "--scope", "udap-server/introspect"]);
+    let id = added["client_id"].as_str().unwrap().to_string();
+    assert!(added["client_secret"].as_str().unwrap().len() >= 40);
+    let shown = ok_json(tmp.path(), &["client", "show", &id]);
+    assert!(shown.get("client_secret").is_none());
+    let missing = ok_json(tmp.path(), &["client", "list", "--missing-intended-use"]);
+    assert_eq!(missing.as_array().unwrap().len(), 1);
+    ok_json(tmp.path(), &["client", "set-intended-use", &id, "--users", "clinician", "--purposes", "treatment"]);
+    assert!(ok_json(tmp.path(), &["client", "list", "--missing-intended-use"]).as_array().unwrap().is_empty());
+    let disabled = ok_json(tmp.path(), &["client", "disable", &id]);
+    assert_eq!(disabled["status"], "disabled");
+    let out = cli(tmp.path(), &["client", "add", "--name", "x", "--auth", "private-key-jwt", "--grant-types", "client_credentials", "--scope", "system/*.rs"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--jwks"));
+}

@@ -109,8 +109,8 @@ pub struct Options {
     pub extra_communities: Vec<TestCommunity>,
     pub community_settings: Map<String, Value>,
     pub overrides: Overrides,
-    /// Extra community records, built by the test (e.g. the interop community).
-    pub records: Vec<CommunityRecord>,
+    /// Extra community records built by the test from the base URL (e.g. the interop community).
+    pub records: Vec<Box<dyn Fn(&str) -> CommunityRecord>>,
     /// The default community (else a fresh `TestCommunity`).
     pub community: Option<TestCommunity>,
     /// Path of the base URL, e.g. "/fhir" (empty: the root).
@@ -168,8 +168,8 @@ impl TestServer {
             for extra in &opts.extra_communities {
                 store.communities().put(extra.record(&base, false)).expect("put community");
             }
-            for rec in opts.records {
-                store.communities().put(rec).expect("put record");
+            for make in &opts.records {
+                store.communities().put(make(&base)).expect("put record");
             }
         }
         let state = udap_server::cli::serve::prepare(settings).expect("prepare");
