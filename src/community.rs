@@ -44,6 +44,11 @@ pub struct CommunityPolicy {
     /// Anchors of the certifiers whose certifications count (PEM).
     #[serde(default)]
     pub certifier_anchors_pem: Vec<String>,
+    /// Intermediates and CRLs of the certifiers (PEM); revocation follows the community's policy.
+    #[serde(default)]
+    pub certifier_intermediates_pem: Vec<String>,
+    #[serde(default)]
+    pub certifier_crls_pem: Vec<String>,
     /// Require the hl7-b2b extension on every client_credentials token request (UDAP-29).
     #[serde(default)]
     pub b2b_required: bool,
@@ -154,7 +159,14 @@ pub fn build(record: &CommunityRecord, fetcher: Arc<CrlFetcher>, now: i64) -> Re
     } else {
         let certifier_uri = format!("{uri}#certifiers");
         Some(
-            TrustCommunity::from_pem(&certifier_uri, &policy.certifier_anchors_pem, &[], &[], policy_revocation(record)?, fetcher.clone())
+            TrustCommunity::from_pem(
+                &certifier_uri,
+                &policy.certifier_anchors_pem,
+                &policy.certifier_intermediates_pem,
+                &policy.certifier_crls_pem,
+                policy_revocation(record)?,
+                fetcher.clone(),
+            )
                 .map_err(|e| CommunityError::Trust { uri: uri.clone(), problem: format!("certifier anchors: {e}") })?,
         )
     };

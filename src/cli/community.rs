@@ -70,6 +70,28 @@ Example:
         /// The community URI.
         uri: String,
     },
+    /// Set a community's policy: hl7-b2b requirement and purposes, certifications.
+    #[command(after_help = "\
+The policy file is a JSON object with any of: b2b_required (bool), purpose_of_use_allowed (codes or
+URIs; empty accepts any), certifications_supported, certifications_required (URIs),
+certifier_anchors_pem, certifier_intermediates_pem, certifier_crls_pem (PEM strings).
+
+Examples:
+  udap-server community set-policy urn:example:community --b2b-required true --purpose-of-use TREAT --purpose-of-use PAYMENT
+  udap-server community set-policy urn:example:community --file policy.json")]
+    SetPolicy {
+        /// The community URI.
+        uri: String,
+        /// Replace the whole policy with this JSON file.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Require the hl7-b2b extension on client_credentials requests (UDAP-29).
+        #[arg(long)]
+        b2b_required: Option<bool>,
+        /// Allowed hl7-b2b purpose_of_use codes (repeat); replaces the list.
+        #[arg(long = "purpose-of-use")]
+        purpose_of_use: Vec<String>,
+    },
     /// Replace a community's configured CRLs (e.g. after `ca crl`).
     SetCrls {
         /// The community URI.
@@ -167,6 +189,24 @@ pub fn run(cmd: CommunityCommand, data_dir: &Path, json_out: bool) -> anyhow::Re
         CommunityCommand::SetDefault { uri } => {
             store.communities().set_default(&uri)?;
             emit(json_out, &json!({"default": uri}), || format!("community {uri} is now the default"))
+        }
+        CommunityCommand::SetPolicy { uri, file, b2b_required, purpose_of_use } => {
+            let Some(mut r) = store.communities().get(&uri)? else { bail!("no community {uri}; see `udap-server community list`") };
+            if let Some(path) = file {
+                let v: serde_json::Value = serde_json::from_str(&read_text(&path, "policy")?).with_context(|| format!("{} is not JSON", path.display()))?;
+                r.settings = v.as_object().cloned().with_context(|| format!("{} must hold a JSON object", path.display()))?;
+            }
+            if let Some(b) = b2b_required {
+                r.settings.insert("b2b_required".into(), json!(b));
+            }
+            if !purpose_of_use.is_empty() {
+                r.settings.insert("purpose_of_use_allowed".into(), json!(purpose_of_use));
+            }
+            r.updated_at = now;
+            // Validates the policy (unknown keys, required-but-unsupported certifications) before saving.
+            community::build(&r, Arc::new(CrlFetcher::offline()), now)?;
+            store.communities().put(r.clone())?;
+            emit(json_out, &json!({"uri": uri, "settings": r.settings}), || format!("community {uri}: policy saved\n{}", serde_json::to_string_pretty(&r.settings).unwrap_or_default()))
         }
         CommunityCommand::SetCrls { uri, crls } => {
             let Some(mut r) = store.communities().get(&uri)? else { bail!("no community {uri}; see `udap-server community list`") };

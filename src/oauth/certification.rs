@@ -10,8 +10,9 @@ use crate::pki;
 
 use super::udap_jwt;
 
-/// Validates one certification; returns its `certification_uris`.
-pub fn validate(token: &str, community: &Community, now: i64) -> Result<Vec<String>, String> {
+/// Validates one certification of the app `subject` (the software statement's `iss`); returns its
+/// `certification_uris`.
+pub fn validate(token: &str, community: &Community, subject: &str, now: i64) -> Result<Vec<String>, String> {
     let trust = community.certifier_trust.as_ref().ok_or("this community has no certifier anchors")?;
     let (claims, x5c) = udap_jwt::verify_signature(token, &crate::jose::AlgPolicy::default()).map_err(|e| e.to_string())?;
     let chain = pki::validate_chain(&x5c, trust, now).map_err(|e| e.to_string())?;
@@ -19,6 +20,9 @@ pub fn validate(token: &str, community: &Community, now: i64) -> Result<Vec<Stri
     let iss = reg.iss.as_deref().ok_or("iss missing")?;
     if !chain.san_uris.iter().any(|s| s == iss) {
         return Err("iss is not a SAN URI of the certifier certificate".into());
+    }
+    if reg.sub.as_deref() != Some(subject) {
+        return Err("sub is not the registering app's iss".into());
     }
     let rules = TimeRules { now, skew: 60, max_lifetime: None, max_exp_ahead: None, require_iat: true };
     check_time(&reg, &rules).map_err(|e| e.to_string())?;

@@ -148,7 +148,7 @@ pub fn register(ctx: &RegistrationContext<'_>, body: &[u8], now: i64) -> Result<
     // duplicates are ignored, UDAP-14).
     let metadata = client_metadata::validate(claims)?;
     let intended_use = client_metadata::intended_use(claims, ctx.vocabulary)?;
-    check_certifications(community, &request, now)?;
+    check_certifications(community, &request, iss, now)?;
     burn_jti(ctx.store, iss, jti, exp, now)?;
 
     // UDAP-20: same (community, iss) → replace-all update keeping the client_id; never touches
@@ -208,7 +208,7 @@ pub fn new_client_id() -> String {
 
 /// UDAP-17: unrecognised certifications are ignored; certifications the community requires must be
 /// present and valid.
-fn check_certifications(community: &Community, request: &Map<String, Value>, now: i64) -> Result<(), RegistrationError> {
+fn check_certifications(community: &Community, request: &Map<String, Value>, subject: &str, now: i64) -> Result<(), RegistrationError> {
     let policy = &community.policy;
     if policy.certifications_required.is_empty() {
         return Ok(());
@@ -219,7 +219,7 @@ fn check_certifications(community: &Community, request: &Map<String, Value>, now
     };
     let mut satisfied = std::collections::BTreeSet::new();
     for token in submitted {
-        if let Ok(names) = super::certification::validate(token, community, now) {
+        if let Ok(names) = super::certification::validate(token, community, subject, now) {
             satisfied.extend(names);
         }
     }

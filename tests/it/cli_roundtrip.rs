@@ -86,6 +86,14 @@ fn ca_init_issue_community_add_serve_health() {
     assert_eq!(added["signing_san_uris"], json!([base]));
     let list = ok_json(&data, &["community", "list"]);
     assert_eq!(list.as_array().unwrap().len(), 1);
+    // Policy: hl7-b2b required (UDAP-29); a policy with an unknown key is refused.
+    let policy = ok_json(&data, &["community", "set-policy", "urn:example:round-trip", "--b2b-required", "true", "--purpose-of-use", "TREAT"]);
+    assert_eq!(policy["settings"]["b2b_required"], true);
+    let bad = tmp.path().join("bad-policy.json");
+    std::fs::write(&bad, r#"{"b2b_requried": true}"#).unwrap();
+    let out = cli(&data, &["community", "set-policy", "urn:example:round-trip", "--file", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("b2b_requried"));
 
     let _server = serve(&data, port, &[]);
     let http = reqwest::blocking::Client::new();
@@ -94,6 +102,7 @@ fn ca_init_issue_community_add_serve_health() {
     assert_eq!(health["communities"], 1);
     let meta: Value = http.get(format!("{base}/.well-known/udap")).send().unwrap().json().unwrap();
     assert_eq!(meta["registration_endpoint"], format!("{base}/register"));
+    assert_eq!(meta["udap_authorization_extensions_required"], json!(["hl7-b2b"]));
     // Metrics are exposed for scraping.
     let metrics = http.get(format!("{base}/metrics")).send().unwrap().text().unwrap();
     assert!(metrics.contains("udap_communities 1"));

@@ -9,4 +9,5 @@ mod interop;
 mod registration;
 mod token_client_credentials;
 mod token_introspection;
+mod tls;
 mod token_smart;

@@ -286,3 +286,39 @@ fn intended_use_is_recorded_from_extension_claims() {
     assert_eq!(c.intended_use.users, vec!["payer"]);
     assert_eq!(c.intended_use.purposes, vec!["payment", "operations"]);
 }
+
+#[test]
+fn required_certifications_must_be_present_and_valid_and_unknown_ones_are_ignored() {
+    // UDAP-17: listed in udap_certifications_required; validated against the certifier's anchor.
+    let certifier = TestCommunity::new("urn:example:certifier");
+    let program = "https://certifier.example/programs/security-2026";
+    let mut settings = serde_json::Map::new();
+    settings.insert("certifications_supported".into(), json!([program]));
+    settings.insert("certifications_required".into(), json!([program]));
+    settings.insert("certifier_anchors_pem".into(), json!([certifier.pki.root.cert_pem]));
+    settings.insert("certifier_crls_pem".into(), json!([certifier.pki.root_crl_pem, certifier.pki.intermediate_crl_pem]));
+    let s = TestServer::start_with(Options { community_settings: settings, ..Default::default() });
+    let m: Value = s.get("/.well-known/udap").json().unwrap();
+    assert_eq!(m["udap_certifications_supported"], json!([program]));
+    assert_eq!(m["udap_certifications_required"], json!([program]));
+
+    let id = s.community.client(SAN);
+    let certifier_id = certifier.client("https://certifier.example/udap");
+    let certification = |sub: &str, uris: Value| {
+        let t = now();
+        certifier_id.sign(&json!({"iss": certifier_id.san, "sub": sub, "iat": t, "exp": t + 3600, "jti": udap_server::oauth::random_token(8),
+            "certification_name": "Security 2026", "certification_uris": uris}))
+    };
+    let send = |certs: Vec<String>| s.post_json(&s.ep.registration, &json!({"software_statement": s.statement(&id, json!({})), "certifications": certs, "udap": "1"}));
+    // Missing, unrecognised, about another app, or from an untrusted certifier: refused.
+    assert_eq!(error_of(send(vec![])), (400, "unapproved_software_statement".into()));
+    assert_eq!(error_of(send(vec![certification(SAN, json!(["https://other.example/program"]))])), (400, "unapproved_software_statement".into()));
+    assert_eq!(error_of(send(vec![certification("https://someone.else/app", json!([program]))])), (400, "unapproved_software_statement".into()));
+    let rogue = untrusted_identity("https://certifier.example/udap");
+    let t = now();
+    let forged = rogue.sign(&json!({"iss": rogue.san, "sub": SAN, "iat": t, "exp": t + 3600, "jti": "f", "certification_uris": [program]}));
+    assert_eq!(error_of(send(vec![forged])), (400, "unapproved_software_statement".into()));
+    // Valid, alongside an unrecognised one that is ignored.
+    let res = send(vec!["not-even-a-jwt".into(), certification(SAN, json!([program]))]);
+    assert_eq!(res.status().as_u16(), 201);
+}

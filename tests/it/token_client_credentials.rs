@@ -237,3 +237,20 @@ fn intended_use_enforcement_date_stops_undeclared_clients() {
     let declared_id = reg["client_id"].as_str().unwrap();
     assert_eq!(s.udap_token(&s.assertion(&declared, declared_id, json!({}))).status().as_u16(), 200);
 }
+
+#[test]
+fn es256_access_tokens_are_configurable_and_published() {
+    // Access tokens RS256 by default, ES256 when configured; the kid is in /jwks.
+    let overrides = udap_server::config::Overrides { token_signing_alg: Some("ES256".into()), ..Default::default() };
+    let s = TestServer::start_with(Options { overrides, ..Default::default() });
+    let id = s.community.client(SAN);
+    let client_id = s.register(&id);
+    let b: Value = s.udap_token(&s.assertion(&id, &client_id, json!({}))).json().unwrap();
+    let token = b["access_token"].as_str().unwrap();
+    let header = jwt_part(token, 0);
+    assert_eq!(header["alg"], "ES256");
+    let jwks: Value = s.get("/jwks").json().unwrap();
+    let jwk = jwks["keys"].as_array().unwrap().iter().find(|k| k["kid"] == header["kid"]).unwrap().clone();
+    assert_eq!(jwk["kty"], "EC");
+    assert!(jose::parse_compact(token).unwrap().verify(&VerifyingKey::from_jwk(&jwk).unwrap(), &AlgPolicy::default()).is_ok());
+}
