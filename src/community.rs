@@ -55,6 +55,10 @@ pub struct CommunityPolicy {
     /// Allowed hl7-b2b purpose_of_use codes; empty accepts any (UDAP-30: Inferno sends SYSDEV).
     #[serde(default)]
     pub purpose_of_use_allowed: Vec<String>,
+    /// HTI1-1: exempt this community's UDAP (private_key_jwt) clients from PKCE at /authorize.
+    /// Default false: PKCE required. The public UDAP STU1 test kit sends no PKCE.
+    #[serde(default)]
+    pub pkce_exempt_udap: bool,
 }
 
 /// A community ready to serve.

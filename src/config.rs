@@ -54,6 +54,7 @@ pub struct FileServer {
     pub log_format: Option<LogFormat>,
     pub token_signing_alg: Option<String>,
     pub intended_use_enforcement_date: Option<String>,
+    pub frame_ancestors: Option<Vec<String>>,
 }
 
 /// The configuration file as a whole.
@@ -86,6 +87,7 @@ pub struct Overrides {
     pub log_format: Option<LogFormat>,
     pub token_signing_alg: Option<String>,
     pub intended_use_enforcement_date: Option<String>,
+    pub frame_ancestors: Option<Vec<String>>,
 }
 
 /// TLS material for the listener (HTI1-7: TLS 1.2 or newer only; enforced in `http::tls`).
@@ -111,6 +113,8 @@ pub struct Settings {
     pub token_signing_alg: String,
     /// HTI1-2: from this instant (unix seconds) clients without intended use get no tokens.
     pub intended_use_enforced_from: Option<i64>,
+    /// Origins (EHRs) allowed to frame the login and consent pages; empty: none (anti-clickjacking).
+    pub frame_ancestors: Vec<String>,
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -183,8 +187,16 @@ impl Settings {
                     .ok_or_else(|| invalid("server.intended_use_enforcement_date (UDAP_INTENDED_USE_ENFORCEMENT_DATE, --intended-use-enforcement-date)", format!("`{d}` is not a date like 2027-01-01")))?,
             ),
         };
+        let frame_ancestors = o.frame_ancestors.or(f.frame_ancestors).unwrap_or_default();
+        for origin in &frame_ancestors {
+            let ok = url::Url::parse(origin).is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.host_str().is_some() && u.path() == "/");
+            if !ok {
+                return Err(invalid("server.frame_ancestors (UDAP_FRAME_ANCESTORS, --frame-ancestors)", format!("`{origin}` is not an origin like https://ehr.example.org")));
+            }
+        }
         Ok(Settings {
             data_dir,
+            frame_ancestors,
             token_signing_alg,
             intended_use_enforced_from,
             listen,

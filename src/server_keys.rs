@@ -20,12 +20,17 @@ fn generate(alg: &str) -> Result<String, StoreError> {
         .and_then(|pem| String::from_utf8(pem).map_err(|e| StoreError::Io { path: "token signing key".into(), source: std::io::Error::other(e) }))
 }
 
-/// The access-token issuer for these settings, creating its key on first use.
-pub fn token_issuer(store: &Store, settings: &Settings, now: i64) -> anyhow::Result<TokenIssuer> {
-    let alg = settings.token_signing_alg.as_str();
+fn signer(store: &Store, alg: &str, now: i64) -> anyhow::Result<crate::jose::Signer> {
     let name = format!("token-{}", alg.to_ascii_lowercase());
     let key = store.server_keys().get_or_create(&name, now, || generate(alg))?;
-    let signer = crate::jose::Signer::from_pem(&key.key_pem, None)?;
+    Ok(crate::jose::Signer::from_pem(&key.key_pem, None)?)
+}
+
+/// The token issuer for these settings, creating its keys on first use: the access-token key of
+/// the configured algorithm, and an RS256 key for id_tokens (SMART-28).
+pub fn token_issuer(store: &Store, settings: &Settings, now: i64) -> anyhow::Result<TokenIssuer> {
+    let access = signer(store, &settings.token_signing_alg, now)?;
+    let id = signer(store, "RS256", now)?;
     let lifetime = i64::try_from(settings.access_token_lifetime_secs).unwrap_or(300);
-    Ok(TokenIssuer::new(signer, &settings.base_url, &settings.base_url, lifetime)?)
+    Ok(TokenIssuer::new(access, id, &settings.base_url, &settings.base_url, lifetime)?)
 }

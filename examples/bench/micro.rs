@@ -37,7 +37,7 @@ use super::util::{append_json, cpu_secs, now, percentile_ms, time_for};
 fn line(name: &str, ops: u64, el: Duration) -> Value {
     let us = el.as_secs_f64() * 1e6 / ops as f64;
     let per_s = ops as f64 / el.as_secs_f64();
-    println!("micro {name:<44} {us:>10.1} µs/op {per_s:>12.0} ops/s");
+    println!("micro {name:<50} {us:>10.1} µs/op {per_s:>12.0} ops/s");
     json!({"us_per_op": us, "ops_per_s": per_s})
 }
 

@@ -7,6 +7,7 @@ pub mod ca;
 pub mod client;
 pub mod community;
 pub mod serve;
+pub mod user;
 
 use std::path::PathBuf;
 
@@ -57,6 +58,10 @@ pub enum Command {
     /// enable, remove; record intended users and purposes (HTI1-2).
     #[command(subcommand)]
     Client(client::ClientCommand),
+    /// Manage local users who log in to authorize apps (add with a password from stdin, list,
+    /// remove, set-password).
+    #[command(subcommand)]
+    User(user::UserCommand),
     /// A small certificate authority for test and development communities (root, intermediate,
     /// client and server certificates, revocation, CRLs).
     #[command(subcommand)]
@@ -88,6 +93,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Client(cmd) => {
             init_tracing(cli.log_format.unwrap_or_default(), "warn");
             client::run(cmd, &cli.data_dir, cli.json)
+        }
+        Command::User(cmd) => {
+            init_tracing(cli.log_format.unwrap_or_default(), "warn");
+            user::run(cmd, &cli.data_dir, cli.json)
         }
         Command::Ca(cmd) => {
             init_tracing(cli.log_format.unwrap_or_default(), "warn");

@@ -56,6 +56,9 @@ pub struct ServeArgs {
     /// HTI1-2: from this date (YYYY-MM-DD, UTC) apps without intended users and purposes get no tokens.
     #[arg(long, env = "UDAP_INTENDED_USE_ENFORCEMENT_DATE")]
     pub intended_use_enforcement_date: Option<String>,
+    /// EHR origins allowed to frame the login and consent pages, comma-separated [default: none].
+    #[arg(long, env = "UDAP_FRAME_ANCESTORS", value_delimiter = ',')]
+    pub frame_ancestors: Option<Vec<String>>,
 }
 
 impl ServeArgs {
@@ -71,6 +74,7 @@ impl ServeArgs {
             log_format,
             token_signing_alg: self.token_signing_alg.clone(),
             intended_use_enforcement_date: self.intended_use_enforcement_date.clone(),
+            frame_ancestors: self.frame_ancestors.clone(),
         }
     }
 }

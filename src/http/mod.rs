@@ -3,11 +3,15 @@
 //! Handlers here parse the wire and map errors; the rules they apply live in `oauth`, `pki` and
 //! `jose` as plain functions.
 
+pub mod authorize;
 pub mod body;
 pub mod error;
 pub mod form;
 pub mod health;
 pub mod metrics;
+pub mod pages;
+pub mod session;
+pub mod smart;
 pub mod state;
 pub mod tls;
 pub mod token;
@@ -47,6 +51,19 @@ pub fn routes(cfg: &mut web::ServiceConfig, prefix: &str) {
         .service(
             web::scope(prefix)
                 .route("/.well-known/udap", web::get().to(udap::metadata))
+                .route("/.well-known/smart-configuration", web::get().to(smart::smart_configuration))
+                .route("/.well-known/openid-configuration", web::get().to(smart::openid_configuration))
+                .route("/.well-known/smart-configuration", web::method(actix_web::http::Method::OPTIONS).to(smart::preflight))
+                .route("/token", web::method(actix_web::http::Method::OPTIONS).to(smart::preflight))
+                .route("/authorize", web::get().to(authorize::authorize_get))
+                .route("/authorize", web::post().to(authorize::authorize_post))
+                .route("/authorize/continue", web::get().to(authorize::continue_get))
+                .route("/authorize/patient", web::post().to(authorize::patient_post))
+                .route("/authorize/consent", web::post().to(authorize::consent_post))
+                .route("/login", web::get().to(authorize::login_get))
+                .route("/login", web::post().to(authorize::login_post))
+                .route("/launch", web::post().to(smart::create_launch))
+                .route("/smart-style.json", web::get().to(authorize::smart_style))
                 .route("/register", web::post().to(udap::register))
                 .route("/token", web::post().to(token::token))
                 .route("/introspect", web::post().to(token::introspect))

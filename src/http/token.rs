@@ -7,7 +7,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use crate::oauth::client_auth::{self, AuthContext};
-use crate::oauth::grants::client_credentials;
+use crate::oauth::grants::authorization_code::{self, CodeRequest};
+use crate::oauth::grants::{client_credentials, refresh_token};
 use crate::oauth::tokens::{token_response, INTROSPECTION_SCOPE};
 use crate::oauth::{ErrorCode, OAuthError};
 
@@ -41,26 +42,35 @@ async fn token_inner(state: web::Data<AppState>, req: HttpRequest, payload: web:
     let body = read_limited(payload).await?;
     let form = Form::parse(&req, &body)?;
     let grant_type = form.get("grant_type").ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "grant_type is required"))?.to_string();
-    if grant_type != "client_credentials" {
+    if !["client_credentials", "authorization_code", "refresh_token"].contains(&grant_type.as_str()) {
         return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant_type {grant_type} is not supported")));
     }
     let creds = form.credentials(&req);
-    let scope = form.get("scope").map(String::from);
     let now = state.now();
     let st = state.clone();
     let body = blocking(move || {
         let ctx = auth_context(&st);
         let auth = client_auth::authenticate(&ctx, &creds, now)?;
-        let grant = client_credentials::decide(&auth, scope.as_deref(), &st.grant_policy, now)?;
-        let (token, claims) = st.tokens.issue(&grant, now).map_err(OAuthError::internal)?;
-        tracing::info!(client_id = %claims.client_id, scope = %claims.scope, jti = %claims.jti, "access token issued");
-        Ok(token_response(&token, &claims))
+        match grant_type.as_str() {
+            "authorization_code" => {
+                let req = CodeRequest { code: form.get("code"), redirect_uri: form.get("redirect_uri"), code_verifier: form.get("code_verifier") };
+                authorization_code::exchange(&st.store, &st.tokens, &auth, &req, &st.grant_policy, now)
+            }
+            "refresh_token" => refresh_token::refresh(&st.store, &st.tokens, &auth, form.get("refresh_token"), form.get("scope"), &st.grant_policy, now),
+            _ => {
+                let grant = client_credentials::decide(&auth, form.get("scope"), &st.grant_policy, now)?;
+                let (token, claims) = st.tokens.issue(&grant, now).map_err(OAuthError::internal)?;
+                tracing::info!(client_id = %claims.client_id, scope = %claims.scope, jti = %claims.jti, "access token issued");
+                Ok(token_response(&token, &claims))
+            }
+        }
     })
     .await?;
-    Ok(no_store(HttpResponse::Ok()).json(body))
+    // SMART-25: browser-based (public) clients read the response cross-origin.
+    Ok(no_store(HttpResponse::Ok()).insert_header(("Access-Control-Allow-Origin", "*")).json(body))
 }
 
-fn auth_context(st: &AppState) -> AuthContext<'_> {
+pub(super) fn auth_context(st: &AppState) -> AuthContext<'_> {
     AuthContext {
         communities: &st.communities,
         policy: &st.alg_policy,
@@ -102,7 +112,12 @@ pub async fn introspect(state: web::Data<AppState>, req: HttpRequest, payload: w
             caller_may_see_all = auth.client.metadata.scope.split(' ').any(|s| s == INTROSPECTION_SCOPE);
             caller_id = auth.client.client_id;
         }
-        let result = st.tokens.introspect(&st.store, &token, now)?;
+        let mut result = st.tokens.introspect(&st.store, &token, now)?;
+        if result["active"] != true {
+            if let Some(r) = st.tokens.introspect_refresh(&st.store, &token, now)? {
+                result = r;
+            }
+        }
         let own = result.get("client_id").and_then(|v| v.as_str()) == Some(caller_id.as_str());
         Ok(if caller_may_see_all || own { result } else { json!({"active": false}) })
     })
@@ -134,5 +149,5 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "public, max-age=300"))
         .insert_header(("Access-Control-Allow-Origin", "*"))
-        .json(crate::jose::jwks(&[state.tokens.signer()]))
+        .json(state.tokens.public_keys())
 }

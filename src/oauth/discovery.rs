@@ -8,10 +8,10 @@ use crate::jose::{AlgPolicy, JoseError, SignOptions};
 use super::urls::Endpoints;
 
 /// Grant types the token endpoint implements; discovery advertises exactly these (UDAP-9).
-pub const SUPPORTED_GRANTS: &[&str] = &["client_credentials"];
+pub const SUPPORTED_GRANTS: &[&str] = &["authorization_code", "client_credentials", "refresh_token"];
 
 /// Scopes advertised in `scopes_supported` (UDAP-9; SMART-6: every listed scope works).
-pub const SUPPORTED_SCOPES: &[&str] = &["system/*.rs", "system/*.read", "system/*.cruds", "system/*.*"];
+pub const SUPPORTED_SCOPES: &[&str] = super::smart_config::SCOPES;
 
 /// Lifetime of `signed_metadata` (UDAP-10: `exp - iat` at most one year; short keeps key rollover quick).
 pub const SIGNED_METADATA_LIFETIME: i64 = 3600;

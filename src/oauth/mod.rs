@@ -1,5 +1,6 @@
 //! Protocol rules as plain functions over typed inputs: no HTTP types here (design habit 4).
 
+pub mod authorize;
 pub mod b2b;
 pub mod certification;
 pub mod client_auth;
@@ -7,9 +8,15 @@ pub mod client_metadata;
 pub mod discovery;
 pub mod error;
 pub mod grants;
+pub mod interaction;
 pub mod jwks_cache;
+pub mod launch;
+pub mod password;
+pub mod consent;
+pub mod pkce;
 pub mod registration;
 pub mod scopes;
+pub mod smart_config;
 pub mod tokens;
 pub mod udap_jwt;
 pub mod urls;

@@ -20,6 +20,11 @@ pub struct Grant {
     pub community: Option<String>,
     /// The validated `hl7-b2b` object (UDAP-29), carried so the resource server can enforce it.
     pub b2b: Option<Value>,
+    /// The user grant behind the token (authorization code / refresh), for revocation (HTI1-4).
+    pub grant_id: Option<String>,
+    pub patient: Option<String>,
+    pub encounter: Option<String>,
+    pub fhir_user: Option<String>,
 }
 
 /// Claims of our access tokens.
@@ -37,6 +42,14 @@ pub struct AccessTokenClaims {
     pub community: Option<String>,
     #[serde(rename = "hl7-b2b", default, skip_serializing_if = "Option::is_none")]
     pub b2b: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encounter: Option<String>,
+    #[serde(rename = "fhirUser", default, skip_serializing_if = "Option::is_none")]
+    pub fhir_user: Option<String>,
 }
 
 /// The successful token response body (RFC 6749 §5.1, UDAP-35, SMART-22).
@@ -49,9 +62,11 @@ pub fn token_response(access_token: &str, claims: &AccessTokenClaims) -> Value {
     })
 }
 
-/// Signs access tokens and checks the ones we signed.
+/// Signs access tokens and id_tokens, and checks the access tokens we signed.
 pub struct TokenIssuer {
     signer: Signer,
+    /// id_tokens are always RS256 (SMART-28), whatever signs access tokens.
+    id_signer: Signer,
     verifier: VerifyingKey,
     policy: AlgPolicy,
     /// `iss`: this server's base URL.
@@ -63,14 +78,41 @@ pub struct TokenIssuer {
 }
 
 impl TokenIssuer {
-    pub fn new(signer: Signer, issuer: &str, audience: &str, lifetime: i64) -> Result<Self, JoseError> {
+    pub fn new(signer: Signer, id_signer: Signer, issuer: &str, audience: &str, lifetime: i64) -> Result<Self, JoseError> {
         let verifier = VerifyingKey::from_jwk(&signer.public_jwk())?;
         let policy = AlgPolicy::from_names(&[format!("{:?}", signer.alg())])?;
-        Ok(TokenIssuer { signer, verifier, policy, issuer: issuer.to_string(), audience: audience.to_string(), lifetime })
+        Ok(TokenIssuer { signer, id_signer, verifier, policy, issuer: issuer.to_string(), audience: audience.to_string(), lifetime })
     }
 
-    pub fn signer(&self) -> &Signer {
-        &self.signer
+    /// Every key that signs something we issue, for `jwks_uri`.
+    pub fn public_keys(&self) -> Value {
+        if self.signer.kid() == self.id_signer.kid() {
+            jose::jwks(&[&self.signer])
+        } else {
+            jose::jwks(&[&self.signer, &self.id_signer])
+        }
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// An OpenID Connect id_token (SMART-27..29): RS256, `aud` = client_id, `nonce` echoed,
+    /// `fhirUser` as an absolute URL.
+    pub fn id_token(&self, client_id: &str, subject: &str, fhir_user: Option<&str>, nonce: Option<&str>, now: i64) -> Result<String, JoseError> {
+        let mut claims = Map::new();
+        claims.insert("iss".into(), json!(self.issuer));
+        claims.insert("sub".into(), json!(subject));
+        claims.insert("aud".into(), json!(client_id));
+        claims.insert("iat".into(), json!(now));
+        claims.insert("exp".into(), json!(now + self.lifetime));
+        if let Some(n) = nonce {
+            claims.insert("nonce".into(), json!(n));
+        }
+        if let Some(f) = fhir_user {
+            claims.insert("fhirUser".into(), json!(format!("{}/{}", self.audience.trim_end_matches('/'), f)));
+        }
+        self.id_signer.sign(&claims, SignOptions { include_x5c: false, typ: Some("JWT") })
     }
 
     /// Signs an access token for `grant`.
@@ -86,6 +128,10 @@ impl TokenIssuer {
             jti: super::random_token(16),
             community: grant.community.clone(),
             b2b: grant.b2b.clone(),
+            grant_id: grant.grant_id.clone(),
+            patient: grant.patient.clone(),
+            encounter: grant.encounter.clone(),
+            fhir_user: grant.fhir_user.clone(),
         };
         let token = self.signer.sign(&claims, SignOptions { include_x5c: false, typ: Some("at+jwt") })?;
         Ok((token, claims))
@@ -107,6 +153,12 @@ impl TokenIssuer {
         let Some(claims) = self.verify(token, now) else { return Ok(inactive) };
         if store.revoked_tokens().is_revoked(&claims.jti)? {
             return Ok(inactive);
+        }
+        // HTI1-4: a revoked grant ends every token issued from it.
+        if let Some(g) = &claims.grant_id {
+            if store.authz().grant(g)?.is_none_or(|g| g.revoked) {
+                return Ok(inactive);
+            }
         }
         match store.clients().get(&claims.client_id)? {
             Some(c) if c.status == ClientStatus::Active => {}
@@ -133,17 +185,56 @@ impl TokenIssuer {
         if let Some(c) = claims.community {
             out.insert("community".into(), json!(c));
         }
+        // SMART-60: the grant's context.
+        for (k, v) in [("patient", claims.patient), ("encounter", claims.encounter), ("fhirUser", claims.fhir_user)] {
+            if let Some(v) = v {
+                out.insert(k.into(), json!(v));
+            }
+        }
         Ok(Value::Object(out))
     }
 
-    /// RFC 7009: revokes a token issued to `client_id`. Unknown tokens, or tokens of another
+    /// Introspection of a refresh token (by hash): active while unrotated, unexpired and its grant
+    /// stands; with the grant's scope and context (SMART-60).
+    pub fn introspect_refresh(&self, store: &Store, token: &str, now: i64) -> Result<Option<Value>, StoreError> {
+        let Some(rec) = store.authz().refresh(token)? else { return Ok(None) };
+        let inactive = Some(json!({"active": false}));
+        if rec.rotated || rec.expires_at <= now {
+            return Ok(inactive);
+        }
+        let Some(grant) = store.authz().grant(&rec.grant_id)?.filter(|g| !g.revoked) else { return Ok(inactive) };
+        let mut out = json!({
+            "active": true, "token_type": "refresh_token", "scope": rec.scope, "client_id": rec.client_id,
+            "sub": grant.username, "iss": self.issuer, "exp": rec.expires_at,
+        });
+        if let Some(p) = &grant.context.patient {
+            out["patient"] = json!(p);
+        }
+        if let Some(e) = &grant.context.encounter {
+            out["encounter"] = json!(e);
+        }
+        if let Some(f) = &grant.fhir_user {
+            out["fhirUser"] = json!(f);
+        }
+        Ok(Some(out))
+    }
+
+    /// RFC 7009: revokes a token issued to `client_id`. An access token or refresh token that
+    /// belongs to a user grant ends the whole grant (HTI1-4). Unknown tokens, or tokens of another
     /// client, are ignored (the caller answers 200 either way, §2.2).
     pub fn revoke(&self, store: &Store, token: &str, client_id: &str, now: i64) -> Result<bool, StoreError> {
-        match self.verify(token, now) {
-            Some(claims) if claims.client_id == client_id => {
-                store.revoked_tokens().revoke(&claims.jti, claims.exp)?;
-                Ok(true)
+        if let Some(claims) = self.verify(token, now) {
+            if claims.client_id != client_id {
+                return Ok(false);
             }
+            store.revoked_tokens().revoke(&claims.jti, claims.exp)?;
+            if let Some(g) = &claims.grant_id {
+                store.authz().revoke_grant(g)?;
+            }
+            return Ok(true);
+        }
+        match store.authz().refresh(token)? {
+            Some(rec) if rec.client_id == client_id => store.authz().revoke_grant(&rec.grant_id),
             _ => Ok(false),
         }
     }

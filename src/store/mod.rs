@@ -4,6 +4,7 @@
 //! transaction; commits are durable (redb's default, `Durability::Immediate`). The replay cache
 //! (`JtiStore`) group-commits on its own writer thread. This module knows no protocol rules.
 
+mod authz;
 mod clients;
 mod community;
 mod error;
@@ -15,7 +16,9 @@ mod open;
 mod pruner;
 mod schema;
 mod server_keys;
+mod sessions;
 mod tokens;
+mod users;
 
 #[cfg(test)]
 mod tests;
@@ -27,6 +30,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 
+pub use authz::{secret_key, Authz, CodeRecord, CodeUse, GrantRecord, Interaction, LaunchContext, LaunchRecord, RefreshRecord, RefreshUse};
 pub use clients::{ClientMetadata, ClientOrigin, ClientRecord, ClientStatus, Clients, IntendedUse};
 pub use community::{Communities, CommunityRecord, REVOCATION_FAIL_CLOSED, REVOCATION_FAIL_OPEN};
 pub use error::StoreError;
@@ -35,6 +39,8 @@ pub use pruner::PRUNE_GRACE_SECS;
 pub use schema::SCHEMA_VERSION;
 pub use server_keys::ServerKeys;
 pub use tokens::RevokedTokens;
+pub use sessions::{SessionRecord, Sessions};
+pub use users::{UserRecord, Users};
 
 /// Handle to the database. Cheap to clone; all clones share one file, one jti writer thread and
 /// the pruners. The file is closed, and the threads stopped, when the last clone is dropped.
@@ -97,6 +103,21 @@ impl Store {
     /// Access tokens revoked before their expiry (RFC 7009).
     pub fn revoked_tokens(&self) -> RevokedTokens<'_> {
         RevokedTokens::new(self)
+    }
+
+    /// Authorization-code flow records: interactions, codes, grants, refresh tokens, launches.
+    pub fn authz(&self) -> Authz<'_> {
+        Authz::new(self)
+    }
+
+    /// Local users who log in for the authorization-code flow (SMART-17).
+    pub fn users(&self) -> Users<'_> {
+        Users::new(self)
+    }
+
+    /// Browser sessions of logged-in users, stored by hash of the session id.
+    pub fn sessions(&self) -> Sessions<'_> {
+        Sessions::new(self)
     }
 
     /// A cheap read, for the health endpoint.

@@ -3,7 +3,7 @@
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
 use super::kv::RawDef;
-use super::{clients, community, jti_tables, server_keys, tokens, StoreError};
+use super::{authz, clients, community, jti_tables, server_keys, sessions, tokens, users, StoreError};
 
 /// Version of the table layout this build reads and writes. Bump it, and add a migration here,
 /// whenever a table's key or value type changes incompatibly.
@@ -20,6 +20,13 @@ const JSON_TABLES: &[RawDef] = &[
     clients::IDENTITIES.def(),
     server_keys::TABLE.def(),
     tokens::REVOKED.def(),
+    authz::INTERACTIONS.def(),
+    authz::CODES.def(),
+    authz::GRANTS.def(),
+    authz::REFRESH.def(),
+    authz::LAUNCHES.def(),
+    users::TABLE.def(),
+    sessions::TABLE.def(),
 ];
 
 /// Check the stored version, then create all tables. Runs in the caller's transaction, which is

@@ -44,6 +44,7 @@ pub fn decide(auth: &AuthenticatedClient, requested_scope: Option<&str>, policy:
         scope: granted.join(" "),
         community: client.community.clone(),
         b2b,
+        ..Default::default()
     })
 }
 

@@ -1,6 +1,8 @@
 //! One file per grant type, each a short checklist citing its rules (design habit 6).
 
+pub mod authorization_code;
 pub mod client_credentials;
+pub mod refresh_token;
 
 /// Policy shared by every grant.
 #[derive(Debug, Clone, Default)]

@@ -1,0 +1,248 @@
+//! Records of the authorization-code flow: pending authorizations (between `/authorize` and the
+//! user's decision), authorization codes and refresh tokens (stored by SHA-256 of the value, never
+//! the value), grants (what a user allowed a client; revoking one ends every token from it,
+//! HTI1-4), and EHR launch contexts.
+//!
+//! Single use is decided inside one write transaction (`Codes::consume`, `RefreshTokens::rotate`),
+//! so two concurrent exchanges of the same code cannot both succeed.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::kv::JsonTable;
+use super::{Store, StoreError};
+
+pub(crate) const INTERACTIONS: JsonTable<Interaction> = JsonTable::new("interactions");
+pub(crate) const CODES: JsonTable<CodeRecord> = JsonTable::new("codes");
+pub(crate) const GRANTS: JsonTable<GrantRecord> = JsonTable::new("grants");
+pub(crate) const REFRESH: JsonTable<RefreshRecord> = JsonTable::new("refresh_tokens");
+pub(crate) const LAUNCHES: JsonTable<LaunchRecord> = JsonTable::new("launches");
+
+/// SHA-256 (hex) of a secret value: the only form in which codes and refresh tokens are kept.
+pub fn secret_key(value: &str) -> String {
+    hex::encode(openssl::sha::sha256(value.as_bytes()))
+}
+
+/// Launch context established for a grant (SMART-22).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LaunchContext {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encounter: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fhir_context: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub need_patient_banner: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<String>,
+}
+
+/// A validated authorization request waiting for the user (login, patient choice, consent).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Interaction {
+    pub id: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub state: Option<String>,
+    /// Requested scopes (space-separated), already limited to what the client registered.
+    pub scope: String,
+    pub code_challenge: Option<String>,
+    pub nonce: Option<String>,
+    pub aud: String,
+    /// EHR launch: the context bound by the `launch` parameter.
+    #[serde(default)]
+    pub launch: Option<LaunchContext>,
+    /// Set once the user is known.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Standalone launch: the patient the user picked.
+    #[serde(default)]
+    pub selected_patient: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// An issued authorization code (by hash).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CodeRecord {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: Option<String>,
+    pub grant_id: String,
+    pub nonce: Option<String>,
+    pub expires_at: i64,
+    /// Set on first exchange; a second exchange revokes the grant (RFC 6749 §4.1.2).
+    pub used: bool,
+}
+
+/// What a user allowed a client: scope and context; revoked as a whole (HTI1-4).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GrantRecord {
+    pub grant_id: String,
+    pub client_id: String,
+    pub username: String,
+    pub scope: String,
+    pub context: LaunchContext,
+    #[serde(default)]
+    pub fhir_user: Option<String>,
+    pub created_at: i64,
+    pub revoked: bool,
+}
+
+/// A refresh token (by hash); `grant_id` is its family.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefreshRecord {
+    pub grant_id: String,
+    pub client_id: String,
+    pub scope: String,
+    pub offline: bool,
+    pub expires_at: i64,
+    /// Already exchanged for a newer token; presenting it again revokes the family.
+    pub rotated: bool,
+}
+
+/// An EHR launch context behind an opaque launch id (SMART-13).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LaunchRecord {
+    pub context: LaunchContext,
+    pub expires_at: i64,
+}
+
+/// What `Codes::consume` found.
+#[derive(Debug, Clone)]
+pub enum CodeUse {
+    /// First use: the record, now marked used.
+    Fresh(CodeRecord),
+    /// Already used: its grant has been revoked in the same transaction.
+    Replayed { grant_id: String },
+    Unknown,
+}
+
+/// What `RefreshTokens::rotate` found.
+#[derive(Debug, Clone)]
+pub enum RefreshUse {
+    /// Valid: the record (now rotated) and the grant; the new token is stored in the same transaction.
+    Rotated { old: RefreshRecord, grant: GrantRecord },
+    /// A rotated token came back: the whole family was revoked.
+    Replayed { grant_id: String },
+    /// Unknown, expired, or its grant is revoked.
+    Invalid,
+}
+
+/// The authorization-code repositories, from `Store::authz()`.
+pub struct Authz<'s> {
+    store: &'s Store,
+}
+
+impl<'s> Authz<'s> {
+    pub(super) fn new(store: &'s Store) -> Self {
+        Authz { store }
+    }
+
+    pub fn put_interaction(&self, i: &Interaction) -> Result<(), StoreError> {
+        self.store.write(|txn| INTERACTIONS.put(txn, &i.id, i))
+    }
+
+    /// A pending authorization, if it exists and has not expired.
+    pub fn interaction(&self, id: &str, now: i64) -> Result<Option<Interaction>, StoreError> {
+        Ok(self.store.read(|txn| INTERACTIONS.get(txn, id))?.filter(|i| i.expires_at > now))
+    }
+
+    /// Ends a pending authorization and issues its code and grant, in one transaction.
+    pub fn complete(&self, interaction_id: &str, code: &str, record: &CodeRecord, grant: &GrantRecord) -> Result<(), StoreError> {
+        self.store.write(|txn| {
+            INTERACTIONS.remove(txn, interaction_id)?;
+            GRANTS.put(txn, &grant.grant_id, grant)?;
+            CODES.put(txn, &secret_key(code), record)
+        })
+    }
+
+    pub fn remove_interaction(&self, id: &str) -> Result<(), StoreError> {
+        self.store.write(|txn| INTERACTIONS.remove(txn, id).map(|_| ()))
+    }
+
+    /// Single use, atomically: the first call gets the code, later calls revoke its grant.
+    pub fn consume_code(&self, code: &str, now: i64) -> Result<CodeUse, StoreError> {
+        let key = secret_key(code);
+        self.store.write(|txn| {
+            let Some(mut rec) = CODES.get(txn, &key)? else { return Ok(CodeUse::Unknown) };
+            if rec.used {
+                revoke_grant_in(txn, &rec.grant_id)?;
+                return Ok(CodeUse::Replayed { grant_id: rec.grant_id });
+            }
+            if rec.expires_at <= now {
+                return Ok(CodeUse::Unknown);
+            }
+            rec.used = true;
+            CODES.put(txn, &key, &rec)?;
+            Ok(CodeUse::Fresh(rec))
+        })
+    }
+
+    pub fn grant(&self, grant_id: &str) -> Result<Option<GrantRecord>, StoreError> {
+        self.store.read(|txn| GRANTS.get(txn, grant_id))
+    }
+
+    /// Grants of a user (optionally for one client), for `grant list` / `grant revoke`.
+    pub fn grants_of(&self, username: &str, client_id: Option<&str>) -> Result<Vec<GrantRecord>, StoreError> {
+        self.store.read(|txn| {
+            Ok(GRANTS.list(txn)?.into_iter().map(|(_, g)| g).filter(|g| g.username == username && client_id.is_none_or(|c| g.client_id == c)).collect())
+        })
+    }
+
+    /// HTI1-4: ends a grant; its access tokens introspect inactive and its refresh tokens stop working.
+    pub fn revoke_grant(&self, grant_id: &str) -> Result<bool, StoreError> {
+        self.store.write(|txn| revoke_grant_in(txn, grant_id))
+    }
+
+    pub fn put_refresh(&self, token: &str, rec: &RefreshRecord) -> Result<(), StoreError> {
+        self.store.write(|txn| REFRESH.put(txn, &secret_key(token), rec))
+    }
+
+    /// Rotation (SMART-43): marks `token` used and stores `new_token`, in one transaction; a token
+    /// presented after rotation revokes its whole family (the grant).
+    pub fn rotate_refresh(&self, token: &str, new_token: &str, new_expires_at: impl FnOnce(&RefreshRecord) -> i64, now: i64) -> Result<RefreshUse, StoreError> {
+        let key = secret_key(token);
+        self.store.write(|txn| {
+            let Some(mut old) = REFRESH.get(txn, &key)? else { return Ok(RefreshUse::Invalid) };
+            if old.rotated {
+                revoke_grant_in(txn, &old.grant_id)?;
+                return Ok(RefreshUse::Replayed { grant_id: old.grant_id });
+            }
+            let Some(grant) = GRANTS.get(txn, &old.grant_id)?.filter(|g| !g.revoked) else { return Ok(RefreshUse::Invalid) };
+            if old.expires_at <= now {
+                return Ok(RefreshUse::Invalid);
+            }
+            old.rotated = true;
+            REFRESH.put(txn, &key, &old)?;
+            let fresh = RefreshRecord { rotated: false, expires_at: new_expires_at(&old), ..old.clone() };
+            REFRESH.put(txn, &secret_key(new_token), &fresh)?;
+            Ok(RefreshUse::Rotated { old, grant })
+        })
+    }
+
+    /// The refresh token's record (introspection); `None` if unknown.
+    pub fn refresh(&self, token: &str) -> Result<Option<RefreshRecord>, StoreError> {
+        self.store.read(|txn| REFRESH.get(txn, &secret_key(token)))
+    }
+
+    pub fn put_launch(&self, id: &str, rec: &LaunchRecord) -> Result<(), StoreError> {
+        self.store.write(|txn| LAUNCHES.put(txn, id, rec))
+    }
+
+    pub fn launch(&self, id: &str, now: i64) -> Result<Option<LaunchRecord>, StoreError> {
+        Ok(self.store.read(|txn| LAUNCHES.get(txn, id))?.filter(|l| l.expires_at > now))
+    }
+}
+
+fn revoke_grant_in(txn: &redb::WriteTransaction, grant_id: &str) -> Result<bool, StoreError> {
+    match GRANTS.get(txn, grant_id)? {
+        Some(mut g) if !g.revoked => {
+            g.revoked = true;
+            GRANTS.put(txn, grant_id, &g)?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
