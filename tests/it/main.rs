@@ -4,6 +4,7 @@
 mod common;
 
 mod cli_roundtrip;
+mod authcode;
 mod discovery;
 mod interop;
 mod registration;

@@ -12,7 +12,7 @@ use udap_server::config::{FileConfig, Overrides, Settings};
 use udap_server::http::{self, RunningServer};
 use udap_server::jose::{SignOptions, Signer};
 use udap_server::oauth::urls::Endpoints;
-use udap_server::pki::ca::{self, CertSpec, IssuedCert, KeyKind};
+use udap_server::pki::ca::{CertSpec, IssuedCert, KeyKind};
 use udap_server::pki::testing::{TestPki, COMMUNITY_URI};
 use udap_server::store::{CommunityRecord, Store};
 

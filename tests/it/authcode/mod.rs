@@ -1,0 +1,10 @@
+//! The authorization-code flow over HTTP (SMART-1..46, UDAP-23..25, HTI1-1, HTI1-4..6): a
+//! cookie-keeping client walks login → (patient picker) → consent → redirect, then exchanges the code.
+
+pub mod flow;
+mod discovery;
+mod authorize_errors;
+mod exchange;
+mod refresh;
+mod launch;
+mod udap_consumer;
