@@ -6,6 +6,8 @@
 pub mod ca;
 pub mod client;
 pub mod community;
+pub mod grant;
+pub mod launch;
 pub mod serve;
 pub mod user;
 
@@ -62,6 +64,12 @@ pub enum Command {
     /// remove, set-password).
     #[command(subcommand)]
     User(user::UserCommand),
+    /// EHR launch contexts (SMART EHR launch).
+    #[command(subcommand)]
+    Launch(launch::LaunchCommand),
+    /// Users' grants to apps: list and revoke (HTI1-4).
+    #[command(subcommand)]
+    Grant(grant::GrantCommand),
     /// A small certificate authority for test and development communities (root, intermediate,
     /// client and server certificates, revocation, CRLs).
     #[command(subcommand)]
@@ -84,24 +92,20 @@ pub fn init_tracing(format: LogFormat, default_level: &str) {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Command::Serve(args) => serve::run(args, cli.data_dir, cli.log_format),
-        Command::Community(cmd) => {
-            init_tracing(cli.log_format.unwrap_or_default(), "warn");
-            community::run(cmd, &cli.data_dir, cli.json)
-        }
-        Command::Client(cmd) => {
-            init_tracing(cli.log_format.unwrap_or_default(), "warn");
-            client::run(cmd, &cli.data_dir, cli.json)
-        }
-        Command::User(cmd) => {
-            init_tracing(cli.log_format.unwrap_or_default(), "warn");
-            user::run(cmd, &cli.data_dir, cli.json)
-        }
-        Command::Ca(cmd) => {
-            init_tracing(cli.log_format.unwrap_or_default(), "warn");
-            ca::run(cmd, cli.json)
-        }
+    let command = match cli.command {
+        Command::Serve(args) => return serve::run(args, cli.data_dir, cli.log_format),
+        other => other,
+    };
+    init_tracing(cli.log_format.unwrap_or_default(), "warn");
+    let (dir, json) = (&cli.data_dir, cli.json);
+    match command {
+        Command::Serve(_) => Ok(()),
+        Command::Community(cmd) => community::run(cmd, dir, json),
+        Command::Client(cmd) => client::run(cmd, dir, json),
+        Command::User(cmd) => user::run(cmd, dir, json),
+        Command::Launch(cmd) => launch::run(cmd, dir, json),
+        Command::Grant(cmd) => grant::run(cmd, dir, json),
+        Command::Ca(cmd) => ca::run(cmd, json),
     }
 }
 

@@ -193,3 +193,48 @@ fn client_add_prints_the_secret_once_and_list_flags_missing_intended_use() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--jwks"));
 }
+
+#[test]
+fn user_launch_and_grant_commands() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .arg("--data-dir").arg(tmp.path())
+        .args(["--json", "user", "add", "alice", "--password-stdin", "--fhir-user", "Patient/p1", "--patient", "p1"])
+        .stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped())
+        .spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"correct horse battery staple\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let users = ok_json(tmp.path(), &["user", "list"]);
+    assert_eq!(users[0]["username"], "alice");
+    assert!(users[0].get("password_hash").is_none(), "the hash is never printed");
+    let launch = ok_json(tmp.path(), &["launch", "create", "--patient", "p1", "--encounter", "e1"]);
+    assert!(launch["launch"].as_str().unwrap().len() >= 20);
+    let out = cli(tmp.path(), &["grant", "revoke", "alice", "--client", "nobody"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no grants"));
+}
+
+#[test]
+fn grant_revoke_ends_a_users_grant_at_once() {
+    // HTI1-4 through the CLI: tokens from the grant introspect inactive, refresh stops working.
+    use crate::authcode::flow::{add_app, add_user, authorize_url, exchange_public, json_of, walk, Browser, VERIFIER};
+    let mut s = crate::common::TestServer::start();
+    let scope = "launch/patient patient/*.rs offline_access";
+    add_app(&s, "app", "none", None, scope);
+    add_user(&s, "alice", None, &["p1"]);
+    let q = walk(&Browser::new(), &s, &authorize_url(&s, "app", scope, &[]), "alice", None, None, "approve");
+    let t = json_of(exchange_public(&s, "app", &q["code"], VERIFIER));
+    let listed = std::cell::RefCell::new(Value::Null);
+    s.restart_after(|dir| {
+        *listed.borrow_mut() = ok_json(dir, &["grant", "list", "alice"]);
+        let revoked = ok_json(dir, &["grant", "revoke", "alice", "--client", "app"]);
+        assert_eq!(revoked["revoked"], 1);
+    });
+    assert_eq!(listed.borrow()[0]["client_id"], "app");
+    let view: Value = s.post_form(&s.ep.introspection, &[("token", t["access_token"].as_str().unwrap()), ("client_id", "app")]).json().unwrap();
+    assert_eq!(view, json!({"active": false}));
+    let res = s.post_form(&s.ep.token, &[("grant_type", "refresh_token"), ("refresh_token", t["refresh_token"].as_str().unwrap()), ("client_id", "app")]);
+    assert_eq!(crate::common::error_of(res), (400, "invalid_grant".into()));
+}

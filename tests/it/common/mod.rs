@@ -191,10 +191,17 @@ impl TestServer {
 
     /// Stops the server and starts it again on the same data directory and address.
     pub fn restart(&mut self) {
+        self.restart_after(|_| {});
+    }
+
+    /// Stops the server, runs `between` on the data directory (e.g. an admin CLI command, which
+    /// needs the database unlocked), then starts the server again.
+    pub fn restart_after(&mut self, between: impl FnOnce(&std::path::Path)) {
         if let Some(s) = self.server.take() {
             s.stop();
         }
         self.store.0 = None;
+        between(self.dir.path());
         // Wait until the store is released by the old server's state.
         let addr = url::Url::parse(&self.base).ok().and_then(|u| u.socket_addrs(|| None).ok()).and_then(|a| a.first().copied()).expect("addr");
         let mut tries = 0;
