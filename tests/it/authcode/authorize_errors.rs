@@ -113,3 +113,26 @@ fn login_rejects_a_wrong_password_and_a_missing_csrf_token() {
     let res = other.post(&format!("{}/login", s.base), &[("username", "alice"), ("password", super::flow::PASSWORD), ("csrf", &csrf), ("interaction", &interaction)]);
     assert_eq!(res.status().as_u16(), 403);
 }
+
+#[test]
+fn configured_ehr_origins_may_frame_the_login_page() {
+    // Anti-clickjacking with an allow-list of EHR origins (UDAP-23, RFC 6749 §10.13).
+    let overrides = udap_server::config::Overrides { frame_ancestors: Some(vec!["https://ehr.example.org".into()]), ..Default::default() };
+    let s = TestServer::start_with(crate::common::Options { overrides, ..Default::default() });
+    add_app(&s, "app", "none", None, "patient/*.rs");
+    let b = Browser::new();
+    let login = location(&b.get(&authorize_url(&s, "app", "patient/*.rs", &[])));
+    let res = b.get(&login);
+    assert_eq!(res.status().as_u16(), 200);
+    let csp = res.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains("frame-ancestors https://ehr.example.org"), "{csp}");
+    assert!(res.headers().get("x-frame-options").is_none());
+    // The session cookie is HttpOnly and SameSite; Secure only over https (this test server is http).
+    let html = res.text().unwrap();
+    let interaction = super::flow::hidden(&html, "interaction");
+    let csrf = super::flow::hidden(&html, "csrf");
+    add_user(&s, "carol", None, &[]);
+    let res = b.post(&format!("{}/login", s.base), &[("username", "carol"), ("password", super::flow::PASSWORD), ("csrf", &csrf), ("interaction", &interaction)]);
+    let cookie = res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).find(|c| c.starts_with("udap_session=")).unwrap();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+}
