@@ -74,21 +74,9 @@ impl FileConfig {
     }
 }
 
-/// Values that came from flags or `UDAP_*` variables (clap merges those two); `None` = not given.
-#[derive(Debug, Default, Clone)]
-pub struct Overrides {
-    pub listen: Option<String>,
-    pub base_url: Option<String>,
-    pub tls_cert: Option<PathBuf>,
-    pub tls_key: Option<PathBuf>,
-    pub workers: Option<usize>,
-    pub access_token_lifetime_secs: Option<u64>,
-    pub allowed_algs: Option<Vec<String>>,
-    pub log_format: Option<LogFormat>,
-    pub token_signing_alg: Option<String>,
-    pub intended_use_enforcement_date: Option<String>,
-    pub frame_ancestors: Option<Vec<String>>,
-}
+/// Values that came from flags or `UDAP_*` variables (clap merges those two); `None` = not
+/// given. The same shape as the file's `[server]` table, so both layers stay in step.
+pub type Overrides = FileServer;
 
 /// TLS material for the listener (HTI1-7: TLS 1.2 or newer only; enforced in `http::tls`).
 #[derive(Debug, Clone)]

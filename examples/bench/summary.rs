@@ -58,26 +58,42 @@ pub fn run(results: &Path, micro: Option<&Path>, speed: &Path, cores: Option<usi
         ceiling("RS256"),
         ceiling("ES256")
     );
-    println!("| endpoint | token | c | req/s | p50 ms | p99 ms | errors | server CPU µs/req | ceiling req/s (openssl) | ratio | ratio to aws-lc ceiling |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let lib = |mode: &str| {
+        let rs = lib_ceiling(mode, "RS256").map_or("-".into(), |v| format!("{v:.0}"));
+        let es = lib_ceiling(mode, "ES256").map_or("-".into(), |v| format!("{v:.0}"));
+        format!("RS256 tokens {rs}, ES256 tokens {es}")
+    };
+    println!("With the server's own crypto (aws-lc, `micro`): UDAP {}; SMART {} req/s.\n", lib("udap"), lib("smart"));
+    println!("| endpoint | token | c | req/s | p50 ms | p99 ms | errors | server CPU µs/req | server cores busy | CPU-bound req/s | ceiling req/s | ratio | CPU-bound ratio |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in &loads {
         let mode = r["mode"].as_str().unwrap_or("?");
         let alg = r["token_alg"].as_str().unwrap_or("?");
         let rps = r["rps"].as_f64().unwrap_or(0.0);
         let c = ceiling(alg);
-        let lib = lib_ceiling(mode, alg);
+        let srv = r["server_cpu_us_per_req"].as_f64();
+        let cli = r["client_cpu_us_per_req"].as_f64().unwrap_or(0.0);
+        // What the machine would do if both processes had every core and CPU were the only limit.
+        let bound = srv.map(|s| cores * 1e6 / (s + cli));
         let name = if mode == "udap" { "(a) UDAP b2b, 3-cert chain" } else { "(b) SMART backend, JWKS" };
         println!(
-            "| {name} | {alg} | {} | {rps:.0} | {} | {} | {} | {} | {c:.0} | {:.2} | {} |",
+            "| {name} | {alg} | {} | {rps:.0} | {} | {} | {} | {} | {} | {} | {c:.0} | {:.2} | {} |",
             r["concurrency"],
             f(&r["p50_ms"], 2),
             f(&r["p99_ms"], 2),
             r["errors"],
-            f(&r["server_cpu_us_per_req"], 0),
+            srv.map_or("-".into(), |s| format!("{s:.0}")),
+            srv.map_or("-".into(), |s| format!("{:.2}", s * rps / 1e6)),
+            bound.map_or("-".into(), |b| format!("{b:.0}")),
             rps / c,
-            lib.map_or("-".into(), |l| format!("{:.2} (of {l:.0})", rps / l)),
+            bound.map_or("-".into(), |b| format!("{:.2}", b / c)),
         );
     }
+    println!(
+        "\nratio = req/s ÷ ceiling. server cores busy = server CPU/request × req/s (below {cores} when other processes share the machine). \
+         CPU-bound req/s = {cores} cores ÷ (server + load-generator CPU per request): the throughput of a dedicated machine if CPU were the only limit; \
+         it varies much less than req/s when the machine is shared."
+    );
     if let (Some(rs), Some(es)) = (m("token_path_RS256", "cpu_us_per_req"), m("token_path_ES256", "cpu_us_per_req")) {
         println!(
             "\nThe same token work without HTTP (`micro`, 32 threads) costs {rs:.0} µs CPU/request with RS256 tokens and {es:.0} µs with ES256; \

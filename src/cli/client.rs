@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::oauth::client_auth::hash_secret;
 use crate::oauth::client_metadata::{IntendedUseVocabulary, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN};
 use crate::oauth::random_token;
-use crate::store::{ClientMetadata, ClientOrigin, ClientRecord, ClientStatus, IntendedUse, Store};
+use crate::store::{ClientRecord, ClientStatus, IntendedUse, Store};
 
 use super::emit;
 use super::serve::store_path;
@@ -189,32 +189,14 @@ pub fn run(cmd: ClientCommand, data_dir: &Path, json_out: bool) -> anyhow::Resul
             check_vocabulary(&intended_users, &vocab.users, "intended user")?;
             check_vocabulary(&intended_purposes, &vocab.purposes, "intended purpose")?;
             let secret = (auth == AuthKind::ClientSecretBasic).then(|| random_token(32));
-            let client = ClientRecord {
-                client_id: random_token(16),
-                status: ClientStatus::Active,
-                origin: ClientOrigin::Admin,
-                community: None,
-                san_uri: None,
-                certificate_der_b64: None,
-                certificate_not_after: None,
-                software_statement: None,
-                metadata: ClientMetadata {
-                    client_name: name,
-                    contacts: vec![],
-                    logo_uri: None,
-                    response_types: if code { vec!["code".into()] } else { vec![] },
-                    grant_types,
-                    redirect_uris,
-                    token_endpoint_auth_method: auth.as_str().into(),
-                    scope,
-                },
-                intended_use: IntendedUse { users: intended_users, purposes: intended_purposes },
-                jwks: jwks_value,
-                jwks_uri,
-                secret_hash: secret.as_deref().map(hash_secret),
-                created_at: now,
-                updated_at: now,
-            };
+            let grants: Vec<&str> = grant_types.iter().map(String::as_str).collect();
+            let mut client = ClientRecord::admin(&random_token(16), &name, auth.as_str(), &grants, &scope, now);
+            client.metadata.response_types = if code { vec!["code".into()] } else { vec![] };
+            client.metadata.redirect_uris = redirect_uris;
+            client.intended_use = IntendedUse { users: intended_users, purposes: intended_purposes };
+            client.jwks = jwks_value;
+            client.jwks_uri = jwks_uri;
+            client.secret_hash = secret.as_deref().map(hash_secret);
             store.clients().put(&client)?;
             let mut out = summary(&client);
             if let Some(s) = &secret {

@@ -77,6 +77,9 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     handle: ServerHandle,
     thread: Option<JoinHandle<std::io::Result<()>>>,
+    /// Our own reference to the state, so `stop` can wait until the workers have let go of it
+    /// (and with it the database file lock).
+    state: Option<web::Data<AppState>>,
 }
 
 impl RunningServer {
@@ -87,14 +90,29 @@ impl RunningServer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        self.release();
+    }
+
+    /// Waits (bounded) until worker threads have dropped their copies of the state, then drops
+    /// ours, so the store is closed when this returns.
+    fn release(&mut self) {
+        if let Some(state) = self.state.take() {
+            let arc = state.into_inner();
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while std::sync::Arc::strong_count(&arc) > 1 && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
     }
 
     /// Blocks until the server stops (SIGINT/SIGTERM trigger a graceful shutdown).
     pub fn wait(mut self) -> std::io::Result<()> {
-        match self.thread.take() {
+        let result = match self.thread.take() {
             Some(t) => t.join().unwrap_or(Ok(())),
             None => Ok(()),
-        }
+        };
+        self.release();
+        result
     }
 }
 
@@ -109,6 +127,7 @@ pub fn start(state: AppState, listener: TcpListener) -> Result<RunningServer, Se
     let workers = state.settings.workers;
     let prefix = state.endpoints.path_prefix.clone();
     let data = web::Data::new(state);
+    let kept = data.clone();
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<ServerHandle, std::io::Error>>(1);
     let thread = std::thread::Builder::new()
         .name("udap-http".into())
@@ -155,5 +174,5 @@ pub fn start(state: AppState, listener: TcpListener) -> Result<RunningServer, Se
         })
         .map_err(|_| ServeError::Thread)?;
     let handle = rx.recv().map_err(|_| ServeError::Thread)?.map_err(ServeError::Bind)?;
-    Ok(RunningServer { addr, handle, thread: Some(thread) })
+    Ok(RunningServer { addr, handle, thread: Some(thread), state: Some(kept) })
 }

@@ -100,6 +100,36 @@ pub struct ClientRecord {
     pub updated_at: i64,
 }
 
+impl ClientRecord {
+    /// A client registered by an administrator (SMART app, backend service, EHR, resource server):
+    /// active, no certificate binding, no keys or secret yet.
+    pub fn admin(client_id: &str, name: &str, auth_method: &str, grant_types: &[&str], scope: &str, now: i64) -> Self {
+        ClientRecord {
+            client_id: client_id.to_string(),
+            status: ClientStatus::Active,
+            origin: ClientOrigin::Admin,
+            community: None,
+            san_uri: None,
+            certificate_der_b64: None,
+            certificate_not_after: None,
+            software_statement: None,
+            metadata: ClientMetadata {
+                client_name: name.to_string(),
+                grant_types: grant_types.iter().map(|g| g.to_string()).collect(),
+                token_endpoint_auth_method: auth_method.to_string(),
+                scope: scope.to_string(),
+                ..Default::default()
+            },
+            intended_use: IntendedUse::default(),
+            jwks: None,
+            jwks_uri: None,
+            secret_hash: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 fn identity_key(community: &str, san_uri: &str) -> Result<String, StoreError> {
     // A JSON array is unambiguous whatever characters the parts contain.
     serde_json::to_string(&(community, san_uri)).map_err(|source| StoreError::Encode { table: IDENTITIES.name(), source })

@@ -5,6 +5,7 @@ mod common;
 
 mod cli_roundtrip;
 mod authcode;
+mod browser;
 mod discovery;
 mod interop;
 mod registration;

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 use udap_server::oauth::client_auth::hash_secret;
-use udap_server::store::{ClientMetadata, ClientOrigin, ClientRecord, ClientStatus};
+use udap_server::store::ClientRecord;
 
 use crate::common::{error_of, now, TestServer};
 
@@ -10,29 +10,8 @@ use crate::common::{error_of, now, TestServer};
 /// introspection scope.
 fn resource_server(s: &TestServer) -> (String, String) {
     let secret = "rs-secret-0123456789abcdef0123456789abcdef";
-    let client = ClientRecord {
-        client_id: "fhir-resource-server".into(),
-        status: ClientStatus::Active,
-        origin: ClientOrigin::Admin,
-        community: None,
-        san_uri: None,
-        certificate_der_b64: None,
-        certificate_not_after: None,
-        software_statement: None,
-        metadata: ClientMetadata {
-            client_name: "FHIR server".into(),
-            grant_types: vec!["client_credentials".into()],
-            token_endpoint_auth_method: "client_secret_basic".into(),
-            scope: "udap-server/introspect".into(),
-            ..Default::default()
-        },
-        intended_use: Default::default(),
-        jwks: None,
-        jwks_uri: None,
-        secret_hash: Some(hash_secret(secret)),
-        created_at: now(),
-        updated_at: now(),
-    };
+    let mut client = ClientRecord::admin("fhir-resource-server", "FHIR server", "client_secret_basic", &["client_credentials"], "udap-server/introspect", now());
+    client.secret_hash = Some(hash_secret(secret));
     s.store.clients().put(&client).unwrap();
     (client.client_id, secret.to_string())
 }

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use udap_server::jose::{Algorithm, SignOptions, Signer};
 use udap_server::oauth::client_auth::hash_secret;
 use udap_server::pki::ca::KeyKind;
-use udap_server::store::{ClientMetadata, ClientOrigin, ClientRecord, ClientStatus};
+use udap_server::store::ClientRecord;
 
 use crate::common::{error_of, now, TestServer};
 
@@ -18,29 +18,9 @@ fn key(kind: KeyKind) -> String {
 }
 
 fn smart_client(s: &TestServer, id: &str, jwks: Option<Value>, jwks_uri: Option<String>) {
-    let client = ClientRecord {
-        client_id: id.into(),
-        status: ClientStatus::Active,
-        origin: ClientOrigin::Admin,
-        community: None,
-        san_uri: None,
-        certificate_der_b64: None,
-        certificate_not_after: None,
-        software_statement: None,
-        metadata: ClientMetadata {
-            client_name: "Backend service".into(),
-            grant_types: vec!["client_credentials".into()],
-            token_endpoint_auth_method: "private_key_jwt".into(),
-            scope: "system/*.rs".into(),
-            ..Default::default()
-        },
-        intended_use: Default::default(),
-        jwks,
-        jwks_uri,
-        secret_hash: None,
-        created_at: now(),
-        updated_at: now(),
-    };
+    let mut client = ClientRecord::admin(id, "Backend service", "private_key_jwt", &["client_credentials"], "system/*.rs", now());
+    client.jwks = jwks;
+    client.jwks_uri = jwks_uri;
     s.store.clients().put(&client).unwrap();
 }
 
@@ -165,29 +145,8 @@ fn client_secret_basic_succeeds_and_failures_are_401_with_a_challenge() {
     // SMART-48, seed 003: HTTP Basic, constant-time comparison, 401 invalid_client + WWW-Authenticate.
     let s = TestServer::start();
     let secret = udap_server::oauth::random_token(32);
-    let client = ClientRecord {
-        client_id: "confidential".into(),
-        status: ClientStatus::Active,
-        origin: ClientOrigin::Admin,
-        community: None,
-        san_uri: None,
-        certificate_der_b64: None,
-        certificate_not_after: None,
-        software_statement: None,
-        metadata: ClientMetadata {
-            client_name: "Symmetric".into(),
-            grant_types: vec!["client_credentials".into()],
-            token_endpoint_auth_method: "client_secret_basic".into(),
-            scope: "system/Patient.rs".into(),
-            ..Default::default()
-        },
-        intended_use: Default::default(),
-        jwks: None,
-        jwks_uri: None,
-        secret_hash: Some(hash_secret(&secret)),
-        created_at: now(),
-        updated_at: now(),
-    };
+    let mut client = ClientRecord::admin("confidential", "Symmetric", "client_secret_basic", &["client_credentials"], "system/Patient.rs", now());
+    client.secret_hash = Some(hash_secret(&secret));
     s.store.clients().put(&client).unwrap();
     let ok = s.http.post(&s.ep.token).basic_auth("confidential", Some(&secret)).form(&[("grant_type", "client_credentials")]).send().unwrap();
     assert_eq!(ok.status().as_u16(), 200);

@@ -5,7 +5,7 @@
 use base64::Engine;
 use serde_json::{json, Value};
 use udap_server::oauth::password::hash_password;
-use udap_server::store::{ClientMetadata, ClientOrigin, ClientRecord, ClientStatus, UserRecord};
+use udap_server::store::{ClientRecord, UserRecord};
 
 use crate::common::{now, TestServer};
 
@@ -33,35 +33,11 @@ pub fn add_user(s: &TestServer, username: &str, fhir_user: Option<&str>, patient
 
 /// An administrator-registered SMART app. `auth`: none | client_secret_basic.
 pub fn add_app(s: &TestServer, client_id: &str, auth: &str, secret: Option<&str>, scope: &str) {
-    let t = now();
-    s.store
-        .clients()
-        .put(&ClientRecord {
-            client_id: client_id.into(),
-            status: ClientStatus::Active,
-            origin: ClientOrigin::Admin,
-            community: None,
-            san_uri: None,
-            certificate_der_b64: None,
-            certificate_not_after: None,
-            software_statement: None,
-            metadata: ClientMetadata {
-                client_name: format!("App {client_id}"),
-                grant_types: vec!["authorization_code".into(), "refresh_token".into()],
-                response_types: vec!["code".into()],
-                redirect_uris: vec![REDIRECT.into()],
-                token_endpoint_auth_method: auth.into(),
-                scope: scope.into(),
-                ..Default::default()
-            },
-            intended_use: Default::default(),
-            jwks: None,
-            jwks_uri: None,
-            secret_hash: secret.map(udap_server::oauth::client_auth::hash_secret),
-            created_at: t,
-            updated_at: t,
-        })
-        .unwrap();
+    let mut client = ClientRecord::admin(client_id, &format!("App {client_id}"), auth, &["authorization_code", "refresh_token"], scope, now());
+    client.metadata.response_types = vec!["code".into()];
+    client.metadata.redirect_uris = vec![REDIRECT.into()];
+    client.secret_hash = secret.map(udap_server::oauth::client_auth::hash_secret);
+    s.store.clients().put(&client).unwrap();
 }
 
 /// A browser: cookies, no automatic redirects.

@@ -2,7 +2,7 @@
 //! the app binds it with `launch`, and the token carries patient and encounter.
 
 use serde_json::Value;
-use udap_server::store::{ClientMetadata, ClientOrigin, ClientRecord, ClientStatus};
+use udap_server::store::ClientRecord;
 
 use super::flow::{add_app, add_user, authorize_url, exchange_public, json_of, walk, Browser, VERIFIER};
 use crate::common::{error_of, now, TestServer};
@@ -10,24 +10,9 @@ use crate::common::{error_of, now, TestServer};
 const EHR_SECRET: &str = "ehr-secret-ehr-secret-ehr-secret-ehr-secret";
 
 fn add_ehr(s: &TestServer, scope: &str) {
-    let t = now();
-    s.store.clients().put(&ClientRecord {
-        client_id: "ehr".into(),
-        status: ClientStatus::Active,
-        origin: ClientOrigin::Admin,
-        community: None,
-        san_uri: None,
-        certificate_der_b64: None,
-        certificate_not_after: None,
-        software_statement: None,
-        metadata: ClientMetadata { client_name: "EHR".into(), grant_types: vec!["client_credentials".into()], token_endpoint_auth_method: "client_secret_basic".into(), scope: scope.into(), ..Default::default() },
-        intended_use: Default::default(),
-        jwks: None,
-        jwks_uri: None,
-        secret_hash: Some(udap_server::oauth::client_auth::hash_secret(EHR_SECRET)),
-        created_at: t,
-        updated_at: t,
-    }).unwrap();
+    let mut client = ClientRecord::admin("ehr", "EHR", "client_secret_basic", &["client_credentials"], scope, now());
+    client.secret_hash = Some(udap_server::oauth::client_auth::hash_secret(EHR_SECRET));
+    s.store.clients().put(&client).unwrap();
 }
 
 fn create_launch(s: &TestServer, form: &[(&str, &str)]) -> reqwest::blocking::Response {
