@@ -52,7 +52,7 @@ fn create(store: &Store, settings: &Settings, now: i64) -> anyhow::Result<()> {
         CaDir::init(&dir, KeyKind::Rsa2048, true, &CaNames::for_community("udap-server development"), None, false, now)?
     };
     let crls = ca.publish_crl(CRL_DAYS, now)?;
-    let server = ca.issue_leaf(&[settings.base_url.clone()], Some("udap-server development server"), KeyKind::Rsa2048, 365, true, now)?;
+    let server = ca.issue_leaf(std::slice::from_ref(&settings.base_url), Some("udap-server development server"), KeyKind::Rsa2048, 365, true, now)?;
     let (server_pem, server_key) = CaDir::write_leaf(&server, &dir.join("server"), true)?;
     let client = ca.issue_leaf(&[DEV_CLIENT_SAN.to_string()], Some("udap-server development client"), KeyKind::Rsa2048, 365, false, now)?;
     let (client_pem, client_key) = CaDir::write_leaf(&client, &dir.join("client"), true)?;
@@ -98,7 +98,7 @@ fn refresh(store: &Store, settings: &Settings, mut record: CommunityRecord, now:
         .and_then(|der| crate::pki::san_uris(&der).ok())
         .unwrap_or_default();
     if !sans.contains(&settings.base_url) {
-        let server = ca.issue_leaf(&[settings.base_url.clone()], Some("udap-server development server"), KeyKind::Rsa2048, 365, true, now)?;
+        let server = ca.issue_leaf(std::slice::from_ref(&settings.base_url), Some("udap-server development server"), KeyKind::Rsa2048, 365, true, now)?;
         let (pem, key) = CaDir::write_leaf(&server, &dir.join("server"), true)?;
         record.signing_chain_pem = read(&pem)?;
         record.signing_key_pem = read(&key)?;

@@ -92,7 +92,7 @@ pub fn run(results: &Path, micro: Option<&Path>, speed: &Path, cores: Option<usi
     println!(
         "\nratio = req/s ÷ ceiling. server cores busy = server CPU/request × req/s (below {cores} when other processes share the machine). \
          CPU-bound req/s = {cores} cores ÷ (server + load-generator CPU per request): the throughput of a dedicated machine if CPU were the only limit; \
-         it varies much less than req/s when the machine is shared."
+         it varies much less than req/s when the machine is shared (at c=1 requests wait on the replay store's fsync, so only the c=32 rows are CPU-bound)."
     );
     if let (Some(rs), Some(es)) = (m("token_path_RS256", "cpu_us_per_req"), m("token_path_ES256", "cpu_us_per_req")) {
         println!(

@@ -189,7 +189,7 @@ fn authenticate_udap(ctx: &AuthContext<'_>, creds: &Credentials, assertion: &str
     })?;
     // UDAP-33: the registration is bound to a SAN URI of this certificate.
     let san = client.san_uri.clone().unwrap_or_default();
-    if !verified.chain.san_uris.iter().any(|s| *s == san) {
+    if !verified.chain.san_uris.contains(&san) {
         return Err(invalid_client("the certificate does not carry the SAN URI this client registered with"));
     }
     check_assertion_claims(&verified.registered, &client.client_id, &[ctx.token_endpoint], None, now)?;

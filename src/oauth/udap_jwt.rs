@@ -35,8 +35,11 @@ pub struct VerifiedUdapJwt {
     pub chain: ValidatedChain,
 }
 
+/// A JWT's claims and its x5c certificates (DER, leaf first).
+pub type SignedClaims = (Map<String, Value>, Vec<Vec<u8>>);
+
 /// Stages 1 and 2: parse, apply the algorithm policy and verify the signature with the x5c leaf key.
-pub fn verify_signature(token: &str, policy: &AlgPolicy) -> Result<(Map<String, Value>, Vec<Vec<u8>>), UdapJwtError> {
+pub fn verify_signature(token: &str, policy: &AlgPolicy) -> Result<SignedClaims, UdapJwtError> {
     let jws = jose::parse_compact(token).map_err(UdapJwtError::Malformed)?;
     let x5c = jws.x5c_der().map_err(UdapJwtError::Malformed)?;
     let leaf = x5c.first().ok_or(UdapJwtError::Malformed(JoseError::MissingX5c))?;

@@ -109,7 +109,7 @@ pub struct LaunchRecord {
     pub expires_at: i64,
 }
 
-/// What `Codes::consume` found.
+/// What `Authz::consume_code` found.
 #[derive(Debug, Clone)]
 pub enum CodeUse {
     /// First use: the record, now marked used.
@@ -119,8 +119,9 @@ pub enum CodeUse {
     Unknown,
 }
 
-/// What `RefreshTokens::rotate` found.
+/// What `Authz::rotate_refresh` found.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // returned once per refresh, never stored
 pub enum RefreshUse {
     /// Valid: the record (now rotated) and the grant; the new token is stored in the same transaction.
     Rotated { old: RefreshRecord, grant: GrantRecord },

@@ -153,7 +153,7 @@ fn client_secret_basic_succeeds_and_failures_are_401_with_a_challenge() {
     assert_eq!(ok.json::<Value>().unwrap()["scope"], "system/Patient.rs");
     for (id, pw) in [("confidential", "wrong"), ("nobody", secret.as_str())] {
         let res = s.http.post(&s.ep.token).basic_auth(id, Some(pw)).form(&[("grant_type", "client_credentials")]).send().unwrap();
-        assert_eq!(res.headers()["www-authenticate"].to_str().unwrap().to_ascii_lowercase().starts_with("basic"), true);
+        assert!(res.headers()["www-authenticate"].to_str().unwrap().to_ascii_lowercase().starts_with("basic"));
         assert_eq!(error_of(res), (401, "invalid_client".into()));
     }
     // The secret is stored only as a hash.

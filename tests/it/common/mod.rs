@@ -103,6 +103,9 @@ impl TestCommunity {
     }
 }
 
+/// Builds a community record once the base URL is known.
+pub type RecordFactory = Box<dyn Fn(&str) -> CommunityRecord>;
+
 /// Options for starting a server.
 #[derive(Default)]
 pub struct Options {
@@ -110,7 +113,7 @@ pub struct Options {
     pub community_settings: Map<String, Value>,
     pub overrides: Overrides,
     /// Extra community records built by the test from the base URL (e.g. the interop community).
-    pub records: Vec<Box<dyn Fn(&str) -> CommunityRecord>>,
+    pub records: Vec<RecordFactory>,
     /// The default community (else a fresh `TestCommunity`).
     pub community: Option<TestCommunity>,
     /// Path of the base URL, e.g. "/fhir" (empty: the root).
