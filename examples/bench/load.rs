@@ -18,7 +18,7 @@ use udap_server::oauth::client_auth::JWT_BEARER;
 use udap_server::oauth::urls::Endpoints;
 use udap_server::pki::ca::KeyKind;
 
-use super::util::{append_json, cpu_secs, now, percentile_ms};
+use super::util::{append_json, cpu_secs, machine_jiffies, now, percentile_ms};
 use super::Mode;
 
 pub struct LoadArgs {
@@ -238,16 +238,17 @@ pub fn run(a: LoadArgs) -> anyhow::Result<()> {
         Mode::Udap => "udap",
         Mode::Smart => "smart",
     };
-    let (samples, elapsed, cpu_server, cpu_client, first_error) = rt.block_on(async {
+    let (samples, elapsed, cpu_server, cpu_client, idle_pct, first_error) = rt.block_on(async {
         let (w, _, err) = fire(&http, &ep.token, warm, a.concurrency).await;
         if w.iter().any(|s| !s.ok) {
             bail!("warm-up requests failed: {}", err.unwrap_or_default());
         }
-        let (s0, c0) = (cpu_secs(a.server_pid), cpu_secs(None));
+        let (s0, c0, m0) = (cpu_secs(a.server_pid), cpu_secs(None), machine_jiffies());
         let (samples, elapsed, err) = fire(&http, &ep.token, timed, a.concurrency).await;
-        let (s1, c1) = (cpu_secs(a.server_pid), cpu_secs(None));
+        let (s1, c1, m1) = (cpu_secs(a.server_pid), cpu_secs(None), machine_jiffies());
         let diff = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| b - a);
-        Ok((samples, elapsed, diff(s0, s1), diff(c0, c1), err))
+        let idle = m0.zip(m1).map(|((i0, t0), (i1, t1))| 100.0 * (i1 - i0) as f64 / (t1 - t0).max(1) as f64);
+        Ok((samples, elapsed, diff(s0, s1), diff(c0, c1), idle, err))
     })?;
 
     let errors = samples.iter().filter(|s| !s.ok).count();
@@ -259,11 +260,12 @@ pub fn run(a: LoadArgs) -> anyhow::Result<()> {
     let (srv_us, cli_us) = (per_req(cpu_server), per_req(cpu_client));
     let fmt_us = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
     println!(
-        "load mode={mode_name:<5} token={token_alg} c={:<3} n={:<6} {rps:>8.0} req/s  p50 {p50:>7.2} ms  p99 {p99:>7.2} ms  errors {errors}  cpu/req server {} µs, client {} µs  ({:.1} s; presign {presign_secs:.1} s)",
+        "load mode={mode_name:<5} token={token_alg} c={:<3} n={:<6} {rps:>8.0} req/s  p50 {p50:>7.2} ms  p99 {p99:>7.2} ms  errors {errors}  cpu/req server {} µs, client {} µs  machine idle {}%  ({:.1} s; presign {presign_secs:.1} s)",
         a.concurrency,
         samples.len(),
         fmt_us(srv_us),
         fmt_us(cli_us),
+        idle_pct.map_or("-".to_string(), |p| format!("{p:.0}")),
         elapsed.as_secs_f64(),
     );
     if let Some(e) = &first_error {
@@ -275,7 +277,7 @@ pub fn run(a: LoadArgs) -> anyhow::Result<()> {
             &json!({
                 "mode": mode_name, "token_alg": token_alg, "concurrency": a.concurrency, "n": samples.len(),
                 "elapsed_s": elapsed.as_secs_f64(), "rps": rps, "p50_ms": p50, "p99_ms": p99, "errors": errors,
-                "server_cpu_us_per_req": srv_us, "client_cpu_us_per_req": cli_us, "presign_s": presign_secs,
+                "server_cpu_us_per_req": srv_us, "client_cpu_us_per_req": cli_us, "machine_idle_pct": idle_pct, "presign_s": presign_secs,
                 "first_error": first_error,
             }),
         )?;

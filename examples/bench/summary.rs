@@ -64,8 +64,8 @@ pub fn run(results: &Path, micro: Option<&Path>, speed: &Path, cores: Option<usi
         format!("RS256 tokens {rs}, ES256 tokens {es}")
     };
     println!("With the server's own crypto (aws-lc, `micro`): UDAP {}; SMART {} req/s.\n", lib("udap"), lib("smart"));
-    println!("| endpoint | token | c | req/s | p50 ms | p99 ms | errors | server CPU µs/req | server cores busy | CPU-bound req/s | ceiling req/s | ratio | CPU-bound ratio |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| endpoint | token | c | req/s | p50 ms | p99 ms | errors | server CPU µs/req | server cores busy | machine idle % | CPU-bound req/s | ceiling req/s | ratio | CPU-bound ratio |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in &loads {
         let mode = r["mode"].as_str().unwrap_or("?");
         let alg = r["token_alg"].as_str().unwrap_or("?");
@@ -77,20 +77,21 @@ pub fn run(results: &Path, micro: Option<&Path>, speed: &Path, cores: Option<usi
         let bound = srv.map(|s| cores * 1e6 / (s + cli));
         let name = if mode == "udap" { "(a) UDAP b2b, 3-cert chain" } else { "(b) SMART backend, JWKS" };
         println!(
-            "| {name} | {alg} | {} | {rps:.0} | {} | {} | {} | {} | {} | {} | {c:.0} | {:.2} | {} |",
+            "| {name} | {alg} | {} | {rps:.0} | {} | {} | {} | {} | {} | {} | {} | {c:.0} | {:.2} | {} |",
             r["concurrency"],
             f(&r["p50_ms"], 2),
             f(&r["p99_ms"], 2),
             r["errors"],
             srv.map_or("-".into(), |s| format!("{s:.0}")),
             srv.map_or("-".into(), |s| format!("{:.2}", s * rps / 1e6)),
+            f(&r["machine_idle_pct"], 0),
             bound.map_or("-".into(), |b| format!("{b:.0}")),
             rps / c,
             bound.map_or("-".into(), |b| format!("{:.2}", b / c)),
         );
     }
     println!(
-        "\nratio = req/s ÷ ceiling. server cores busy = server CPU/request × req/s (below {cores} when other processes share the machine). \
+        "\nratio = req/s ÷ ceiling. server cores busy = server CPU/request × req/s (below {cores} with machine idle near 0 %: other processes took the rest). \
          CPU-bound req/s = {cores} cores ÷ (server + load-generator CPU per request): the throughput of a dedicated machine if CPU were the only limit; \
          it varies much less than req/s when the machine is shared (at c=1 requests wait on the replay store's fsync, so only the c=32 rows are CPU-bound)."
     );

@@ -61,3 +61,15 @@ pub fn append_json(path: &Path, v: &Value) -> anyhow::Result<()> {
 pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
+
+/// Machine-wide (idle, total) jiffies from `/proc/stat`, to tell "the server could not use the
+/// cores" (idle time left) from "other processes used them" (no idle time).
+pub fn machine_jiffies() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?;
+    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3)? + v.get(4).copied().unwrap_or(0);
+    Some((idle, total))
+}
