@@ -7,6 +7,7 @@
 mod authz;
 mod clients;
 mod community;
+mod expiry;
 mod error;
 mod jti;
 mod jti_tables;

@@ -1,4 +1,5 @@
-//! Background pruning of expired replay entries. UDAP-5: "never keep entries forever".
+//! Background pruning of expired replay entries (UDAP-5: "never keep entries forever") and of
+//! other expired short-lived records (`expiry`).
 
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
@@ -56,6 +57,11 @@ fn prune_once(db: &Database, cutoff: i64) {
         Ok(0) => tracing::debug!("replay cache: nothing to prune"),
         Ok(removed) => tracing::info!(removed, "replay cache: pruned expired entries"),
         Err(e) => tracing::warn!(error = %e, "replay cache: pruning failed; will retry"),
+    }
+    match super::expiry::prune_expired(db, cutoff) {
+        Ok(0) => {}
+        Ok(removed) => tracing::info!(removed, "pruned expired codes, sessions, launches and tokens"),
+        Err(e) => tracing::warn!(error = %e, "pruning expired records failed; will retry"),
     }
 }
 
