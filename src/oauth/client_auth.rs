@@ -164,13 +164,13 @@ fn authenticate_assertion(ctx: &AuthContext<'_>, creds: &Credentials, assertion:
         return Err(invalid_client("client_id does not match the assertion's iss"));
     }
     match client.origin {
-        ClientOrigin::UdapRegistration => authenticate_udap(ctx, creds, assertion, client, now),
+        ClientOrigin::UdapRegistration => authenticate_udap(ctx, creds, &unverified, client, now),
         ClientOrigin::Admin => authenticate_private_key_jwt(ctx, unverified, client, now),
     }
 }
 
 /// UDAP-31..35.
-fn authenticate_udap(ctx: &AuthContext<'_>, creds: &Credentials, assertion: &str, mut client: ClientRecord, now: i64) -> Result<AuthenticatedClient, OAuthError> {
+fn authenticate_udap(ctx: &AuthContext<'_>, creds: &Credentials, assertion: &jose::UnverifiedJws, mut client: ClientRecord, now: i64) -> Result<AuthenticatedClient, OAuthError> {
     // UDAP-34: a missing or wrong `udap=1` is invalid_request.
     if creds.udap.as_deref() != Some("1") {
         return Err(invalid_request("udap=1 is required for UDAP client authentication"));

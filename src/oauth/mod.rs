@@ -25,10 +25,10 @@ pub use error::{ErrorCode, OAuthError};
 
 use base64::Engine;
 
-/// `n` random bytes from the OS generator, base64url without padding: ids, codes and `jti`s.
+/// `n` random bytes from the system CSPRNG (aws-lc), base64url without padding: ids, codes and `jti`s.
 pub fn random_token(n: usize) -> String {
     let mut bytes = vec![0u8; n];
-    if openssl::rand::rand_bytes(&mut bytes).is_err() {
+    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
         // Without randomness no token we issue is safe; stopping is the only correct answer.
         std::process::abort();
     }

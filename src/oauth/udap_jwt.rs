@@ -41,6 +41,11 @@ pub type SignedClaims = (Map<String, Value>, Vec<Vec<u8>>);
 /// Stages 1 and 2: parse, apply the algorithm policy and verify the signature with the x5c leaf key.
 pub fn verify_signature(token: &str, policy: &AlgPolicy) -> Result<SignedClaims, UdapJwtError> {
     let jws = jose::parse_compact(token).map_err(UdapJwtError::Malformed)?;
+    verify_parsed_signature(&jws, policy)
+}
+
+/// Stages 1 and 2 on an already parsed JWS (the token endpoint parses once to find the client).
+pub fn verify_parsed_signature(jws: &jose::UnverifiedJws, policy: &AlgPolicy) -> Result<SignedClaims, UdapJwtError> {
     let x5c = jws.x5c_der().map_err(UdapJwtError::Malformed)?;
     let leaf = x5c.first().ok_or(UdapJwtError::Malformed(JoseError::MissingX5c))?;
     let key = VerifyingKey::from_certificate_der(leaf).map_err(UdapJwtError::Malformed)?;
@@ -57,8 +62,8 @@ fn finish(claims: Map<String, Value>, chain: ValidatedChain) -> Result<VerifiedU
 }
 
 /// Stages 1-3 against one community (token endpoint: the client's registered community).
-pub fn verify_in_community(token: &str, policy: &AlgPolicy, community: &Community, now: i64) -> Result<VerifiedUdapJwt, UdapJwtError> {
-    let (claims, x5c) = verify_signature(token, policy)?;
+pub fn verify_in_community(jws: &jose::UnverifiedJws, policy: &AlgPolicy, community: &Community, now: i64) -> Result<VerifiedUdapJwt, UdapJwtError> {
+    let (claims, x5c) = verify_parsed_signature(jws, policy)?;
     let chain = pki::validate_chain(&x5c, &community.trust, now).map_err(UdapJwtError::Untrusted)?;
     finish(claims, chain)
 }
