@@ -165,3 +165,24 @@ fn authorize_by_post_works_too() {
     assert_eq!(res.status().as_u16(), 302);
     assert!(super::flow::location(&res).contains("/login?interaction="));
 }
+
+#[test]
+fn confidential_asymmetric_client_exchanges_with_a_private_key_jwt() {
+    // SMART-49 for the authorization code grant (client-confidential-asymmetric).
+    let s = setup();
+    let key = udap_server::pki::ca::KeyKind::EcP384.generate().unwrap();
+    let signer = udap_server::jose::Signer::from_pem(&String::from_utf8(key.private_key_to_pem_pkcs8().unwrap()).unwrap(), None).unwrap();
+    add_app(&s, "asym", "private_key_jwt", None, SCOPE);
+    let mut client = s.store.clients().get("asym").unwrap().unwrap();
+    client.jwks = Some(serde_json::json!({"keys": [signer.public_jwk()]}));
+    s.store.clients().put(&client).unwrap();
+    let b = Browser::new();
+    let q = walk(&b, &s, &authorize_url(&s, "asym", SCOPE, &[]), "alice", None, None, "approve");
+    let t = crate::common::now();
+    let assertion = signer
+        .sign(&serde_json::json!({"iss": "asym", "sub": "asym", "aud": s.ep.token, "exp": t + 120, "iat": t, "jti": "asym-1"}), udap_server::jose::SignOptions { include_x5c: false, typ: Some("JWT") })
+        .unwrap();
+    let res = s.post_form(&s.ep.token, &[("grant_type", "authorization_code"), ("code", &q["code"]), ("redirect_uri", REDIRECT), ("code_verifier", VERIFIER),
+        ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"), ("client_assertion", &assertion)]);
+    assert_eq!(json_of(res)["patient"], "p1");
+}
