@@ -178,36 +178,37 @@ pub async fn login_post(state: web::Data<AppState>, req: HttpRequest, payload: w
     }
     let username = field(&form, "username").unwrap_or("").trim().to_string();
     let pw = field(&form, "password").unwrap_or("").to_string();
+    let (secure, path) = session::cookie_scope(&state.endpoints.base);
     let st = state.clone();
     let user_for_check = username.clone();
-    let verified = blocking(move || {
-        let user = st.store.users().get(&user_for_check)?;
-        Ok(match user {
-            Some(u) if password::verify_password(&pw, &u.password_hash) => true,
-            Some(_) => false,
+    // Password hashing and the session write (a durable commit) stay off the async workers.
+    let outcome = blocking(move || {
+        let ok = match st.store.users().get(&user_for_check)? {
+            Some(u) => password::verify_password(&pw, &u.password_hash),
             None => {
                 password::dummy_verify(&pw);
                 false
             }
-        })
+        };
+        if !ok {
+            return Ok(None);
+        }
+        let (_, cookie) = session::start_session(&st.store, &user_for_check, secure, &path, now)?;
+        Ok(Some(cookie))
     })
     .await;
-    match verified {
-        Ok(true) => {}
-        Ok(false) => {
-            tracing::info!(username = %username, "login failed");
-            return login_form(&state, &req, &i, Some("Wrong username or password."), Some(&username));
-        }
-        Err(e) => return server_error(&state, e),
-    }
-    let (secure, path) = session::cookie_scope(&state.endpoints.base);
-    match session::start_session(&state.store, &username, secure, &path, now) {
-        Ok((_, cookie)) => {
+    match outcome {
+        Ok(Some(cookie)) => {
             tracing::info!(username = %username, "login succeeded");
             let mut res = redirect(&continue_url(&state, &i.id));
             let _ = res.add_cookie(&cookie);
+            let (secure, path) = session::cookie_scope(&state.endpoints.base);
             let _ = res.add_removal_cookie(&session::removal_cookie("udap_csrf", secure, &path));
             res
+        }
+        Ok(None) => {
+            tracing::info!(username = %username, "login failed");
+            login_form(&state, &req, &i, Some("Wrong username or password."), Some(&username))
         }
         Err(e) => server_error(&state, e),
     }
