@@ -55,6 +55,8 @@ pub struct FileServer {
     pub token_signing_alg: Option<String>,
     pub intended_use_enforcement_date: Option<String>,
     pub frame_ancestors: Option<Vec<String>>,
+    pub intended_users_vocabulary: Option<Vec<String>>,
+    pub intended_purposes_vocabulary: Option<Vec<String>>,
 }
 
 /// The configuration file as a whole.
@@ -103,6 +105,8 @@ pub struct Settings {
     pub intended_use_enforced_from: Option<i64>,
     /// Origins (EHRs) allowed to frame the login and consent pages; empty: none (anti-clickjacking).
     pub frame_ancestors: Vec<String>,
+    /// HTI1-2: the values accepted for intended users and purposes.
+    pub vocabulary: crate::oauth::client_metadata::IntendedUseVocabulary,
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -182,9 +186,15 @@ impl Settings {
                 return Err(invalid("server.frame_ancestors (UDAP_FRAME_ANCESTORS, --frame-ancestors)", format!("`{origin}` is not an origin like https://ehr.example.org")));
             }
         }
+        let vocabulary = crate::oauth::client_metadata::IntendedUseVocabulary::with_overrides(
+            o.intended_users_vocabulary.or(f.intended_users_vocabulary),
+            o.intended_purposes_vocabulary.or(f.intended_purposes_vocabulary),
+        )
+        .map_err(|problem| invalid("server.intended_users_vocabulary / intended_purposes_vocabulary (UDAP_INTENDED_*_VOCABULARY)", problem))?;
         Ok(Settings {
             data_dir,
             frame_ancestors,
+            vocabulary,
             token_signing_alg,
             intended_use_enforced_from,
             listen,

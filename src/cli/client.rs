@@ -78,6 +78,8 @@ Examples:
         /// Intended purposes (HTI1-2), comma-separated, e.g. treatment,individual-access.
         #[arg(long, value_delimiter = ',')]
         intended_purposes: Vec<String>,
+        #[command(flatten)]
+        vocabulary: VocabularyArgs,
     },
     /// List clients: community, SAN URI, grant types, certificate expiry, intended use.
     List {
@@ -100,7 +102,26 @@ Examples:
         users: Vec<String>,
         #[arg(long, value_delimiter = ',', required = true)]
         purposes: Vec<String>,
+        #[command(flatten)]
+        vocabulary: VocabularyArgs,
     },
+}
+
+/// The HTI1-2 vocabularies, as configured for `serve` (same variables and flags).
+#[derive(Debug, clap::Args)]
+pub struct VocabularyArgs {
+    /// Accepted intended users, comma-separated [default: the built-in list].
+    #[arg(long, env = "UDAP_INTENDED_USERS_VOCABULARY", value_delimiter = ',')]
+    intended_users_vocabulary: Option<Vec<String>>,
+    /// Accepted intended purposes, comma-separated [default: the built-in list].
+    #[arg(long, env = "UDAP_INTENDED_PURPOSES_VOCABULARY", value_delimiter = ',')]
+    intended_purposes_vocabulary: Option<Vec<String>>,
+}
+
+impl VocabularyArgs {
+    fn resolve(self) -> anyhow::Result<IntendedUseVocabulary> {
+        IntendedUseVocabulary::with_overrides(self.intended_users_vocabulary, self.intended_purposes_vocabulary).map_err(anyhow::Error::msg)
+    }
 }
 
 fn check_vocabulary(values: &[String], allowed: &[String], what: &str) -> anyhow::Result<()> {
@@ -150,9 +171,9 @@ fn load(store: &Store, client_id: &str) -> anyhow::Result<ClientRecord> {
 pub fn run(cmd: ClientCommand, data_dir: &Path, json_out: bool) -> anyhow::Result<()> {
     let store = Store::open(&store_path(data_dir))?;
     let now = chrono::Utc::now().timestamp();
-    let vocab = IntendedUseVocabulary::default();
     match cmd {
-        ClientCommand::Add { name, auth, redirect_uris, jwks, jwks_uri, grant_types, scope, intended_users, intended_purposes } => {
+        ClientCommand::Add { name, auth, redirect_uris, jwks, jwks_uri, grant_types, scope, intended_users, intended_purposes, vocabulary } => {
+            let vocab = vocabulary.resolve()?;
             for g in &grant_types {
                 if ![GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN].contains(&g.as_str()) {
                     bail!("grant type `{g}` is not supported (authorization_code, refresh_token, client_credentials)");
@@ -245,7 +266,8 @@ pub fn run(cmd: ClientCommand, data_dir: &Path, json_out: bool) -> anyhow::Resul
             }
             emit(json_out, &json!({"removed": client_id}), || format!("client {client_id} removed"))
         }
-        ClientCommand::SetIntendedUse { client_id, users, purposes } => {
+        ClientCommand::SetIntendedUse { client_id, users, purposes, vocabulary } => {
+            let vocab = vocabulary.resolve()?;
             check_vocabulary(&users, &vocab.users, "intended user")?;
             check_vocabulary(&purposes, &vocab.purposes, "intended purpose")?;
             let mut c = load(&store, &client_id)?;

@@ -59,6 +59,12 @@ pub struct ServeArgs {
     /// EHR origins allowed to frame the login and consent pages, comma-separated [default: none].
     #[arg(long, env = "UDAP_FRAME_ANCESTORS", value_delimiter = ',')]
     pub frame_ancestors: Option<Vec<String>>,
+    /// HTI1-2: accepted intended users, comma-separated [default: patient,caregiver,clinician,...].
+    #[arg(long, env = "UDAP_INTENDED_USERS_VOCABULARY", value_delimiter = ',')]
+    pub intended_users_vocabulary: Option<Vec<String>>,
+    /// HTI1-2: accepted intended purposes, comma-separated [default: individual-access,treatment,...].
+    #[arg(long, env = "UDAP_INTENDED_PURPOSES_VOCABULARY", value_delimiter = ',')]
+    pub intended_purposes_vocabulary: Option<Vec<String>>,
 }
 
 impl ServeArgs {
@@ -75,6 +81,8 @@ impl ServeArgs {
             token_signing_alg: self.token_signing_alg.clone(),
             intended_use_enforcement_date: self.intended_use_enforcement_date.clone(),
             frame_ancestors: self.frame_ancestors.clone(),
+            intended_users_vocabulary: self.intended_users_vocabulary.clone(),
+            intended_purposes_vocabulary: self.intended_purposes_vocabulary.clone(),
         }
     }
 }

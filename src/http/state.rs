@@ -38,6 +38,7 @@ impl AppState {
     pub fn new(settings: Settings, store: Store, communities: CommunitySet, tokens: TokenIssuer) -> Result<Self, crate::jose::JoseError> {
         let alg_policy = AlgPolicy::from_names(&settings.allowed_algs)?;
         let endpoints = Endpoints::new(&settings.base_url);
+        let vocabulary = settings.vocabulary.clone();
         let grant_policy = GrantPolicy { intended_use_enforced_from: settings.intended_use_enforced_from };
         Ok(AppState {
             settings,
@@ -47,7 +48,7 @@ impl AppState {
             metrics: Metrics::default(),
             started_at: Instant::now(),
             endpoints,
-            vocabulary: IntendedUseVocabulary::default(),
+            vocabulary,
             tokens,
             jwks_cache: JwksCache::new(),
             grant_policy,

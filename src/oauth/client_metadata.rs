@@ -172,6 +172,24 @@ pub fn validate(claims: &Map<String, Value>) -> Result<ClientMetadata, MetadataE
     })
 }
 
+impl IntendedUseVocabulary {
+    /// The defaults, with either list replaced when configured; empty lists or blank values are
+    /// refused (a vocabulary nobody can match would lock every app out after the enforcement date).
+    pub fn with_overrides(users: Option<Vec<String>>, purposes: Option<Vec<String>>) -> Result<Self, String> {
+        let mut v = IntendedUseVocabulary::default();
+        for (list, target, name) in [(users, &mut v.users, "users"), (purposes, &mut v.purposes, "purposes")] {
+            if let Some(values) = list {
+                let values: Vec<String> = values.into_iter().map(|x| x.trim().to_string()).collect();
+                if values.is_empty() || values.iter().any(String::is_empty) {
+                    return Err(format!("the intended {name} vocabulary must list at least one non-blank value"));
+                }
+                *target = values;
+            }
+        }
+        Ok(v)
+    }
+}
+
 /// Reads the HTI1-2 extension claims, checking values against the vocabularies.
 pub fn intended_use(claims: &Map<String, Value>, vocab: &IntendedUseVocabulary) -> Result<IntendedUse, MetadataError> {
     let users = string_array(claims, CLAIM_INTENDED_USERS)?.unwrap_or_default();
@@ -293,5 +311,10 @@ mod tests {
         assert!(!none.is_complete());
         let bad = json!({"intended_users": ["robot"]});
         assert!(intended_use(bad.as_object().unwrap(), &vocab).is_err());
+        // Vocabularies are configurable.
+        let custom = IntendedUseVocabulary::with_overrides(Some(vec!["robot".into()]), None).unwrap();
+        assert!(intended_use(bad.as_object().unwrap(), &custom).is_ok());
+        assert!(IntendedUseVocabulary::with_overrides(Some(vec![]), None).is_err());
+        assert!(IntendedUseVocabulary::with_overrides(None, Some(vec![" ".into()])).is_err());
     }
 }

@@ -322,3 +322,15 @@ fn required_certifications_must_be_present_and_valid_and_unknown_ones_are_ignore
     let res = send(vec!["not-even-a-jwt".into(), certification(SAN, json!([program]))]);
     assert_eq!(res.status().as_u16(), 201);
 }
+
+#[test]
+fn intended_use_vocabularies_are_configurable() {
+    // HTI1-2: vocabularies configurable.
+    let overrides = udap_server::config::Overrides { intended_users_vocabulary: Some(vec!["payer-staff".into()]), ..Default::default() };
+    let s = TestServer::start_with(Options { overrides, ..Default::default() });
+    let id = s.community.client(SAN);
+    let (status, error) = error_of(register_raw(&s, &s.statement(&id, json!({"intended_users": ["payer"], "intended_purposes": ["payment"]}))));
+    assert_eq!((status, error.as_str()), (400, "invalid_client_metadata"));
+    let res = register_raw(&s, &s.statement(&id, json!({"intended_users": ["payer-staff"], "intended_purposes": ["payment"]})));
+    assert_eq!(res.status().as_u16(), 201);
+}
