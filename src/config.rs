@@ -57,6 +57,7 @@ pub struct FileServer {
     pub frame_ancestors: Option<Vec<String>>,
     pub intended_users_vocabulary: Option<Vec<String>>,
     pub intended_purposes_vocabulary: Option<Vec<String>>,
+    pub access_log: Option<bool>,
 }
 
 /// The configuration file as a whole.
@@ -107,6 +108,8 @@ pub struct Settings {
     pub frame_ancestors: Vec<String>,
     /// HTI1-2: the values accepted for intended users and purposes.
     pub vocabulary: crate::oauth::client_metadata::IntendedUseVocabulary,
+    /// One log line per request (method, path without query, status, milliseconds).
+    pub access_log: bool,
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -193,6 +196,7 @@ impl Settings {
         .map_err(|problem| invalid("server.intended_users_vocabulary / intended_purposes_vocabulary (UDAP_INTENDED_*_VOCABULARY)", problem))?;
         Ok(Settings {
             data_dir,
+            access_log: o.access_log.or(f.access_log).unwrap_or(false),
             frame_ancestors,
             vocabulary,
             token_signing_alg,

@@ -65,6 +65,9 @@ pub struct ServeArgs {
     /// HTI1-2: accepted intended purposes, comma-separated [default: individual-access,treatment,...].
     #[arg(long, env = "UDAP_INTENDED_PURPOSES_VOCABULARY", value_delimiter = ',')]
     pub intended_purposes_vocabulary: Option<Vec<String>>,
+    /// Log one line per request: method, path (never the query), status, milliseconds [default: false].
+    #[arg(long, env = "UDAP_ACCESS_LOG")]
+    pub access_log: Option<bool>,
 }
 
 impl ServeArgs {
@@ -83,6 +86,7 @@ impl ServeArgs {
             frame_ancestors: self.frame_ancestors.clone(),
             intended_users_vocabulary: self.intended_users_vocabulary.clone(),
             intended_purposes_vocabulary: self.intended_purposes_vocabulary.clone(),
+            access_log: self.access_log,
         }
     }
 }

@@ -144,14 +144,21 @@ pub fn start(state: AppState, listener: TcpListener) -> Result<RunningServer, Se
                         )
                         .wrap_fn(|req, srv| {
                             let data = req.app_data::<web::Data<AppState>>().cloned();
+                            let started = std::time::Instant::now();
+                            // The path only: query strings can carry values that do not belong in logs.
+                            let line = data.as_ref().filter(|d| d.settings.access_log).map(|_| (req.method().to_string(), req.path().to_string()));
                             srv.call(req).map(move |res| {
                                 if let (Ok(r), Some(d)) = (&res, data) {
-                                    d.metrics.record_status(r.status().as_u16());
+                                    let status = r.status().as_u16();
+                                    d.metrics.record_status(status);
+                                    if let Some((method, path)) = line {
+                                        let ms = started.elapsed().as_secs_f64() * 1000.0;
+                                        tracing::info!(target: "udap_server::access", %method, %path, status, ms = format!("{ms:.2}"), "request");
+                                    }
                                 }
                                 res
                             })
                         })
-                        .wrap(tracing_actix_web::TracingLogger::default())
                         .configure(|cfg| routes(cfg, &prefix))
                 })
                 .workers(workers)

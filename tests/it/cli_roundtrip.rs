@@ -238,3 +238,29 @@ fn grant_revoke_ends_a_users_grant_at_once() {
     let res = s.post_form(&s.ep.token, &[("grant_type", "refresh_token"), ("refresh_token", t["refresh_token"].as_str().unwrap()), ("client_id", "app")]);
     assert_eq!(crate::common::error_of(res), (400, "invalid_grant".into()));
 }
+
+#[test]
+fn access_log_has_one_line_per_request_without_the_query() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let log_path = tmp.path().join("serve.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let child = Command::new(BIN)
+        .arg("--data-dir").arg(tmp.path().join("data"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--access-log", "true"])
+        .stdout(Stdio::null()).stderr(log)
+        .spawn().unwrap();
+    let _served = Served(child);
+    let http = reqwest::blocking::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !http.get(format!("http://127.0.0.1:{port}/health")).send().is_ok_and(|r| r.status().is_success()) {
+        assert!(Instant::now() < deadline, "serve did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    http.get(format!("http://127.0.0.1:{port}/.well-known/udap?community=secret-looking-value")).send().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    let line = text.lines().find(|l| l.contains("path=/.well-known/udap")).expect("an access line");
+    assert!(line.contains("status=200") && line.contains("method=GET"), "{line}");
+    assert!(!text.contains("secret-looking-value"), "query strings are never logged");
+}
