@@ -105,9 +105,7 @@ fn refresh(store: &Store, settings: &Settings, mut record: CommunityRecord, now:
         tracing::info!(base_url = %settings.base_url, "development community: issued a server certificate for the new base URL");
         changed = true;
     }
-    let stale = record.crls_pem.iter().any(|pem| {
-        openssl::x509::X509Crl::from_pem(pem.as_bytes()).ok().and_then(|crl| crl.next_update().map(|t| asn1_to_unix(t) < now + CRL_REFRESH_MARGIN)).unwrap_or(true)
-    });
+    let stale = record.crls_pem.iter().any(|pem| crl_next_update(pem).is_none_or(|next| next < now + CRL_REFRESH_MARGIN));
     if stale || record.crls_pem.is_empty() {
         let crls = ca.publish_crl(CRL_DAYS, now)?;
         record.crls_pem = crls.iter().map(|c| read(&c.pem_path)).collect::<Result<_, _>>()?;
@@ -121,10 +119,10 @@ fn refresh(store: &Store, settings: &Settings, mut record: CommunityRecord, now:
     Ok(())
 }
 
-fn asn1_to_unix(t: &openssl::asn1::Asn1TimeRef) -> i64 {
-    openssl::asn1::Asn1Time::from_unix(0)
-        .ok()
-        .and_then(|epoch| epoch.diff(t).ok())
-        .map(|d| i64::from(d.days) * 86_400 + i64::from(d.secs))
-        .unwrap_or(0)
+/// A PEM CRL's nextUpdate (unix seconds), read with x509-parser as `pki` does.
+fn crl_next_update(pem: &str) -> Option<i64> {
+    let der = openssl::x509::X509Crl::from_pem(pem.as_bytes()).ok()?.to_der().ok()?;
+    use x509_parser::prelude::{CertificateRevocationList, FromDer};
+    let (_, crl) = CertificateRevocationList::from_der(&der).ok()?;
+    crl.next_update().map(|t| t.timestamp())
 }

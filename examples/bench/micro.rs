@@ -22,10 +22,9 @@ use serde_json::{json, Map, Value};
 use udap_server::config::{FileConfig, Overrides, Settings};
 use udap_server::dev_community::{ca_dir, DEV_CLIENT_SAN};
 use udap_server::jose::{parse_compact, AlgPolicy, SignOptions, Signer, VerifyingKey};
-use udap_server::oauth::client_auth::{self, AuthContext, Credentials, JWT_BEARER};
+use udap_server::oauth::client_auth::{self, Credentials, JWT_BEARER};
 use udap_server::oauth::grants::client_credentials;
-use udap_server::oauth::registration::{self, RegistrationContext};
-use udap_server::oauth::tokens::token_response;
+use udap_server::oauth::registration;
 use udap_server::oauth::udap_jwt;
 use udap_server::pki::ca::{self, CertSpec, KeyKind};
 use udap_server::pki::testing::TestPki;
@@ -206,13 +205,7 @@ fn token_path(dir: &Path, alg: &str, threads: usize, count: usize) -> anyhow::Re
             "grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt", "scope": "system/Patient.rs"}),
         SignOptions { include_x5c: true, typ: None },
     )?;
-    let reg_ctx = RegistrationContext {
-        communities: &st.communities,
-        policy: &st.alg_policy,
-        registration_endpoint: &st.endpoints.registration,
-        store: &st.store,
-        vocabulary: &st.vocabulary,
-    };
+    let reg_ctx = st.registration_context();
     let body = serde_json::to_vec(&json!({"software_statement": statement, "udap": "1"}))?;
     let client_id = registration::register(&reg_ctx, &body, now).map_err(|e| anyhow::anyhow!("registration: {e}"))?.client.client_id;
     let assertions: Vec<String> = (0..count + threads)
@@ -225,14 +218,7 @@ fn token_path(dir: &Path, alg: &str, threads: usize, count: usize) -> anyhow::Re
             )
         })
         .collect::<Result<_, _>>()?;
-    let ctx = AuthContext {
-        communities: &st.communities,
-        policy: &st.alg_policy,
-        store: &st.store,
-        jwks: &st.jwks_cache,
-        token_endpoint: &st.endpoints.token,
-        issuer: &st.endpoints.base,
-    };
+    let ctx = st.auth_context();
     let one = |a: &str| -> anyhow::Result<()> {
         let creds = Credentials {
             client_assertion_type: Some(JWT_BEARER.into()),
@@ -241,9 +227,8 @@ fn token_path(dir: &Path, alg: &str, threads: usize, count: usize) -> anyhow::Re
             ..Default::default()
         };
         let auth = client_auth::authenticate(&ctx, &creds, now).map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.description))?;
-        let grant = client_credentials::decide(&auth, None, &st.grant_policy, now).map_err(|e| anyhow::anyhow!("{}", e.description))?;
-        let (token, claims) = st.tokens.issue(&grant, now)?;
-        black_box(serde_json::to_vec(&token_response(&token, &claims))?);
+        let body = client_credentials::issue(&st.tokens, &auth, None, &st.grant_policy, now).map_err(|e| anyhow::anyhow!("{}", e.description))?;
+        black_box(serde_json::to_vec(&body)?);
         Ok(())
     };
     // Warm-up: the first request validates the chain (uncached); then one per thread.

@@ -179,6 +179,7 @@ pub async fn login_post(state: web::Data<AppState>, req: HttpRequest, payload: w
     let username = field(&form, "username").unwrap_or("").trim().to_string();
     let pw = field(&form, "password").unwrap_or("").to_string();
     let (secure, path) = session::cookie_scope(&state.endpoints.base);
+    let cookie_path = path.clone();
     let st = state.clone();
     let user_for_check = username.clone();
     // Password hashing and the session write (a durable commit) stay off the async workers.
@@ -202,8 +203,7 @@ pub async fn login_post(state: web::Data<AppState>, req: HttpRequest, payload: w
             tracing::info!(username = %username, "login succeeded");
             let mut res = redirect(&continue_url(&state, &i.id));
             let _ = res.add_cookie(&cookie);
-            let (secure, path) = session::cookie_scope(&state.endpoints.base);
-            let _ = res.add_removal_cookie(&session::removal_cookie("udap_csrf", secure, &path));
+            let _ = res.add_removal_cookie(&session::removal_cookie("udap_csrf", secure, &cookie_path));
             res
         }
         Ok(None) => {

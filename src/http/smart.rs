@@ -52,8 +52,7 @@ pub async fn create_launch(state: web::Data<AppState>, req: HttpRequest, payload
     let now = state.now();
     let st = state.clone();
     let (id, expires_at) = blocking(move || {
-        let ctx = super::token::auth_context(&st);
-        let auth = client_auth::authenticate(&ctx, &creds, now)?;
+        let auth = client_auth::authenticate(&st.auth_context(), &creds, now)?;
         if !auth.client.metadata.scope.split_ascii_whitespace().any(|s| s == LAUNCH_SCOPE) {
             return Err(OAuthError::new(ErrorCode::UnauthorizedClient, format!("creating launches needs the {LAUNCH_SCOPE} scope")));
         }

@@ -5,7 +5,9 @@ use std::time::Instant;
 use crate::community::CommunitySet;
 use crate::config::Settings;
 use crate::jose::AlgPolicy;
+use crate::oauth::client_auth::AuthContext;
 use crate::oauth::client_metadata::IntendedUseVocabulary;
+use crate::oauth::registration::RegistrationContext;
 use crate::oauth::grants::GrantPolicy;
 use crate::oauth::jwks_cache::JwksCache;
 use crate::oauth::tokens::TokenIssuer;
@@ -53,6 +55,29 @@ impl AppState {
             jwks_cache: JwksCache::new(),
             grant_policy,
         })
+    }
+
+    /// What client authentication needs (token, introspection, revocation, launch endpoints).
+    pub fn auth_context(&self) -> AuthContext<'_> {
+        AuthContext {
+            communities: &self.communities,
+            policy: &self.alg_policy,
+            store: &self.store,
+            jwks: &self.jwks_cache,
+            token_endpoint: &self.endpoints.token,
+            issuer: &self.endpoints.base,
+        }
+    }
+
+    /// What UDAP registration needs.
+    pub fn registration_context(&self) -> RegistrationContext<'_> {
+        RegistrationContext {
+            communities: &self.communities,
+            policy: &self.alg_policy,
+            registration_endpoint: &self.endpoints.registration,
+            store: &self.store,
+            vocabulary: &self.vocabulary,
+        }
     }
 
     /// Current time in unix seconds; the only clock read on the request path, passed down from here

@@ -6,10 +6,10 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use crate::oauth::client_auth::{self, AuthContext};
+use crate::oauth::client_auth;
 use crate::oauth::grants::authorization_code::{self, CodeRequest};
 use crate::oauth::grants::{client_credentials, refresh_token};
-use crate::oauth::tokens::{token_response, INTROSPECTION_SCOPE};
+use crate::oauth::tokens::INTROSPECTION_SCOPE;
 use crate::oauth::{ErrorCode, OAuthError};
 
 use super::body::{blocking, read_limited};
@@ -49,36 +49,19 @@ async fn token_inner(state: web::Data<AppState>, req: HttpRequest, payload: web:
     let now = state.now();
     let st = state.clone();
     let body = blocking(move || {
-        let ctx = auth_context(&st);
-        let auth = client_auth::authenticate(&ctx, &creds, now)?;
+        let auth = client_auth::authenticate(&st.auth_context(), &creds, now)?;
         match grant_type.as_str() {
             "authorization_code" => {
                 let req = CodeRequest { code: form.get("code"), redirect_uri: form.get("redirect_uri"), code_verifier: form.get("code_verifier") };
                 authorization_code::exchange(&st.store, &st.tokens, &auth, &req, &st.grant_policy, now)
             }
             "refresh_token" => refresh_token::refresh(&st.store, &st.tokens, &auth, form.get("refresh_token"), form.get("scope"), &st.grant_policy, now),
-            _ => {
-                let grant = client_credentials::decide(&auth, form.get("scope"), &st.grant_policy, now)?;
-                let (token, claims) = st.tokens.issue(&grant, now).map_err(OAuthError::internal)?;
-                tracing::info!(client_id = %claims.client_id, scope = %claims.scope, jti = %claims.jti, "access token issued");
-                Ok(token_response(&token, &claims))
-            }
+            _ => client_credentials::issue(&st.tokens, &auth, form.get("scope"), &st.grant_policy, now),
         }
     })
     .await?;
     // SMART-25: browser-based (public) clients read the response cross-origin.
     Ok(no_store(HttpResponse::Ok()).insert_header(("Access-Control-Allow-Origin", "*")).json(body))
-}
-
-pub(super) fn auth_context(st: &AppState) -> AuthContext<'_> {
-    AuthContext {
-        communities: &st.communities,
-        policy: &st.alg_policy,
-        store: &st.store,
-        jwks: &st.jwks_cache,
-        token_endpoint: &st.endpoints.token,
-        issuer: &st.endpoints.base,
-    }
 }
 
 /// RFC 7662 / SMART-58..63. The caller authenticates as a client (Basic, or an assertion), or with
@@ -108,7 +91,7 @@ pub async fn introspect(state: web::Data<AppState>, req: HttpRequest, payload: w
             caller_may_see_all = true;
             caller_id = claims.client_id;
         } else {
-            let auth = client_auth::authenticate(&auth_context(&st), &creds, now)?;
+            let auth = client_auth::authenticate(&st.auth_context(), &creds, now)?;
             caller_may_see_all = auth.client.metadata.scope.split(' ').any(|s| s == INTROSPECTION_SCOPE);
             caller_id = auth.client.client_id;
         }
@@ -134,7 +117,7 @@ pub async fn revoke(state: web::Data<AppState>, req: HttpRequest, payload: web::
     let now = state.now();
     let st = state.clone();
     blocking(move || {
-        let auth = client_auth::authenticate(&auth_context(&st), &creds, now)?;
+        let auth = client_auth::authenticate(&st.auth_context(), &creds, now)?;
         if st.tokens.revoke(&st.store, &token, &auth.client.client_id, now)? {
             tracing::info!(client_id = %auth.client.client_id, "access token revoked");
         }

@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use crate::oauth::discovery;
-use crate::oauth::registration::{self, RegistrationContext, RegistrationKind};
+use crate::oauth::registration::{self, RegistrationKind};
 use crate::oauth::{ErrorCode, OAuthError};
 
 use super::body::{blocking, has_media_type, read_limited};
@@ -60,14 +60,7 @@ async fn register_inner(state: web::Data<AppState>, req: HttpRequest, payload: w
     let now = state.now();
     let st = state.clone();
     let outcome = blocking(move || {
-        let ctx = RegistrationContext {
-            communities: &st.communities,
-            policy: &st.alg_policy,
-            registration_endpoint: &st.endpoints.registration,
-            store: &st.store,
-            vocabulary: &st.vocabulary,
-        };
-        registration::register(&ctx, &body, now).map_err(OAuthError::from)
+        registration::register(&st.registration_context(), &body, now).map_err(OAuthError::from)
     })
     .await?;
     tracing::info!(

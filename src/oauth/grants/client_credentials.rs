@@ -11,7 +11,9 @@ use crate::oauth::b2b;
 use crate::oauth::client_auth::{AuthMethod, AuthenticatedClient};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::scopes;
-use crate::oauth::tokens::{Grant, INTROSPECTION_SCOPE};
+use serde_json::Value;
+
+use crate::oauth::tokens::{token_response, Grant, TokenIssuer, INTROSPECTION_SCOPE};
 
 use super::GrantPolicy;
 
@@ -46,6 +48,14 @@ pub fn decide(auth: &AuthenticatedClient, requested_scope: Option<&str>, policy:
         b2b,
         ..Default::default()
     })
+}
+
+/// Decides the grant and signs its access token: the token response body (UDAP-35, SMART-22).
+pub fn issue(issuer: &TokenIssuer, auth: &AuthenticatedClient, requested_scope: Option<&str>, policy: &GrantPolicy, now: i64) -> Result<Value, OAuthError> {
+    let grant = decide(auth, requested_scope, policy, now)?;
+    let (token, claims) = issuer.issue(&grant, now).map_err(OAuthError::internal)?;
+    tracing::info!(client_id = %claims.client_id, scope = %claims.scope, jti = %claims.jti, "access token issued");
+    Ok(token_response(&token, &claims))
 }
 
 /// HTI1-2: after the enforcement date, a client without declared intended users and purposes gets
