@@ -10,5 +10,6 @@ pub mod community;
 pub mod config;
 pub mod dev_community;
 pub mod http;
+pub mod logging;
 pub mod oauth;
 pub mod server_keys;

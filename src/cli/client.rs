@@ -15,14 +15,18 @@ use crate::store::{ClientRecord, ClientStatus, IntendedUse, Store};
 use super::emit;
 use super::serve::store_path;
 
-/// How a client authenticates at the token endpoint.
+/// How a client authenticates at the token endpoint: the OAuth registered names
+/// (`token_endpoint_auth_method`), with the kebab-case spellings kept as aliases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthKind {
     /// Public client (SMART-47): no secret; authorization_code with PKCE only.
+    #[value(name = "none")]
     None,
     /// HTTP Basic with a generated secret (SMART-48).
+    #[value(name = "client_secret_basic", alias = "client-secret-basic")]
     ClientSecretBasic,
     /// A signed JWT verified with a registered JWK Set or JWKS URL (SMART-49).
+    #[value(name = "private_key_jwt", alias = "private-key-jwt")]
     PrivateKeyJwt,
 }
 
@@ -45,10 +49,10 @@ pub enum ClientCommand {
     #[command(after_help = "\
 Examples:
   # SMART backend service with a JWKS URL
-  udap-server client add --name \"Nightly export\" --auth private-key-jwt \\
+  udap-server client add --name \"Nightly export\" --auth private_key_jwt \\
       --jwks-uri https://service.example/jwks.json --grant-types client_credentials --scope \"system/*.rs\"
   # A FHIR server that validates tokens by introspection
-  udap-server client add --name \"FHIR API\" --auth client-secret-basic \\
+  udap-server client add --name \"FHIR API\" --auth client_secret_basic \\
       --grant-types client_credentials --scope udap-server/introspect")]
     Add {
         /// Human-readable name shown to users and administrators.
@@ -189,6 +193,11 @@ pub fn run(cmd: ClientCommand, data_dir: &Path, json_out: bool) -> anyhow::Resul
             if auth == AuthKind::None && grant_types.iter().any(|g| g == GRANT_CLIENT_CREDENTIALS) {
                 bail!("a public client (--auth none) cannot use client_credentials");
             }
+            // Issue 8 item 1: administrative scopes need a client that proves who it is.
+            let (_, admin) = crate::oauth::admin_scopes::strip_admin_scopes(&scope);
+            if !admin.is_empty() && !crate::oauth::admin_scopes::may_register_admin_scopes(crate::store::ClientOrigin::Admin, auth.as_str()) {
+                bail!("the administrative scope(s) {} need a confidential client: use --auth client_secret_basic or --auth private_key_jwt", admin.join(" "));
+            }
             let jwks_value = match &jwks {
                 Some(path) => {
                     let v: Value = serde_json::from_str(&std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?)
@@ -202,7 +211,7 @@ pub fn run(cmd: ClientCommand, data_dir: &Path, json_out: bool) -> anyhow::Resul
                 None => None,
             };
             if auth == AuthKind::PrivateKeyJwt && jwks_value.is_none() && jwks_uri.is_none() {
-                bail!("private-key-jwt needs --jwks FILE or --jwks-uri URL");
+                bail!("private_key_jwt needs --jwks FILE or --jwks-uri URL");
             }
             if let Some(u) = &jwks_uri {
                 url::Url::parse(u).with_context(|| format!("--jwks-uri {u} is not an absolute URL"))?;

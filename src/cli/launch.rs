@@ -6,24 +6,28 @@ use std::path::Path;
 use clap::Subcommand;
 use serde_json::json;
 
-use crate::oauth::launch;
-use crate::store::{LaunchContext, Store};
+use crate::oauth::launch::{self, LaunchRequest};
+use crate::store::Store;
 
 use super::emit;
 use super::serve::store_path;
 
 #[derive(Debug, Subcommand)]
 pub enum LaunchCommand {
-    /// Create a launch context and print its opaque `launch` value (valid 10 minutes).
+    /// Create a launch context for one app and print its opaque `launch` value (single use,
+    /// valid 5 minutes).
     #[command(after_help = "\
 Example:
-  udap-server launch create --patient 123 --encounter 456
+  udap-server launch create --client-id APP_CLIENT_ID --patient 123 --encounter 456
   # then open: {base}/authorize?...&launch=<value>&scope=launch%20patient/*.rs...")]
     Create {
-        /// Patient id in context.
+        /// The app (client_id) the launch is for; only that app can use it.
+        #[arg(long)]
+        client_id: String,
+        /// Patient id in context (a FHIR id: letters, digits, `-`, `.`; at most 64).
         #[arg(long)]
         patient: String,
-        /// Encounter id in context.
+        /// Encounter id in context (a FHIR id).
         #[arg(long)]
         encounter: Option<String>,
     },
@@ -33,9 +37,9 @@ pub fn run(cmd: LaunchCommand, data_dir: &Path, json_out: bool) -> anyhow::Resul
     let store = Store::open(&store_path(data_dir))?;
     let now = chrono::Utc::now().timestamp();
     match cmd {
-        LaunchCommand::Create { patient, encounter } => {
-            let context = LaunchContext { patient: Some(patient), encounter, ..Default::default() };
-            let (id, expires_at) = launch::create(&store, context, now)?;
+        LaunchCommand::Create { client_id, patient, encounter } => {
+            let request = LaunchRequest { client_id: Some(client_id), patient: Some(patient), encounter };
+            let (id, expires_at) = launch::create(&store, &request, now)?;
             emit(json_out, &json!({"launch": id, "expires_in": expires_at - now}), || format!("launch: {id}\n(valid for {} seconds)", expires_at - now))
         }
     }

@@ -1,24 +1,58 @@
 //! Reading request bodies with a size cap, failing with an OAuth JSON error rather than actix's
 //! plain-text one.
 
-use actix_web::{web, HttpRequest};
+use actix_web::dev::RequestHead;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use futures_util::StreamExt;
 
 use crate::oauth::{ErrorCode, OAuthError};
 
-use super::MAX_BODY_BYTES;
+use super::{BODY_READ_TIMEOUT, MAX_BODY_BYTES};
 
-/// Reads the whole body, refusing more than `MAX_BODY_BYTES` (413).
+fn too_large() -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidRequest, format!("the request body exceeds {MAX_BODY_BYTES} bytes")).with_status(413)
+}
+
+/// Reads the whole body, refusing more than `MAX_BODY_BYTES` (413) and a body that takes longer
+/// than [`BODY_READ_TIMEOUT`] to arrive (408): a slow sender must not hold a connection for minutes.
 pub async fn read_limited(mut payload: web::Payload) -> Result<web::Bytes, OAuthError> {
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| OAuthError::new(ErrorCode::InvalidRequest, "the request body could not be read"))?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(OAuthError::new(ErrorCode::InvalidRequest, format!("the request body exceeds {MAX_BODY_BYTES} bytes")).with_status(413));
+    let read = async move {
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| OAuthError::new(ErrorCode::InvalidRequest, "the request body could not be read"))?;
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
+        Ok(body.freeze())
+    };
+    match tokio::time::timeout(BODY_READ_TIMEOUT, read).await {
+        Ok(result) => result,
+        Err(_) => Err(OAuthError::new(ErrorCode::InvalidRequest, "the request body was not received in time").with_status(408)),
     }
-    Ok(body.freeze())
+}
+
+/// The declared body length, when a `Content-Length` header says it; an unparsable value counts
+/// as oversized (the codec refuses it anyway).
+fn declared_length(head: &RequestHead) -> Option<u64> {
+    let value = head.headers.get(actix_web::http::header::CONTENT_LENGTH)?;
+    Some(value.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(u64::MAX))
+}
+
+/// 413 for a request whose `Content-Length` exceeds `MAX_BODY_BYTES`, answered from the headers
+/// before any of the body is read.
+pub fn refuse_oversized(head: &RequestHead) -> Option<HttpResponse> {
+    declared_length(head).filter(|len| *len > MAX_BODY_BYTES as u64).map(|_| ResponseError::error_response(&too_large()))
+}
+
+/// The `Expect: 100-continue` handler: `100 Continue` only for a body we will read; an oversized
+/// one gets its 413 instead, so the client never starts sending it.
+pub async fn expect_continue(req: actix_http::Request) -> Result<actix_http::Request, actix_web::Error> {
+    match refuse_oversized(req.head()) {
+        Some(res) => Err(actix_web::error::InternalError::from_response("request body too large", res).into()),
+        None => Ok(req),
+    }
 }
 
 /// True when the request's media type is `expected` (parameters such as charset ignored).

@@ -14,6 +14,9 @@ impl ResponseError for OAuthError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        // The one place a refusal is logged: the client text, the kind, and the private detail.
+        // Values are formatted with Debug so CR/LF in client-supplied text cannot forge a line.
+        tracing::info!(error = self.code.as_str(), reason = self.reason.as_str(), description = ?self.description, detail = ?self.detail, status = self.status, "request refused");
         let mut res = HttpResponse::build(self.status_code());
         res.insert_header(("Cache-Control", "no-store")).insert_header(("Pragma", "no-cache"));
         if let Some(challenge) = self.www_authenticate {

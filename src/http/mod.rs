@@ -22,8 +22,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use actix_web::dev::{Service, ServerHandle};
+use actix_service::{IntoServiceFactory, ServiceFactoryExt};
 use actix_web::middleware::DefaultHeaders;
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 use futures_util::FutureExt;
 
 pub use state::AppState;
@@ -116,8 +117,16 @@ impl RunningServer {
     }
 }
 
+/// How long a client may take to send a request body once its headers are in. Bodies here are a
+/// few KiB; a client that dribbles one is holding a connection, not sending a request.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Starts serving `state` on an already-bound listener (so callers, and tests on port 0, know the
 /// address before the base URL and communities are fixed).
+///
+/// Built on actix-http's service builder rather than `HttpServer` because only the builder takes
+/// an `Expect: 100-continue` handler: a request announcing a body over the limit gets 413 at
+/// once, never `100 Continue` (`body::refuse_oversized`).
 pub fn start(state: AppState, listener: TcpListener) -> Result<RunningServer, ServeError> {
     let addr = listener.local_addr().map_err(ServeError::Bind)?;
     let tls_config = match &state.settings.tls {
@@ -134,20 +143,28 @@ pub fn start(state: AppState, listener: TcpListener) -> Result<RunningServer, Se
         .spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let app_data = data.clone();
-                let server = HttpServer::new(move || {
-                    App::new()
-                        .app_data(app_data.clone())
+                let factory = move || {
+                    let app_data = app_data.clone();
+                    let prefix = prefix.clone();
+                    let app = App::new()
+                        .app_data(app_data)
                         .wrap(
                             DefaultHeaders::new()
                                 .add(("X-Content-Type-Options", "nosniff"))
                                 .add(("Referrer-Policy", "no-referrer")),
                         )
                         .wrap_fn(|req, srv| {
+                            // Requests without `Expect` that announce an oversized body are refused
+                            // here, before anything reads it.
+                            if let Some(res) = body::refuse_oversized(req.head()) {
+                                let (http_req, _) = req.into_parts();
+                                return futures_util::future::Either::Left(futures_util::future::ready(Ok(actix_web::dev::ServiceResponse::new(http_req, res))));
+                            }
                             let data = req.app_data::<web::Data<AppState>>().cloned();
                             let started = std::time::Instant::now();
                             // The path only: query strings can carry values that do not belong in logs.
                             let line = data.as_ref().filter(|d| d.settings.access_log).map(|_| (req.method().to_string(), req.path().to_string()));
-                            srv.call(req).map(move |res| {
+                            futures_util::future::Either::Right(srv.call(req).map(move |res| {
                                 if let (Ok(r), Some(d)) = (&res, data) {
                                     let status = r.status().as_u16();
                                     d.metrics.record_status(status);
@@ -157,16 +174,24 @@ pub fn start(state: AppState, listener: TcpListener) -> Result<RunningServer, Se
                                     }
                                 }
                                 res
-                            })
+                            }))
                         })
-                        .configure(|cfg| routes(cfg, &prefix))
-                })
-                .workers(workers)
-                .shutdown_timeout(10)
-                .client_request_timeout(Duration::from_secs(10));
+                        .configure(|cfg| routes(cfg, &prefix));
+                    app.into_factory().map_err(|err| err.error_response())
+                };
+                // The same service over TCP or TLS; only the stream type differs.
+                macro_rules! http_service {
+                    () => {
+                        actix_http::HttpService::build()
+                            .client_request_timeout(Duration::from_secs(10))
+                            .expect(actix_service::fn_service(body::expect_continue))
+                            .finish(actix_service::map_config(factory(), |_| actix_web::dev::AppConfig::default()))
+                    };
+                }
+                let builder = actix_server::Server::build().workers(workers).shutdown_timeout(10);
                 let server = match tls_config {
-                    Some(cfg) => server.listen_rustls_0_23(listener, cfg),
-                    None => server.listen(listener),
+                    Some(cfg) => builder.listen("udap-https", listener, move || http_service!().rustls_0_23(cfg.clone())),
+                    None => builder.listen("udap-http", listener, move || http_service!().tcp()),
                 };
                 let server = match server {
                     Ok(s) => s.run(),

@@ -4,14 +4,13 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use crate::oauth::client_auth;
-use crate::oauth::launch::{self, LAUNCH_SCOPE};
+use crate::oauth::admin_scopes;
+use crate::oauth::launch::{self, LaunchRequest, LAUNCH_SCOPE};
 use crate::oauth::smart_config;
-use crate::oauth::{ErrorCode, OAuthError};
-use crate::store::LaunchContext;
+use crate::oauth::OAuthError;
 
 use super::body::{blocking, read_limited};
-use super::form::Form;
+use super::form::{bearer, Form};
 use super::state::AppState;
 
 fn discovery(body: serde_json::Value) -> HttpResponse {
@@ -28,7 +27,7 @@ pub async fn smart_configuration(state: web::Data<AppState>) -> HttpResponse {
 }
 
 pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
-    discovery(smart_config::openid_configuration(&state.endpoints))
+    discovery(smart_config::openid_configuration(&state.endpoints, &state.alg_policy))
 }
 
 /// CORS preflight for the endpoints browser apps call.
@@ -41,24 +40,24 @@ pub async fn preflight() -> HttpResponse {
         .finish()
 }
 
-/// POST {base}/launch: an authenticated EHR creates a launch context (`patient`, optional
-/// `encounter`) and receives the opaque `launch` value (SMART-13).
+/// POST {base}/launch: an EHR holding `udap-server/launch` creates a launch context for one app
+/// (`target_client_id`, `patient`, optional `encounter`) and receives the opaque, single-use
+/// `launch` value (SMART-13). The caller authenticates as a client, or with a Bearer token.
 pub async fn create_launch(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, OAuthError> {
     let body = read_limited(payload).await?;
     let form = Form::parse(&req, &body)?;
     let creds = form.credentials(&req);
-    let patient = form.get("patient").map(String::from);
-    let encounter = form.get("encounter").map(String::from);
+    let bearer_token = bearer(&req);
+    let request = LaunchRequest {
+        client_id: form.get("target_client_id").map(String::from),
+        patient: form.get("patient").map(String::from),
+        encounter: form.get("encounter").map(String::from),
+    };
     let now = state.now();
     let st = state.clone();
     let (id, expires_at) = blocking(move || {
-        let auth = client_auth::authenticate(&st.auth_context(), &creds, now)?;
-        if !auth.client.metadata.scope.split_ascii_whitespace().any(|s| s == LAUNCH_SCOPE) {
-            return Err(OAuthError::new(ErrorCode::UnauthorizedClient, format!("creating launches needs the {LAUNCH_SCOPE} scope")));
-        }
-        let patient = patient.ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "patient is required"))?;
-        let context = LaunchContext { patient: Some(patient), encounter, ..Default::default() };
-        Ok(launch::create(&st.store, context, now)?)
+        admin_scopes::authorize_admin_call(&st.auth_context(), &st.tokens, &creds, bearer_token.as_deref(), LAUNCH_SCOPE, now)?;
+        Ok(launch::create(&st.store, &request, now)?)
     })
     .await?;
     Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(json!({"launch": id, "expires_in": expires_at - now})))

@@ -4,12 +4,11 @@
 //! (UDAP-35, SMART-23).
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::json;
 
 use crate::oauth::client_auth;
 use crate::oauth::grants::authorization_code::{self, CodeRequest};
 use crate::oauth::grants::{client_credentials, refresh_token};
-use crate::oauth::tokens::INTROSPECTION_SCOPE;
+use crate::oauth::introspection;
 use crate::oauth::{ErrorCode, OAuthError};
 
 use super::body::{blocking, read_limited};
@@ -29,10 +28,9 @@ pub async fn token(state: web::Data<AppState>, req: HttpRequest, payload: web::P
         Ok(_) => Metrics::inc(&state.metrics.tokens_issued_total),
         Err(e) => {
             Metrics::inc(&state.metrics.token_errors_total);
-            if e.description.contains("jti replay") {
+            if e.reason == crate::oauth::Reason::Replay {
                 Metrics::inc(&state.metrics.jti_replays_total);
             }
-            tracing::info!(error = %e.code, description = %e.description, "token request refused");
         }
     }
     result
@@ -64,9 +62,7 @@ async fn token_inner(state: web::Data<AppState>, req: HttpRequest, payload: web:
     Ok(no_store(HttpResponse::Ok()).insert_header(("Access-Control-Allow-Origin", "*")).json(body))
 }
 
-/// RFC 7662 / SMART-58..63. The caller authenticates as a client (Basic, or an assertion), or with
-/// a Bearer token carrying `udap-server/introspect`. A client without that scope may introspect
-/// only its own tokens; anything else is `{"active": false}`.
+/// RFC 7662 / SMART-58..63; the caller policy is `oauth::introspection`.
 pub async fn introspect(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, OAuthError> {
     let body = read_limited(payload).await?;
     let form = Form::parse(&req, &body)?;
@@ -75,36 +71,7 @@ pub async fn introspect(state: web::Data<AppState>, req: HttpRequest, payload: w
     let bearer_token = bearer(&req);
     let now = state.now();
     let st = state.clone();
-    let body = blocking(move || {
-        let caller_may_see_all;
-        let caller_id;
-        if let Some(bt) = bearer_token {
-            let claims = st.tokens.verify(&bt, now).filter(|c| c.scope.split(' ').any(|s| s == INTROSPECTION_SCOPE));
-            let claims = match claims {
-                Some(c) if !st.store.revoked_tokens().is_revoked(&c.jti)? => c,
-                _ => {
-                    let mut e = OAuthError::new(ErrorCode::InvalidClient, "the bearer token is not valid for introspection").with_status(401);
-                    e.www_authenticate = Some("Bearer error=\"invalid_token\"");
-                    return Err(e);
-                }
-            };
-            caller_may_see_all = true;
-            caller_id = claims.client_id;
-        } else {
-            let auth = client_auth::authenticate(&st.auth_context(), &creds, now)?;
-            caller_may_see_all = auth.client.metadata.scope.split(' ').any(|s| s == INTROSPECTION_SCOPE);
-            caller_id = auth.client.client_id;
-        }
-        let mut result = st.tokens.introspect(&st.store, &token, now)?;
-        if result["active"] != true {
-            if let Some(r) = st.tokens.introspect_refresh(&st.store, &token, now)? {
-                result = r;
-            }
-        }
-        let own = result.get("client_id").and_then(|v| v.as_str()) == Some(caller_id.as_str());
-        Ok(if caller_may_see_all || own { result } else { json!({"active": false}) })
-    })
-    .await?;
+    let body = blocking(move || introspection::introspect_for_caller(&st.auth_context(), &st.tokens, &creds, bearer_token.as_deref(), &token, now)).await?;
     Ok(no_store(HttpResponse::Ok()).json(body))
 }
 

@@ -7,6 +7,18 @@ use serde_json::{Map, Value};
 
 use super::error::JoseError;
 
+/// Clock skew tolerated on `exp`, `nbf` and `iat` for every JWT the server receives
+/// (udap-dotnet allows 5 s; we allow 60). Replay entries live as long as this skew extends
+/// acceptance (see [`TimeRules::accepted_until`]).
+pub const CLOCK_SKEW: i64 = 60;
+
+/// Longest `jti` accepted: ours are 22 characters; 256 leaves room for UUIDs and hashes.
+pub const MAX_JTI_LEN: usize = 256;
+/// Longest `iss`, `sub` or `aud` entry accepted: URIs in practice stay far below this.
+pub const MAX_URI_CLAIM_LEN: usize = 2048;
+/// Most `aud` entries accepted.
+pub const MAX_AUD_ENTRIES: usize = 16;
+
 /// UDAP-4: the registered claims, type-checked.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RegisteredClaims {
@@ -39,15 +51,15 @@ impl RegisteredClaims {
     /// `exp`), since what is required differs between token kinds.
     pub fn from_claims(map: &Map<String, Value>) -> Result<Self, JoseError> {
         Ok(Self {
-            iss: string(map, "iss")?,
-            sub: string(map, "sub")?,
+            iss: bounded(string(map, "iss")?, "iss", MAX_URI_CLAIM_LEN)?,
+            sub: bounded(string(map, "sub")?, "sub", MAX_URI_CLAIM_LEN)?,
             aud: audience(map)?,
             // A fractional `exp` is rounded down and `iat`/`nbf` up, so rounding never extends
             // a token's validity.
             exp: numeric_date(map, "exp", Round::Down)?,
             iat: numeric_date(map, "iat", Round::Up)?,
             nbf: numeric_date(map, "nbf", Round::Up)?,
-            jti: string(map, "jti")?,
+            jti: bounded(string(map, "jti")?, "jti", MAX_JTI_LEN)?,
         })
     }
 
@@ -74,7 +86,27 @@ fn string(map: &Map<String, Value>, name: &'static str) -> Result<Option<String>
     }
 }
 
+/// Refuses an over-long claim (`ClaimTooLong`), so that a validly signed JWT cannot make the
+/// server store or log kilobytes per request.
+fn bounded(value: Option<String>, name: &'static str, max: usize) -> Result<Option<String>, JoseError> {
+    match value {
+        Some(v) if v.len() > max => Err(JoseError::ClaimTooLong { name, max }),
+        v => Ok(v),
+    }
+}
+
 fn audience(map: &Map<String, Value>) -> Result<Vec<String>, JoseError> {
+    let aud = audience_values(map)?;
+    if aud.len() > MAX_AUD_ENTRIES {
+        return Err(JoseError::ClaimTooLong { name: "aud", max: MAX_AUD_ENTRIES });
+    }
+    if aud.iter().any(|a| a.len() > MAX_URI_CLAIM_LEN) {
+        return Err(JoseError::ClaimTooLong { name: "aud", max: MAX_URI_CLAIM_LEN });
+    }
+    Ok(aud)
+}
+
+fn audience_values(map: &Map<String, Value>) -> Result<Vec<String>, JoseError> {
     match map.get("aud") {
         None => Ok(Vec::new()),
         Some(Value::String(s)) => Ok(vec![s.clone()]),
@@ -130,6 +162,15 @@ pub struct TimeRules {
     pub max_exp_ahead: Option<i64>,
     /// Whether `iat` must be present.
     pub require_iat: bool,
+}
+
+impl TimeRules {
+    /// UDAP-5: the time until which [`check_time`] could still accept a JWT with this `exp`
+    /// (`exp` plus the skew). A replay entry must live at least this long, or the same JWT is
+    /// accepted again inside the skew window.
+    pub fn accepted_until(&self, exp: i64) -> i64 {
+        exp.saturating_add(self.skew)
+    }
 }
 
 /// UDAP-4, UDAP-28, SMART-49: time checks, in order: `exp` present and not passed; `nbf`

@@ -124,6 +124,16 @@ pub enum JoseError {
         name: &'static str,
     },
 
+    /// A registered claim is longer than the server accepts (bounds what a signed JWT can make
+    /// the server store or log).
+    #[error("claim \"{name}\" is longer than {max} bytes")]
+    ClaimTooLong {
+        /// Claim name.
+        name: &'static str,
+        /// The limit.
+        max: usize,
+    },
+
     /// RFC 7519 §4.1.4: `exp` has passed (beyond the allowed skew).
     #[error("token expired at {exp}")]
     Expired {

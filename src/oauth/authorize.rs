@@ -121,8 +121,9 @@ pub fn start(ctx: &AuthorizeContext<'_>, p: &AuthorizeParams, interaction_id: St
         None if client.origin == ClientOrigin::UdapRegistration => client.metadata.scope.clone(),
         None => return Err(fail(ErrorCode::InvalidScope, "scope is required")),
     };
-    // Only user-facing scopes here: system/ scopes belong to client_credentials.
-    let allowed = scopes::grant(&requested, &client.metadata.scope, |s| !scopes::is_system(s));
+    // Only user-facing scopes here: system/ scopes belong to client_credentials, and administrative
+    // scopes are never granted to an app through a user's authorization (issue 8 item 1).
+    let allowed = scopes::grant(&requested, &client.metadata.scope, |s| !scopes::is_system(s) && !matches!(s, scopes::Scope::Other(n) if super::admin_scopes::is_admin_scope(n)));
     if allowed.is_empty() {
         return Err(fail(ErrorCode::InvalidScope, "none of the requested scopes is registered for this client"));
     }
@@ -130,7 +131,8 @@ pub fn start(ctx: &AuthorizeContext<'_>, p: &AuthorizeParams, interaction_id: St
     // SMART-13: an EHR launch binds the context the EHR created; `launch` scope needs it.
     let wants_launch = allowed.iter().any(|s| s == "launch");
     let launch = match p.launch.as_deref().filter(|l| !l.is_empty()) {
-        Some(id) => Some(ctx.store.authz().launch(id, now)?.ok_or_else(|| fail(ErrorCode::InvalidRequest, "the launch parameter is unknown or expired"))?.context),
+        // Single use, and only by the app the EHR created it for.
+        Some(id) => Some(super::launch::take(ctx.store, id, &client.client_id, now)?.ok_or_else(|| fail(ErrorCode::InvalidRequest, "the launch parameter is unknown, expired, already used, or for another app"))?),
         None if wants_launch => return Err(fail(ErrorCode::InvalidRequest, "the launch scope needs the launch parameter from the EHR")),
         None => None,
     };

@@ -15,9 +15,10 @@ use serde_json::{Map, Value};
 
 use crate::community::{Community, CommunitySet};
 use crate::jose::{self, check_time, AlgPolicy, JoseError, RegisteredClaims, TimeRules};
+pub use crate::jose::CLOCK_SKEW;
 use crate::store::{ClientOrigin, ClientRecord, ClientStatus, Store};
 
-use super::error::{ErrorCode, OAuthError};
+use super::error::{ErrorCode, OAuthError, Reason};
 use super::jwks_cache::JwksCache;
 use super::udap_jwt::{self, UdapJwtError};
 use super::urls::same_url;
@@ -25,7 +26,6 @@ use super::urls::same_url;
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// UDAP-28 / SMART-49: authentication JWTs live at most five minutes.
 pub const MAX_ASSERTION_LIFETIME: i64 = 300;
-pub const CLOCK_SKEW: i64 = 60;
 
 /// How the client proved who it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,7 +183,7 @@ fn authenticate_udap(ctx: &AuthContext<'_>, creds: &Credentials, assertion: &jos
         .ok_or_else(|| invalid_client("the client's trust community is no longer configured"))?;
     // UDAP-35: invalid signature → invalid_request; trust failure → invalid_client.
     let verified = udap_jwt::verify_in_community(assertion, ctx.policy, &community, now).map_err(|e| match e {
-        UdapJwtError::Untrusted(c) => invalid_client(format!("client certificate not trusted: {c}")),
+        UdapJwtError::Untrusted(c) => OAuthError::from_chain_error(ErrorCode::InvalidClient, "client certificate not trusted", &c),
         UdapJwtError::Signature(_) => invalid_request("client_assertion signature is invalid"),
         UdapJwtError::Malformed(j) => invalid_request(format!("client_assertion: {j}")),
     })?;
@@ -271,14 +271,16 @@ fn check_assertion_claims(reg: &RegisteredClaims, client_id: &str, audiences: &[
     Ok(())
 }
 
-/// UDAP-5 / SMART-49: record `(iss, jti)` until `exp`; a second use is refused.
+/// UDAP-5 / SMART-49: record `(iss, jti)` for as long as the assertion could be accepted (`exp`
+/// plus the skew `check_assertion_claims` allows); a second use is refused.
 fn burn(store: &Store, reg: &RegisteredClaims, now: i64) -> Result<(), OAuthError> {
     let (Some(iss), Some(jti), Some(exp)) = (reg.iss.as_deref(), reg.jti.as_deref(), reg.exp) else {
         return Err(invalid_client("client_assertion: iss, jti and exp are required"));
     };
-    if store.jti().insert_if_absent(iss, jti, exp, now)? {
+    let keep_until = exp.saturating_add(CLOCK_SKEW);
+    if store.jti().insert_if_absent(iss, jti, keep_until, now)? {
         Ok(())
     } else {
-        Err(invalid_client("client_assertion has already been used (jti replay)"))
+        Err(invalid_client("client_assertion has already been used (jti replay)").with_reason(Reason::Replay))
     }
 }

@@ -157,8 +157,17 @@ pub fn validate(claims: &Map<String, Value>) -> Result<ClientMetadata, MetadataE
     let scope = string(claims, "scope")?
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| invalid("scope", "is required (space-separated scopes)"))?
-        .to_string();
+        .ok_or_else(|| invalid("scope", "is required (space-separated scopes)"))?;
+    // Issue 8 item 1: administrative scopes are never self-granted. They are stripped (RFC 7591
+    // §3.2.1 lets the server register other values than requested; the response carries the
+    // granted scope), and a request that asked for nothing else is refused.
+    let (scope, stripped) = super::admin_scopes::strip_admin_scopes(scope);
+    if !stripped.is_empty() {
+        tracing::warn!(stripped = ?stripped, "registration asked for administrative scopes; removed");
+    }
+    if scope.is_empty() {
+        return Err(invalid("scope", "holds only administrative scopes (udap-server/*), which registration never grants"));
+    }
 
     Ok(ClientMetadata {
         client_name,
@@ -269,6 +278,7 @@ mod tests {
             ("auth method missing", with(cc(), "token_endpoint_auth_method", Value::Null), "token_endpoint_auth_method"),
             ("auth method secret", with(cc(), "token_endpoint_auth_method", json!("client_secret_basic")), "token_endpoint_auth_method"),
             ("scope missing", with(cc(), "scope", Value::Null), "scope"),
+            ("only administrative scopes", with(cc(), "scope", json!("udap-server/introspect udap-server/launch")), "scope"),
         ];
         for (name, claims, field) in rows {
             match validate(&claims) {
@@ -291,6 +301,13 @@ mod tests {
         for claims in rows {
             assert!(matches!(validate(&claims), Err(MetadataError::RedirectUri(_))), "{claims:?}");
         }
+    }
+
+    #[test]
+    fn administrative_scopes_are_stripped_from_a_self_registration() {
+        // Issue 8 item 1: privilege escalation through self-registration.
+        let m = validate(&with(cc(), "scope", json!("udap-server/launch udap-server/introspect system/*.rs"))).unwrap();
+        assert_eq!(m.scope, "system/*.rs");
     }
 
     #[test]

@@ -65,7 +65,60 @@ impl fmt::Display for ErrorCode {
     }
 }
 
-/// A protocol error as the client will see it.
+/// What kind of refusal an error is, for metrics and the audit trail. Never shown to clients;
+/// counting by kind replaces matching on description text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// A JWT whose `(iss, jti)` was already used (UDAP-5).
+    Replay,
+    /// A certificate chain that is not trusted, expired, revoked or malformed (UDAP-46..52).
+    Trust,
+    /// Client authentication failed for another reason (unknown client, bad secret, claims).
+    ClientAuth,
+    /// The grant (code, refresh token, policy) was refused.
+    Grant,
+    /// Nothing requested could be granted.
+    Scope,
+    /// The request itself is malformed.
+    Request,
+    /// Too many attempts: throttled.
+    Throttled,
+    /// A failure of the server, not the client.
+    Internal,
+    /// Anything else.
+    Other,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Replay => "replay",
+            Reason::Trust => "trust",
+            Reason::ClientAuth => "client_auth",
+            Reason::Grant => "grant",
+            Reason::Scope => "scope",
+            Reason::Request => "request",
+            Reason::Throttled => "throttled",
+            Reason::Internal => "internal",
+            Reason::Other => "other",
+        }
+    }
+
+    /// The default kind for an error code.
+    pub fn of_code(code: ErrorCode) -> Reason {
+        match code {
+            ErrorCode::InvalidClient => Reason::ClientAuth,
+            ErrorCode::InvalidGrant | ErrorCode::UnauthorizedClient => Reason::Grant,
+            ErrorCode::InvalidScope => Reason::Scope,
+            ErrorCode::InvalidRequest | ErrorCode::UnsupportedGrantType => Reason::Request,
+            ErrorCode::ServerError => Reason::Internal,
+            ErrorCode::UnapprovedSoftwareStatement => Reason::Trust,
+            _ => Reason::Other,
+        }
+    }
+}
+
+/// A protocol error as the client will see it, with what only the log may see.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthError {
     pub code: ErrorCode,
@@ -74,11 +127,15 @@ pub struct OAuthError {
     pub status: u16,
     /// RFC 6749 §5.2: a 401 with `WWW-Authenticate` when the client authenticated with HTTP Basic.
     pub www_authenticate: Option<&'static str>,
+    /// The kind of refusal (metrics, audit).
+    pub reason: Reason,
+    /// Private detail for the log (an inner error's text, a URL); never sent to the client.
+    pub detail: Option<String>,
 }
 
 impl OAuthError {
     pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
-        OAuthError { code, description: description.into(), status: code.default_status(), www_authenticate: None }
+        OAuthError { code, description: description.into(), status: code.default_status(), www_authenticate: None, reason: Reason::of_code(code), detail: None }
     }
 
     pub fn with_status(mut self, status: u16) -> Self {
@@ -86,10 +143,29 @@ impl OAuthError {
         self
     }
 
+    pub fn with_reason(mut self, reason: Reason) -> Self {
+        self.reason = reason;
+        self
+    }
+
+    /// Attaches private detail, logged by the HTTP layer and never sent to the client.
+    pub fn with_detail(mut self, detail: impl fmt::Display) -> Self {
+        self.detail = Some(detail.to_string());
+        self
+    }
+
     /// A failure of ours, not the client's: the detail is logged, the client sees a fixed text.
     pub fn internal(detail: impl fmt::Display) -> Self {
         tracing::error!(error = %detail, "internal error");
-        OAuthError::new(ErrorCode::ServerError, "the server could not complete the request")
+        OAuthError::new(ErrorCode::ServerError, "the server could not complete the request").with_detail(detail)
+    }
+
+    /// The one mapping from a certificate-path failure to what the client sees (design: one error
+    /// boundary): a fixed, specific text per kind of failure; the full `ChainError` (subject DNs,
+    /// OpenSSL text, CRL URLs) goes to the log only. `what` names the JWT ("client certificate",
+    /// "software statement certificate").
+    pub fn from_chain_error(code: ErrorCode, what: &str, e: &crate::pki::ChainError) -> Self {
+        OAuthError::new(code, format!("{what}: {}", e.public_text())).with_reason(Reason::Trust).with_detail(e)
     }
 }
 

@@ -1,5 +1,6 @@
 //! Protocol rules as plain functions over typed inputs: no HTTP types here (design habit 4).
 
+pub mod admin_scopes;
 pub mod authorize;
 pub mod b2b;
 pub mod certification;
@@ -9,6 +10,7 @@ pub mod discovery;
 pub mod error;
 pub mod grants;
 pub mod interaction;
+pub mod introspection;
 pub mod jwks_cache;
 pub mod launch;
 pub mod password;
@@ -21,7 +23,7 @@ pub mod tokens;
 pub mod udap_jwt;
 pub mod urls;
 
-pub use error::{ErrorCode, OAuthError};
+pub use error::{ErrorCode, OAuthError, Reason};
 
 use base64::Engine;
 

@@ -14,14 +14,13 @@ use crate::jose::{check_time, AlgPolicy, TimeRules};
 use crate::store::{ClientOrigin, ClientRecord, ClientStatus, Store};
 
 use super::client_metadata::{self, IntendedUseVocabulary, MetadataError};
-use super::error::{ErrorCode, OAuthError};
+use super::error::{ErrorCode, OAuthError, Reason};
 use super::udap_jwt::{self, UdapJwtError};
 use super::urls::same_url;
 
 /// Software statements live at most five minutes (UDAP-15).
 pub const MAX_STATEMENT_LIFETIME: i64 = 300;
-/// Clock skew tolerated for `iat` in the future and for `exp` (udap-dotnet allows 5 s; we allow 60).
-pub const CLOCK_SKEW: i64 = 60;
+pub use crate::jose::CLOCK_SKEW;
 
 /// Why a registration was refused; mapped to RFC 7591 / UDAP-19 codes in `From<RegistrationError>`.
 #[derive(Debug, thiserror::Error)]
@@ -56,14 +55,18 @@ impl From<RegistrationError> for OAuthError {
             RegistrationError::Body(_) => ErrorCode::InvalidRequest,
             RegistrationError::UdapVersion | RegistrationError::CancelUnknown => ErrorCode::InvalidClientMetadata,
             RegistrationError::MissingStatement | RegistrationError::Claim(_) | RegistrationError::Replay => ErrorCode::InvalidSoftwareStatement,
-            RegistrationError::Statement(UdapJwtError::Untrusted(_)) => ErrorCode::UnapprovedSoftwareStatement,
+            // The one ChainError mapping: fixed client text, detail to the log.
+            RegistrationError::Statement(UdapJwtError::Untrusted(c)) => {
+                return OAuthError::from_chain_error(ErrorCode::UnapprovedSoftwareStatement, "software statement", c)
+            }
             RegistrationError::Statement(_) => ErrorCode::InvalidSoftwareStatement,
             RegistrationError::Metadata(MetadataError::RedirectUri(_)) => ErrorCode::InvalidRedirectUri,
             RegistrationError::Metadata(_) => ErrorCode::InvalidClientMetadata,
             RegistrationError::Certification(_) => ErrorCode::UnapprovedSoftwareStatement,
             RegistrationError::Store(e) => return OAuthError::internal(e),
         };
-        OAuthError::new(code, e.to_string())
+        let reason = if matches!(e, RegistrationError::Replay) { Reason::Replay } else { Reason::of_code(code) };
+        OAuthError::new(code, e.to_string()).with_reason(reason)
     }
 }
 
@@ -126,7 +129,8 @@ pub fn register(ctx: &RegistrationContext<'_>, body: &[u8], now: i64) -> Result<
     let rules = TimeRules { now, skew: CLOCK_SKEW, max_lifetime: Some(MAX_STATEMENT_LIFETIME), max_exp_ahead: None, require_iat: true };
     check_time(reg, &rules).map_err(|e| RegistrationError::Claim(e.to_string()))?;
     let jti = reg.jti.as_deref().filter(|j| !j.is_empty()).ok_or_else(|| RegistrationError::Claim("jti is required".into()))?;
-    let exp = reg.exp.unwrap_or(now);
+    // UDAP-5: burned for as long as `check_time` above would accept the statement.
+    let keep_until = rules.accepted_until(reg.exp.unwrap_or(now));
 
     // UDAP-21: an empty grant_types cancels the registration of this iss in this community.
     let grant_types = client_metadata::grant_types(claims)?;
@@ -135,7 +139,7 @@ pub fn register(ctx: &RegistrationContext<'_>, body: &[u8], now: i64) -> Result<
         let Some(mut client) = existing.filter(|c| c.status != ClientStatus::Cancelled) else {
             return Err(RegistrationError::CancelUnknown);
         };
-        burn_jti(ctx.store, iss, jti, exp, now)?;
+        burn_jti(ctx.store, iss, jti, keep_until, now)?;
         client.status = ClientStatus::Cancelled;
         client.metadata.grant_types.clear();
         client.updated_at = now;
@@ -149,7 +153,7 @@ pub fn register(ctx: &RegistrationContext<'_>, body: &[u8], now: i64) -> Result<
     let metadata = client_metadata::validate(claims)?;
     let intended_use = client_metadata::intended_use(claims, ctx.vocabulary)?;
     check_certifications(community, &request, iss, now)?;
-    burn_jti(ctx.store, iss, jti, exp, now)?;
+    burn_jti(ctx.store, iss, jti, keep_until, now)?;
 
     // UDAP-20: same (community, iss) → replace-all update keeping the client_id; never touches
     // a registration made in another community (the identity key includes the community).
@@ -181,8 +185,8 @@ pub fn register(ctx: &RegistrationContext<'_>, body: &[u8], now: i64) -> Result<
 }
 
 /// Records the statement's (iss, jti) (UDAP-4, UDAP-5). A replay is refused.
-fn burn_jti(store: &Store, iss: &str, jti: &str, exp: i64, now: i64) -> Result<(), RegistrationError> {
-    if store.jti().insert_if_absent(iss, jti, exp, now)? {
+fn burn_jti(store: &Store, iss: &str, jti: &str, keep_until: i64, now: i64) -> Result<(), RegistrationError> {
+    if store.jti().insert_if_absent(iss, jti, keep_until, now)? {
         Ok(())
     } else {
         Err(RegistrationError::Replay)

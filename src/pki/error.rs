@@ -77,6 +77,34 @@ pub enum ChainError {
     Internal { detail: String },
 }
 
+impl ChainError {
+    /// A fixed text for clients: says what is wrong without echoing subject DNs, OpenSSL error
+    /// stacks or CRL URLs (those are in `Display`, for the log).
+    pub fn public_text(&self) -> &'static str {
+        match self {
+            ChainError::Empty | ChainError::TooManyCertificates { .. } | ChainError::Malformed { .. } => "the x5c certificate chain is malformed",
+            ChainError::Expired { .. } => "the certificate has expired",
+            ChainError::NotYetValid { .. } => "the certificate is not yet valid",
+            ChainError::Untrusted { .. } => "the certificate does not chain to a trust anchor of this community",
+            ChainError::BadSignature { .. } => "a signature in the certificate chain does not verify",
+            ChainError::NotCa { .. } => "an issuing certificate in the chain is not a CA",
+            ChainError::PathLength { .. } => "the chain exceeds a CA's path length constraint",
+            ChainError::LeafIsCa { .. } => "a CA certificate cannot be used as the leaf",
+            ChainError::KeyUsage { .. } => "the certificate's key usage does not allow this use",
+            ChainError::WeakKey { .. } => "the certificate's key is too weak or of an unsupported type",
+            ChainError::WeakSignature { .. } => "the certificate is signed with a weak algorithm",
+            ChainError::Revoked { .. } => "the certificate has been revoked",
+            ChainError::RevocationUnknown { .. } => "the certificate's revocation status could not be established",
+            ChainError::NoSanUri { .. } => "the certificate has no subjectAltName URI",
+            ChainError::NameConstraints { .. } => "the certificate violates a name constraint of its chain",
+            ChainError::UnhandledCriticalExtension { .. } => "the certificate has an unsupported critical extension",
+            ChainError::ChainTooLong { .. } => "the certificate chain is too long",
+            ChainError::Rejected { .. } => "the certificate chain was rejected",
+            ChainError::Internal { .. } => "the certificate chain could not be validated",
+        }
+    }
+}
+
 /// Why a trust community's configuration cannot be used. Raised once at construction, so a
 /// half-valid community is never served (fail closed on configuration).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

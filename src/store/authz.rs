@@ -107,6 +107,21 @@ pub struct RefreshRecord {
 pub struct LaunchRecord {
     pub context: LaunchContext,
     pub expires_at: i64,
+    /// The app this launch was created for; a launch without one (made before launches were
+    /// bound) is never taken.
+    #[serde(default)]
+    pub client_id: Option<String>,
+}
+
+/// What `Authz::take_launch` found.
+#[derive(Debug, Clone)]
+pub enum LaunchTake {
+    /// Removed and returned: it was live and made for this client.
+    Taken(LaunchRecord),
+    /// Unknown, already taken, or expired.
+    Missing,
+    /// Live, but made for another client: left in place.
+    OtherClient,
 }
 
 /// What `Authz::consume_code` found.
@@ -234,6 +249,19 @@ impl<'s> Authz<'s> {
 
     pub fn launch(&self, id: &str, now: i64) -> Result<Option<LaunchRecord>, StoreError> {
         Ok(self.store.read(|txn| LAUNCHES.get(txn, id))?.filter(|l| l.expires_at > now))
+    }
+
+    /// Single use: in one write transaction, reads the launch and removes it when it is live and
+    /// was created for `client_id`. Of concurrent takes, at most one gets `Taken`.
+    pub fn take_launch(&self, id: &str, client_id: &str, now: i64) -> Result<LaunchTake, StoreError> {
+        self.store.write(|txn| match LAUNCHES.get(txn, id)? {
+            Some(rec) if rec.expires_at > now && rec.client_id.as_deref() == Some(client_id) => {
+                LAUNCHES.remove(txn, id)?;
+                Ok(LaunchTake::Taken(rec))
+            }
+            Some(rec) if rec.expires_at > now && rec.client_id.is_some() => Ok(LaunchTake::OtherClient),
+            _ => Ok(LaunchTake::Missing),
+        })
     }
 }
 

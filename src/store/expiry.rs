@@ -41,8 +41,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.redb")).unwrap();
         let a = store.authz();
-        a.put_launch("old", &LaunchRecord { context: LaunchContext::default(), expires_at: 100 }).unwrap();
-        a.put_launch("new", &LaunchRecord { context: LaunchContext::default(), expires_at: 10_000 }).unwrap();
+        a.put_launch("old", &LaunchRecord { context: LaunchContext::default(), expires_at: 100, client_id: None }).unwrap();
+        a.put_launch("new", &LaunchRecord { context: LaunchContext::default(), expires_at: 10_000, client_id: None }).unwrap();
         let i = Interaction {
             id: "i".into(), client_id: "c".into(), redirect_uri: "https://a/cb".into(), state: None, scope: "openid".into(),
             code_challenge: None, nonce: None, aud: String::new(), launch: None, username: None, selected_patient: None, created_at: 0, expires_at: 50,

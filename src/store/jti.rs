@@ -50,18 +50,22 @@ impl JtiStore {
         })
     }
 
-    /// UDAP-5: atomically record `(iss, jti)` with the JWT's `exp`.
+    /// UDAP-5: atomically record `(iss, jti)` until `keep_until`.
+    ///
+    /// `keep_until` is the last time at which the server could still accept that JWT: its `exp`
+    /// plus the clock skew the verifier allows (`jose::TimeRules::accepted_until`). Keeping the
+    /// entry only until `exp` would let the same JWT be accepted again inside the skew window.
     ///
     /// Returns `Ok(true)` if the pair is fresh (now recorded and durably committed), `Ok(false)` if
-    /// it is a replay of a JWT that has not expired. An entry whose `exp < now` is expired and is
-    /// replaced, since the IG requires allowing reuse after expiration. Of concurrent calls with
-    /// the same pair exactly one returns true. On `Err` nothing is known to be recorded; treat the
-    /// request as failed (never as fresh).
+    /// it is a replay of a JWT that could still be accepted. An entry whose `keep_until < now` is
+    /// spent and is replaced, since the IG requires allowing reuse after expiration. Of concurrent
+    /// calls with the same pair exactly one returns true. On `Err` nothing is known to be
+    /// recorded; treat the request as failed (never as fresh).
     pub fn insert_if_absent(
         &self,
         iss: &str,
         jti: &str,
-        exp: i64,
+        keep_until: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
         check_key(TABLE, iss)?;
@@ -71,7 +75,7 @@ impl JtiStore {
         let request = Request {
             iss: iss.to_owned(),
             jti: jti.to_owned(),
-            exp,
+            exp: keep_until,
             now,
             reply: reply_tx,
         };

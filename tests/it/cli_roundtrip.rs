@@ -195,6 +195,24 @@ fn client_add_prints_the_secret_once_and_list_flags_missing_intended_use() {
 }
 
 #[test]
+fn client_add_takes_the_oauth_auth_method_names_and_refuses_admin_scopes_for_public_clients() {
+    // Issue 8 item 9: the OAuth registered names (token_endpoint_auth_method), kebab-case kept as aliases.
+    let tmp = tempfile::tempdir().unwrap();
+    for (given, stored) in [("client_secret_basic", "client_secret_basic"), ("client-secret-basic", "client_secret_basic")] {
+        let added = ok_json(tmp.path(), &["client", "add", "--name", "svc", "--auth", given, "--grant-types", "client_credentials", "--scope", "system/*.rs"]);
+        assert_eq!(added["auth"], stored, "{given}");
+    }
+    let jwks = tmp.path().join("jwks.json");
+    std::fs::write(&jwks, serde_json::to_string(&serde_json::json!({"keys": []})).unwrap()).unwrap();
+    let added = ok_json(tmp.path(), &["client", "add", "--name", "svc", "--auth", "private_key_jwt", "--jwks", jwks.to_str().unwrap(), "--grant-types", "client_credentials", "--scope", "system/*.rs"]);
+    assert_eq!(added["auth"], "private_key_jwt");
+    // Issue 8 item 1: administrative scopes only for confidential clients.
+    let out = cli(tmp.path(), &["client", "add", "--name", "app", "--auth", "none", "--redirect-uri", "https://app.example/cb", "--grant-types", "authorization_code", "--scope", "openid udap-server/launch"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("confidential client"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
 fn user_launch_and_grant_commands() {
     use std::io::Write;
     let tmp = tempfile::tempdir().unwrap();
@@ -209,8 +227,13 @@ fn user_launch_and_grant_commands() {
     let users = ok_json(tmp.path(), &["user", "list"]);
     assert_eq!(users[0]["username"], "alice");
     assert!(users[0].get("password_hash").is_none(), "the hash is never printed");
-    let launch = ok_json(tmp.path(), &["launch", "create", "--patient", "p1", "--encounter", "e1"]);
+    let app = ok_json(tmp.path(), &["client", "add", "--name", "app", "--auth", "none", "--redirect-uri", "https://app.example/cb", "--grant-types", "authorization_code", "--scope", "launch patient/*.rs"]);
+    let app_id = app["client_id"].as_str().unwrap();
+    let launch = ok_json(tmp.path(), &["launch", "create", "--client-id", app_id, "--patient", "p1", "--encounter", "e1"]);
     assert!(launch["launch"].as_str().unwrap().len() >= 20);
+    // Issue 8 item 1: patient and encounter are FHIR ids.
+    let out = cli(tmp.path(), &["launch", "create", "--client-id", app_id, "--patient", "p1/../x"]);
+    assert!(!out.status.success());
     let out = cli(tmp.path(), &["grant", "revoke", "alice", "--client", "nobody"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no grants"));

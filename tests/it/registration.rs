@@ -264,6 +264,19 @@ fn replayed_statement_jti_is_refused() {
 }
 
 #[test]
+fn a_statement_past_exp_inside_the_skew_window_is_not_accepted_twice() {
+    // UDAP-5: the statement's jti is kept for as long as the statement could be accepted
+    // (exp + skew); before, a statement 10 s past exp registered again and again.
+    let s = TestServer::start();
+    let id = s.community.client(SAN);
+    let t = now();
+    let st = s.statement(&id, json!({"iat": t - 100, "exp": t - 10}));
+    assert_eq!(register_raw(&s, &st).status().as_u16(), 201);
+    let (status, error) = error_of(register_raw(&s, &st));
+    assert_eq!((status, error.as_str()), (400, "invalid_software_statement"));
+}
+
+#[test]
 fn failed_attempts_do_not_affect_a_later_valid_registration() {
     // Inferno's order: invalid iss, then bad signature, then the valid request, same certificate.
     let s = TestServer::start();

@@ -97,6 +97,44 @@ fn fifty_concurrent_submissions_of_one_assertion_yield_exactly_one_token() {
     assert_eq!(statuses.iter().filter(|s| **s == 400).count(), 49);
 }
 
+/// 20 concurrent copies of `assertion`: the statuses, in no particular order.
+fn concurrent_copies(s: &Arc<TestServer>, assertion: &str, n: usize) -> Vec<u16> {
+    let a = Arc::new(assertion.to_string());
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            let (s, a) = (s.clone(), a.clone());
+            std::thread::spawn(move || s.udap_token(&a).status().as_u16())
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+#[test]
+fn an_assertion_past_exp_but_inside_the_skew_window_is_accepted_at_most_once() {
+    // UDAP-5: the jti stays burned for as long as the server would accept the JWT (exp + skew).
+    // Before the fix, the entry lapsed at `exp`, so each copy of an assertion 10 s past its exp
+    // got a token.
+    let (s, id, client_id) = setup();
+    let t = now();
+    let a = s.assertion(&id, &client_id, json!({"iat": t - 100, "exp": t - 10}));
+    let s = Arc::new(s);
+    let statuses = concurrent_copies(&s, &a, 20);
+    assert!(statuses.iter().filter(|c| **c == 200).count() <= 1, "{statuses:?}");
+    assert!(statuses.iter().all(|c| *c == 200 || *c == 400), "{statuses:?}");
+    // Sequentially too: the one accepted copy burns it for the rest of the window.
+    assert_eq!(error_of(s.udap_token(&a)), (400, "invalid_client".into()));
+}
+
+#[test]
+fn an_over_long_jti_is_a_client_error_not_a_server_error() {
+    // A validly signed assertion with a 4 KB jti used to reach the store and fail with a 500.
+    let (s, id, client_id) = setup();
+    let a = s.assertion(&id, &client_id, json!({"jti": "j".repeat(4096)}));
+    let (status, code) = error_of(s.udap_token(&a));
+    assert_eq!(status, 400);
+    assert!(code == "invalid_request" || code == "invalid_client", "{code}");
+}
+
 #[test]
 fn replay_after_a_restart_is_rejected() {
     // The replay store is durable.

@@ -131,3 +131,50 @@ fn bearer_token_with_the_introspection_scope_can_introspect() {
     let res = s.http.post(&s.ep.introspection).bearer_auth("forged").form(&[("token", &token)]).send().unwrap();
     assert_eq!(error_of(res), (401, "invalid_client".into()));
 }
+
+#[test]
+fn self_registration_never_grants_administrative_scopes() {
+    // Issue 8 item 1 (critical): a member registering `udap-server/introspect udap-server/launch`
+    // used to get them, then introspected every client's tokens and created launches.
+    let s = TestServer::start();
+    let (_, _, victim_token) = b2b_token(&s);
+    let attacker = s.community.client("https://attacker.example.org/b2b");
+    let st = s.statement(&attacker, json!({"scope": "udap-server/launch udap-server/introspect system/*.rs"}));
+    let res = s.post_json(&s.ep.registration, &json!({"software_statement": st, "udap": "1"}));
+    assert_eq!(res.status().as_u16(), 201);
+    let body: Value = res.json().unwrap();
+    // The registration response carries the granted scope.
+    assert_eq!(body["scope"], "system/*.rs");
+    let client_id = body["client_id"].as_str().unwrap().to_string();
+    // Even a record that holds the scope string (an old registration) grants nothing: force it.
+    let mut record = s.store.clients().get(&client_id).unwrap().unwrap();
+    record.metadata.scope = "udap-server/launch udap-server/introspect system/*.rs".into();
+    s.store.clients().put(&record).unwrap();
+    let assertion = |scope: Option<&str>| {
+        let mut form = vec![
+            ("grant_type".to_string(), "client_credentials".to_string()),
+            ("client_assertion_type".into(), "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into()),
+            ("client_assertion".into(), s.assertion(&attacker, &client_id, json!({}))),
+            ("udap".into(), "1".into()),
+        ];
+        if let Some(sc) = scope {
+            form.push(("scope".into(), sc.into()));
+        }
+        form
+    };
+    let res = s.http.post(&s.ep.token).form(&assertion(Some("udap-server/introspect"))).send().unwrap();
+    assert_eq!(error_of(res), (400, "invalid_scope".into()));
+    // Introspecting another client's token with client authentication: inactive.
+    let mut form = assertion(None);
+    form.retain(|(k, _)| k != "grant_type");
+    form.push(("token".into(), victim_token.clone()));
+    let res = s.http.post(&s.ep.introspection).form(&form).send().unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(res.json::<Value>().unwrap(), json!({"active": false}));
+    // And no launches.
+    let mut form = assertion(None);
+    form.retain(|(k, _)| k != "grant_type");
+    form.push(("patient".into(), "p1".into()));
+    let res = s.http.post(format!("{}/launch", s.base)).form(&form).send().unwrap();
+    assert_eq!(error_of(res), (400, "unauthorized_client".into()));
+}

@@ -13,7 +13,7 @@ use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::scopes;
 use serde_json::Value;
 
-use crate::oauth::tokens::{token_response, Grant, TokenIssuer, INTROSPECTION_SCOPE};
+use crate::oauth::tokens::{token_response, Grant, TokenIssuer};
 
 use super::GrantPolicy;
 
@@ -35,7 +35,9 @@ pub fn decide(auth: &AuthenticatedClient, requested_scope: Option<&str>, policy:
 
     // No scope requested: the registered system scopes (RFC 6749 §3.3 lets the server pick a default).
     let requested = requested_scope.map(str::trim).filter(|s| !s.is_empty()).unwrap_or(&client.metadata.scope);
-    let keep = |s: &scopes::Scope| scopes::is_system(s) || matches!(s, scopes::Scope::Other(n) if n == INTROSPECTION_SCOPE);
+    // Administrative scopes only for a client that holds them (issue 8 item 1): a scope string
+    // left in an old self-registration grants nothing.
+    let keep = |s: &scopes::Scope| scopes::is_system(s) || matches!(s, scopes::Scope::Other(n) if crate::oauth::admin_scopes::is_admin_scope(n) && crate::oauth::admin_scopes::client_holds(client, n));
     let granted = scopes::grant(requested, &client.metadata.scope, keep);
     if granted.is_empty() {
         return Err(OAuthError::new(ErrorCode::InvalidScope, "none of the requested scopes is available to this client (client_credentials grants system/ scopes it registered)"));
