@@ -25,3 +25,42 @@ impl ResponseError for OAuthError {
         res.json(json!({"error": self.code.as_str(), "error_description": self.description}))
     }
 }
+
+/// True for the paths that serve HTML pages to a person (login, the authorization steps,
+/// logout); every other path is an API that answers OAuth JSON.
+fn is_page(path: &str) -> bool {
+    path.ends_with("/login") || path.ends_with("/logout") || path.contains("/authorize") || path.contains("/account/") || path.contains("/developer")
+}
+
+/// The response for a request the framework could not parse (a query, form, JSON or path
+/// extractor failed, or no route matched): OAuth JSON on the API, an error page on the pages,
+/// never the framework's own text/plain message. The framework's text goes to the log.
+pub fn framework_error(detail: &dyn std::fmt::Display, req: &actix_web::HttpRequest, status: StatusCode, client_text: &str) -> HttpResponse {
+    tracing::info!(path = ?req.path(), detail = ?detail.to_string(), status = status.as_u16(), "request could not be parsed");
+    if is_page(req.path()) {
+        let headers = super::session::page_headers(&[], None);
+        super::pages::html_response(status, super::pages::error_page("This request cannot be completed", client_text), headers)
+    } else {
+        let e = OAuthError::new(crate::oauth::ErrorCode::InvalidRequest, client_text).with_status(status.as_u16());
+        e.error_response()
+    }
+}
+
+fn extractor_error<E: std::fmt::Display + std::fmt::Debug + 'static>(err: E, req: &actix_web::HttpRequest) -> actix_web::Error {
+    let res = framework_error(&err, req, StatusCode::BAD_REQUEST, "the request parameters could not be read (a parameter is repeated, missing or malformed)");
+    actix_web::error::InternalError::from_response(err, res).into()
+}
+
+/// Extractor configurations whose errors go through [`framework_error`].
+pub fn configure_extractors(cfg: &mut actix_web::web::ServiceConfig) {
+    use actix_web::web;
+    cfg.app_data(web::QueryConfig::default().error_handler(extractor_error))
+        .app_data(web::FormConfig::default().error_handler(extractor_error))
+        .app_data(web::JsonConfig::default().error_handler(extractor_error))
+        .app_data(web::PathConfig::default().error_handler(extractor_error));
+}
+
+/// The default service: an unknown path or method gets a JSON 404 (or the error page).
+pub async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
+    framework_error(&"no route", &req, StatusCode::NOT_FOUND, "there is no such endpoint")
+}

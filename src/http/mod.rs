@@ -46,7 +46,9 @@ pub enum ServeError {
 /// Registers every route: health and metrics at the root, protocol endpoints under the base URL's
 /// path (UDAP-7: `{baseURL}/.well-known/udap`).
 pub fn routes(cfg: &mut web::ServiceConfig, prefix: &str) {
+    error::configure_extractors(cfg);
     cfg.app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+        .default_service(web::to(error::not_found))
         .route("/health", web::get().to(health::health))
         .route("/metrics", web::get().to(health::metrics))
         .service(

@@ -141,6 +141,7 @@ pub fn start(ctx: &AuthorizeContext<'_>, p: &AuthorizeParams, interaction_id: St
         id: interaction_id,
         client_id: client.client_id.clone(),
         redirect_uri,
+        redirect_uri_sent: p.redirect_uri.is_some(),
         state,
         scope: allowed.join(" "),
         code_challenge,

@@ -5,16 +5,19 @@
 use serde_json::Value;
 
 use crate::community::Community;
-use crate::jose::{check_time, TimeRules};
+use crate::jose::{check_time, AlgPolicy, TimeRules, CLOCK_SKEW};
 use crate::pki;
 
 use super::udap_jwt;
 
 /// Validates one certification of the app `subject` (the software statement's `iss`); returns its
 /// `certification_uris`.
-pub fn validate(token: &str, community: &Community, subject: &str, now: i64) -> Result<Vec<String>, String> {
+///
+/// The signature is checked under the server's configured algorithm policy, like every other JWT
+/// it receives (issue 8 item 8: it used the default policy).
+pub fn validate(token: &str, community: &Community, subject: &str, now: i64, policy: &AlgPolicy) -> Result<Vec<String>, String> {
     let trust = community.certifier_trust.as_ref().ok_or("this community has no certifier anchors")?;
-    let (claims, x5c) = udap_jwt::verify_signature(token, &crate::jose::AlgPolicy::default()).map_err(|e| e.to_string())?;
+    let (claims, x5c) = udap_jwt::verify_signature(token, policy).map_err(|e| e.to_string())?;
     let chain = pki::validate_chain(&x5c, trust, now).map_err(|e| e.to_string())?;
     let reg = crate::jose::RegisteredClaims::from_claims(&claims).map_err(|e| e.to_string())?;
     let iss = reg.iss.as_deref().ok_or("iss missing")?;
@@ -24,7 +27,7 @@ pub fn validate(token: &str, community: &Community, subject: &str, now: i64) -> 
     if reg.sub.as_deref() != Some(subject) {
         return Err("sub is not the registering app's iss".into());
     }
-    let rules = TimeRules { now, skew: 60, max_lifetime: None, max_exp_ahead: None, require_iat: true };
+    let rules = TimeRules { now, skew: CLOCK_SKEW, max_lifetime: None, max_exp_ahead: None, require_iat: true };
     check_time(&reg, &rules).map_err(|e| e.to_string())?;
     Ok(claims
         .get("certification_uris")

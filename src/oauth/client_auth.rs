@@ -197,10 +197,21 @@ fn authenticate_udap(ctx: &AuthContext<'_>, creds: &Credentials, assertion: &jos
     // A renewed certificate with the registered SAN is accepted and recorded (UDAP-33).
     let leaf_b64 = base64::engine::general_purpose::STANDARD.encode(&verified.chain.leaf_der);
     if client.certificate_der_b64.as_deref() != Some(leaf_b64.as_str()) {
-        client.certificate_der_b64 = Some(leaf_b64);
-        client.certificate_not_after = Some(verified.chain.not_after);
-        client.updated_at = now;
-        ctx.store.clients().put(&client)?;
+        // Read and written in one transaction, changing only the certificate fields, so a
+        // concurrent administrative change (disable, intended use) is not overwritten.
+        let not_after = verified.chain.not_after;
+        let renewed = ctx.store.clients().modify(&client.client_id, |c| {
+            if c.certificate_der_b64.as_deref() == Some(leaf_b64.as_str()) {
+                return false;
+            }
+            c.certificate_der_b64 = Some(leaf_b64.clone());
+            c.certificate_not_after = Some(not_after);
+            c.updated_at = now;
+            true
+        })?;
+        if let Some(r) = renewed {
+            client = r;
+        }
         tracing::info!(client_id = %client.client_id, "client certificate renewed");
     }
     Ok(AuthenticatedClient { client, method: AuthMethod::Udap, community: Some(community), assertion_claims: Some(verified.claims) })

@@ -99,6 +99,7 @@ pub fn approve(store: &Store, i: &Interaction, user: &User, patient: Option<Stri
     let record = CodeRecord {
         client_id: i.client_id.clone(),
         redirect_uri: i.redirect_uri.clone(),
+        redirect_uri_sent: i.redirect_uri_sent,
         code_challenge: i.code_challenge.clone(),
         grant_id: grant.grant_id.clone(),
         nonce: i.nonce.clone(),
@@ -145,6 +146,7 @@ mod tests {
             id: "i".into(),
             client_id: "c".into(),
             redirect_uri: "https://app.example/cb".into(),
+            redirect_uri_sent: true,
             state: Some("xyz".into()),
             scope: scope.into(),
             code_challenge: None,

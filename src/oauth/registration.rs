@@ -134,16 +134,22 @@ pub fn register(ctx: &RegistrationContext<'_>, body: &[u8], now: i64) -> Result<
 
     // UDAP-21: an empty grant_types cancels the registration of this iss in this community.
     let grant_types = client_metadata::grant_types(claims)?;
-    let existing = ctx.store.clients().find_by_identity(&community.uri, iss)?;
     if grant_types.is_empty() {
-        let Some(mut client) = existing.filter(|c| c.status != ClientStatus::Cancelled) else {
+        // Nothing to cancel: refused before the jti is burned.
+        if ctx.store.clients().find_by_identity(&community.uri, iss)?.is_none_or(|c| c.status == ClientStatus::Cancelled) {
             return Err(RegistrationError::CancelUnknown);
-        };
+        }
         burn_jti(ctx.store, iss, jti, keep_until, now)?;
-        client.status = ClientStatus::Cancelled;
-        client.metadata.grant_types.clear();
-        client.updated_at = now;
-        ctx.store.clients().put(&client)?;
+        // Read, check and write in one transaction (issue 8 item 8).
+        let client = ctx.store.clients().update_identity(&community.uri, iss, |existing| {
+            let Some(mut client) = existing.filter(|c| c.status != ClientStatus::Cancelled) else {
+                return Err(RegistrationError::CancelUnknown);
+            };
+            client.status = ClientStatus::Cancelled;
+            client.metadata.grant_types.clear();
+            client.updated_at = now;
+            Ok((Some(client.clone()), client))
+        })?;
         let body = json!({"client_id": client.client_id, "software_statement": statement, "grant_types": []});
         return Ok(RegistrationOutcome { kind: RegistrationKind::Cancelled, client, body });
     }
@@ -152,34 +158,38 @@ pub fn register(ctx: &RegistrationContext<'_>, body: &[u8], now: i64) -> Result<
     // duplicates are ignored, UDAP-14).
     let metadata = client_metadata::validate(claims)?;
     let intended_use = client_metadata::intended_use(claims, ctx.vocabulary)?;
-    check_certifications(community, &request, iss, now)?;
+    check_certifications(community, &request, iss, now, ctx.policy)?;
     burn_jti(ctx.store, iss, jti, keep_until, now)?;
 
     // UDAP-20: same (community, iss) → replace-all update keeping the client_id; never touches
-    // a registration made in another community (the identity key includes the community).
-    let (kind, client_id, created_at, previous_use) = match existing {
-        Some(old) => (RegistrationKind::Updated, old.client_id, old.created_at, old.intended_use),
-        None => (RegistrationKind::Created, new_client_id(), now, Default::default()),
-    };
-    let client = ClientRecord {
-        client_id,
-        status: ClientStatus::Active,
-        origin: ClientOrigin::UdapRegistration,
-        community: Some(community.uri.clone()),
-        san_uri: Some(iss.to_string()),
-        certificate_der_b64: Some(base64::engine::general_purpose::STANDARD.encode(&verified.chain.leaf_der)),
-        certificate_not_after: Some(verified.chain.not_after),
-        software_statement: Some(statement.to_string()),
-        // An update that does not declare intended use keeps what an administrator set (HTI1-2).
-        intended_use: if intended_use.users.is_empty() && intended_use.purposes.is_empty() { previous_use } else { intended_use },
-        metadata,
-        jwks: None,
-        jwks_uri: None,
-        secret_hash: None,
-        created_at,
-        updated_at: now,
-    };
-    ctx.store.clients().put(&client)?;
+    // a registration made in another community (the identity key includes the community). The
+    // existing record is read and replaced in one transaction (issue 8 item 8).
+    let certificate_der_b64 = base64::engine::general_purpose::STANDARD.encode(&verified.chain.leaf_der);
+    let (kind, client) = ctx.store.clients().update_identity(&community.uri, iss, |existing| {
+        let (kind, client_id, created_at, previous_use) = match existing {
+            Some(old) => (RegistrationKind::Updated, old.client_id, old.created_at, old.intended_use),
+            None => (RegistrationKind::Created, new_client_id(), now, Default::default()),
+        };
+        let client = ClientRecord {
+            client_id,
+            status: ClientStatus::Active,
+            origin: ClientOrigin::UdapRegistration,
+            community: Some(community.uri.clone()),
+            san_uri: Some(iss.to_string()),
+            certificate_der_b64: Some(certificate_der_b64),
+            certificate_not_after: Some(verified.chain.not_after),
+            software_statement: Some(statement.to_string()),
+            // An update that does not declare intended use keeps what an administrator set (HTI1-2).
+            intended_use: if intended_use.users.is_empty() && intended_use.purposes.is_empty() { previous_use } else { intended_use },
+            metadata,
+            jwks: None,
+            jwks_uri: None,
+            secret_hash: None,
+            created_at,
+            updated_at: now,
+        };
+        Ok::<_, RegistrationError>((Some(client.clone()), (kind, client)))
+    })?;
     let body = response_body(&client, statement);
     Ok(RegistrationOutcome { kind, client, body })
 }
@@ -212,7 +222,7 @@ pub fn new_client_id() -> String {
 
 /// UDAP-17: unrecognised certifications are ignored; certifications the community requires must be
 /// present and valid.
-fn check_certifications(community: &Community, request: &Map<String, Value>, subject: &str, now: i64) -> Result<(), RegistrationError> {
+fn check_certifications(community: &Community, request: &Map<String, Value>, subject: &str, now: i64, alg_policy: &AlgPolicy) -> Result<(), RegistrationError> {
     let policy = &community.policy;
     if policy.certifications_required.is_empty() {
         return Ok(());
@@ -223,7 +233,7 @@ fn check_certifications(community: &Community, request: &Map<String, Value>, sub
     };
     let mut satisfied = std::collections::BTreeSet::new();
     for token in submitted {
-        if let Ok(names) = super::certification::validate(token, community, subject, now) {
+        if let Ok(names) = super::certification::validate(token, community, subject, now, alg_policy) {
             satisfied.extend(names);
         }
     }

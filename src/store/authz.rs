@@ -44,6 +44,10 @@ pub struct Interaction {
     pub id: String,
     pub client_id: String,
     pub redirect_uri: String,
+    /// Whether the request carried `redirect_uri` (else the one registered was used): the token
+    /// request must repeat it only then (RFC 6749 §4.1.3).
+    #[serde(default = "sent")]
+    pub redirect_uri_sent: bool,
     pub state: Option<String>,
     /// Requested scopes (space-separated), already limited to what the client registered.
     pub scope: String,
@@ -63,11 +67,20 @@ pub struct Interaction {
     pub expires_at: i64,
 }
 
+/// Records written before `redirect_uri_sent` existed are treated as having sent it (the strict side).
+fn sent() -> bool {
+    true
+}
+
 /// An issued authorization code (by hash).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CodeRecord {
     pub client_id: String,
     pub redirect_uri: String,
+    /// Copied from the interaction: `redirect_uri` is required at the token endpoint only when
+    /// the authorization request carried it (RFC 6749 §4.1.3).
+    #[serde(default = "sent")]
+    pub redirect_uri_sent: bool,
     pub code_challenge: Option<String>,
     pub grant_id: String,
     pub nonce: Option<String>,

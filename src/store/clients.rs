@@ -173,6 +173,60 @@ impl<'s> Clients<'s> {
         })
     }
 
+    /// Read-modify-write of the UDAP client registered for `(community, san_uri)` in one write
+    /// transaction (UDAP-20, UDAP-21): concurrent registrations of one identity can neither create
+    /// two clients nor lose an update. `decide` gets the current record (any status) and returns
+    /// the record to store (or `None` to store nothing) with a value for the caller; its error
+    /// aborts the transaction, so nothing is written.
+    pub fn update_identity<T, E: From<StoreError>>(
+        &self,
+        community: &str,
+        san_uri: &str,
+        decide: impl FnOnce(Option<ClientRecord>) -> Result<(Option<ClientRecord>, T), E>,
+    ) -> Result<T, E> {
+        let key = identity_key(community, san_uri)?;
+        let mut refused: Option<E> = None;
+        let result = self.store.write(|txn| {
+            let current = match IDENTITIES.get(txn, &key)? {
+                Some(id) => TABLE.get(txn, &id)?,
+                None => None,
+            };
+            match decide(current) {
+                Ok((Some(client), out)) => {
+                    TABLE.put(txn, &client.client_id, &client)?;
+                    IDENTITIES.put(txn, &key, &client.client_id)?;
+                    Ok(Some(out))
+                }
+                Ok((None, out)) => Ok(Some(out)),
+                Err(e) => {
+                    refused = Some(e);
+                    // Dropping the transaction uncommitted writes nothing.
+                    Err(StoreError::Aborted)
+                }
+            }
+        });
+        match (result, refused) {
+            (_, Some(e)) => Err(e),
+            (Ok(Some(out)), None) => Ok(out),
+            (Ok(None), None) => Err(StoreError::Aborted.into()),
+            (Err(e), None) => Err(e.into()),
+        }
+    }
+
+    /// Changes one client in one write transaction: `change` edits the current record and says
+    /// whether to store it. Returns the record as stored (or as found), `None` if unknown. Used
+    /// where a request updates part of a record (certificate renewal) while an administrator may
+    /// change another part.
+    pub fn modify(&self, client_id: &str, change: impl FnOnce(&mut ClientRecord) -> bool) -> Result<Option<ClientRecord>, StoreError> {
+        self.store.write(|txn| {
+            let Some(mut client) = TABLE.get(txn, client_id)? else { return Ok(None) };
+            if change(&mut client) {
+                TABLE.put(txn, client_id, &client)?;
+            }
+            Ok(Some(client))
+        })
+    }
+
     pub fn list(&self) -> Result<Vec<ClientRecord>, StoreError> {
         self.store.read(|txn| Ok(TABLE.list(txn)?.into_iter().map(|(_, c)| c).collect()))
     }

@@ -9,6 +9,9 @@ use std::sync::Arc;
 #[non_exhaustive]
 pub enum StoreError {
     /// The data directory or database file could not be created or opened.
+    /// A read-modify-write was refused by its caller's rule; nothing was written.
+    #[error("the change was refused; nothing was written")]
+    Aborted,
     #[error("cannot open {path}: {source}")]
     Io {
         path: PathBuf,

@@ -44,11 +44,11 @@ mod tests {
         a.put_launch("old", &LaunchRecord { context: LaunchContext::default(), expires_at: 100, client_id: None }).unwrap();
         a.put_launch("new", &LaunchRecord { context: LaunchContext::default(), expires_at: 10_000, client_id: None }).unwrap();
         let i = Interaction {
-            id: "i".into(), client_id: "c".into(), redirect_uri: "https://a/cb".into(), state: None, scope: "openid".into(),
+            id: "i".into(), client_id: "c".into(), redirect_uri: "https://a/cb".into(), redirect_uri_sent: true, state: None, scope: "openid".into(),
             code_challenge: None, nonce: None, aud: String::new(), launch: None, username: None, selected_patient: None, created_at: 0, expires_at: 50,
         };
         a.put_interaction(&i).unwrap();
-        let code = CodeRecord { client_id: "c".into(), redirect_uri: "r".into(), code_challenge: None, grant_id: "g".into(), nonce: None, expires_at: 10_000, used: false };
+        let code = CodeRecord { client_id: "c".into(), redirect_uri: "r".into(), redirect_uri_sent: true, code_challenge: None, grant_id: "g".into(), nonce: None, expires_at: 10_000, used: false };
         let grant = crate::store::GrantRecord { grant_id: "g".into(), client_id: "c".into(), username: "u".into(), scope: "openid".into(), context: LaunchContext::default(), fhir_user: None, created_at: 0, revoked: false };
         store.revoked_tokens().revoke("jti-old", 10).unwrap();
         a.complete("nothing", "code-value", &code, &grant).unwrap();

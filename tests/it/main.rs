@@ -13,3 +13,4 @@ mod token_client_credentials;
 mod token_introspection;
 mod tls;
 mod token_smart;
+mod wire_errors;

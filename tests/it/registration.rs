@@ -337,6 +337,53 @@ fn required_certifications_must_be_present_and_valid_and_unknown_ones_are_ignore
 }
 
 #[test]
+fn certifications_are_verified_under_the_configured_algorithm_policy() {
+    // Issue 8 item 8: certification JWTs used the default policy; a server that allows only RS256
+    // must refuse an ES256-signed certification like any other ES256 JWT.
+    let certifier = TestCommunity::new("urn:example:certifier");
+    let program = "https://certifier.example/programs/security-2026";
+    let mut settings = serde_json::Map::new();
+    settings.insert("certifications_supported".into(), json!([program]));
+    settings.insert("certifications_required".into(), json!([program]));
+    settings.insert("certifier_anchors_pem".into(), json!([certifier.pki.root.cert_pem]));
+    settings.insert("certifier_crls_pem".into(), json!([certifier.pki.root_crl_pem, certifier.pki.intermediate_crl_pem]));
+    let overrides = udap_server::config::Overrides { allowed_algs: Some(vec!["RS256".into()]), ..Default::default() };
+    let s = TestServer::start_with(Options { community_settings: settings, overrides, ..Default::default() });
+    let id = s.community.client(SAN);
+    let certification = |signer: &crate::common::Identity| {
+        let t = now();
+        signer.sign(&json!({"iss": signer.san, "sub": SAN, "iat": t, "exp": t + 3600, "jti": udap_server::oauth::random_token(8), "certification_uris": [program]}))
+    };
+    let send = |cert: String| s.post_json(&s.ep.registration, &json!({"software_statement": s.statement(&id, json!({})), "certifications": [cert], "udap": "1"}));
+    let ec = certifier.client_with("https://certifier.example/udap", |c| CertSpec { key: udap_server::pki::ca::KeyKind::EcP256, ..c });
+    assert_eq!(error_of(send(certification(&ec))), (400, "unapproved_software_statement".into()));
+    let rsa = certifier.client("https://certifier.example/udap");
+    assert_eq!(send(certification(&rsa)).status().as_u16(), 201);
+}
+
+#[test]
+fn concurrent_registrations_of_one_identity_make_one_client() {
+    // UDAP-20 and issue 8 item 8: read and write of a registration in one transaction.
+    let s = std::sync::Arc::new(TestServer::start());
+    let id = s.community.client(SAN);
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let (s, st) = (s.clone(), s.statement(&id, json!({})));
+            std::thread::spawn(move || {
+                let res = register_raw(&s, &st);
+                (res.status().as_u16(), res.json::<Value>().unwrap()["client_id"].as_str().map(String::from))
+            })
+        })
+        .collect();
+    let results: Vec<(u16, Option<String>)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(results.iter().filter(|(c, _)| *c == 201).count(), 1, "{results:?}");
+    assert!(results.iter().all(|(c, _)| *c == 201 || *c == 200), "{results:?}");
+    let ids: std::collections::BTreeSet<_> = results.iter().filter_map(|(_, id)| id.clone()).collect();
+    assert_eq!(ids.len(), 1, "{results:?}");
+    assert_eq!(s.store.clients().list().unwrap().len(), 1);
+}
+
+#[test]
 fn intended_use_vocabularies_are_configurable() {
     // HTI1-2: vocabularies configurable.
     let overrides = udap_server::config::Overrides { intended_users_vocabulary: Some(vec!["payer-staff".into()]), ..Default::default() };

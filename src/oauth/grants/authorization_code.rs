@@ -56,8 +56,12 @@ pub fn exchange(store: &Store, issuer: &TokenIssuer, auth: &AuthenticatedClient,
     if record.client_id != client.client_id {
         return Err(invalid_grant("the authorization code was issued to another client"));
     }
-    if req.redirect_uri != Some(record.redirect_uri.as_str()) {
-        return Err(invalid_grant("redirect_uri does not match the authorization request"));
+    // RFC 6749 §4.1.3: required, and identical, when the authorization request included it;
+    // when it did not, a value sent anyway must still be the one the code was issued for.
+    match req.redirect_uri {
+        Some(r) if r != record.redirect_uri => return Err(invalid_grant("redirect_uri does not match the authorization request")),
+        None if record.redirect_uri_sent => return Err(invalid_grant("redirect_uri is required: the authorization request included it")),
+        _ => {}
     }
     if let Some(challenge) = &record.code_challenge {
         pkce::verify(req.code_verifier, challenge).map_err(|e| invalid_grant(&e.to_string()))?;

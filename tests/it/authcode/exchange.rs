@@ -140,6 +140,30 @@ fn redirect_uri_and_client_must_match_the_authorization() {
 }
 
 #[test]
+fn redirect_uri_is_required_at_the_token_endpoint_only_when_it_was_sent_to_authorize() {
+    // RFC 6749 §4.1.3 (issue 8 item 8): "required, if the redirect_uri parameter was included in
+    // the authorization request".
+    let s = setup();
+    let exchange = |code: &str, redirect: Option<&str>| {
+        let mut form = vec![("grant_type", "authorization_code"), ("code", code), ("client_id", "app"), ("code_verifier", VERIFIER)];
+        if let Some(r) = redirect {
+            form.push(("redirect_uri", r));
+        }
+        s.post_form(&s.ep.token, &form)
+    };
+    let b = Browser::new();
+    // Not sent at /authorize (one registered URI): not needed at /token.
+    let q = walk(&b, &s, &authorize_url(&s, "app", SCOPE, &[("redirect_uri", "")]), "alice", None, None, "approve");
+    assert_eq!(exchange(&q["code"], None).status().as_u16(), 200);
+    // Not sent, but sent at /token: it must still be the right one.
+    let q = walk(&b, &s, &authorize_url(&s, "app", SCOPE, &[("redirect_uri", "")]), "alice", None, None, "approve");
+    assert_eq!(error_of(exchange(&q["code"], Some("https://app.example/other"))), (400, "invalid_grant".into()));
+    // Sent at /authorize: required at /token.
+    let code = code_for(&s, "alice", None);
+    assert_eq!(error_of(exchange(&code, None)), (400, "invalid_grant".into()));
+}
+
+#[test]
 fn confidential_symmetric_client_exchanges_with_basic_auth() {
     // SMART-48
     let s = setup();
