@@ -47,7 +47,9 @@ pub async fn register(state: web::Data<AppState>, req: HttpRequest, payload: web
         Err(_) => &state.metrics.registration_errors_total,
     });
     if let Err(e) = &result {
-        tracing::info!(error = %e.code, description = %e.description, "registration refused");
+        if e.reason == crate::oauth::Reason::Replay {
+            Metrics::inc(&state.metrics.jti_replays_total);
+        }
     }
     result
 }

@@ -77,7 +77,16 @@ fn replayed_assertion_is_invalid_client() {
     let (s, id, client_id) = setup();
     let a = s.assertion(&id, &client_id, json!({}));
     assert_eq!(s.udap_token(&a).status().as_u16(), 200);
+    assert_eq!(replay_count(&s), 0.0);
     assert_eq!(error_of(s.udap_token(&a)), (400, "invalid_client".into()));
+    // Counted by the error's kind, not by matching its text (issue 8 item 7).
+    assert_eq!(replay_count(&s), 1.0);
+}
+
+fn replay_count(s: &TestServer) -> f64 {
+    let text = s.get_root("/metrics").text().unwrap();
+    let line = text.lines().find(|l| l.contains("jti_replays_total") && !l.starts_with('#')).expect("replay metric");
+    line.rsplit(' ').next().unwrap().parse().unwrap()
 }
 
 #[test]
