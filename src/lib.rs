@@ -10,6 +10,7 @@ pub mod community;
 pub mod config;
 pub mod dev_community;
 pub mod http;
+pub mod kek;
 pub mod logging;
 pub mod oauth;
 pub mod server_keys;
