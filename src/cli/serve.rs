@@ -106,7 +106,11 @@ pub fn prepare(settings: Settings) -> anyhow::Result<AppState> {
     let communities = community::build_all(&records, &settings.base_url, fetcher, now)
         .context("a configured community cannot be served; fix it with `udap-server community ...`")?;
     store.spawn_pruner(Duration::from_secs(60), || chrono::Utc::now().timestamp())?;
-    let tokens = crate::server_keys::token_issuer(&store, &settings, now)?;
+    let kek = crate::kek::Kek::from_env()?;
+    if let Some(k) = &kek {
+        tracing::info!(kek_id = k.id(), "private keys are sealed at rest with the configured key-encryption key");
+    }
+    let tokens = crate::server_keys::token_issuer(&store, &settings, kek.as_ref(), now)?;
     Ok(AppState::new(settings, store, communities, tokens)?)
 }
 
