@@ -13,3 +13,5 @@ mod token_client_credentials;
 mod token_introspection;
 mod tls;
 mod token_smart;
+// Issue 8 item 4: outbound fetches (JWKS, CRLs) and their bounds.
+mod outbound_fetch;
