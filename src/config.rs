@@ -280,6 +280,21 @@ mod tests {
         }
     }
 
+    /// Issue 8 item 4: private networks are refused to outbound fetches unless configured.
+    #[test]
+    fn outbound_private_networks_setting() {
+        let rows: &[(&str, Option<bool>, bool)] = &[
+            ("", None, false),
+            ("[server]\noutbound_allow_private_networks = true\n", None, true),
+            ("[server]\noutbound_allow_private_networks = true\n", Some(false), false),
+            ("", Some(true), true),
+        ];
+        for (file, flag, want) in rows {
+            let o = Overrides { outbound_allow_private_networks: *flag, ..Default::default() };
+            assert_eq!(resolve(file, o).unwrap().outbound_allow_private, *want, "{file:?} {flag:?}");
+        }
+    }
+
     #[test]
     fn unknown_file_keys_are_rejected() {
         let err = toml::from_str::<FileConfig>("[server]\nlisten_addr = \"x\"\n").unwrap_err();
