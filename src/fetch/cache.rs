@@ -43,7 +43,11 @@ struct Flight<T> {
 
 impl<T> Flight<T> {
     fn new() -> Self {
-        Flight { result: Mutex::new(None), done: Condvar::new(), waiting: AtomicUsize::new(0) }
+        Flight {
+            result: Mutex::new(None),
+            done: Condvar::new(),
+            waiting: AtomicUsize::new(0),
+        }
     }
 
     fn complete(&self, outcome: Outcome<T>) {
@@ -66,7 +70,9 @@ impl<T> Flight<T> {
                 return outcome.clone();
             }
             if self.done.wait_until(&mut result, deadline).timed_out() && result.is_none() {
-                return Err(FetchError::Timeout { url: url.to_string() });
+                return Err(FetchError::Timeout {
+                    url: url.to_string(),
+                });
             }
         }
     }
@@ -94,17 +100,30 @@ struct Entry<T> {
 
 impl<T> Entry<T> {
     fn new(now: i64) -> Self {
-        Entry { value: None, failure: None, flight: None, last_used: now }
+        Entry {
+            value: None,
+            failure: None,
+            flight: None,
+            last_used: now,
+        }
+    }
+
+    fn backing_off(&self, now: i64) -> bool {
+        self.failure.as_ref().is_some_and(|f| now < f.retry_at)
     }
 
     fn live(&self, now: i64) -> bool {
-        self.flight.is_some() || self.value.as_ref().is_some_and(|c| now < c.expires_at) || self.failure.as_ref().is_some_and(|f| now < f.retry_at)
+        self.flight.is_some()
+            || self.value.as_ref().is_some_and(|c| now < c.expires_at)
+            || self.backing_off(now)
     }
 }
 
 /// Backoff after `count` consecutive failures: 10 s, 20 s, 40 s, ... at most 5 minutes.
 pub fn backoff_secs(count: u32) -> i64 {
-    INITIAL_BACKOFF_SECS.saturating_mul(1i64 << count.saturating_sub(1).min(16)).min(MAX_BACKOFF_SECS)
+    INITIAL_BACKOFF_SECS
+        .saturating_mul(1i64 << count.saturating_sub(1).min(16))
+        .min(MAX_BACKOFF_SECS)
 }
 
 /// The cache. `T` is the parsed value (a CRL, a JWK Set).
@@ -128,11 +147,16 @@ impl<T> Drop for FlightGuard<'_, T> {
     fn drop(&mut self) {
         if self.armed {
             if let Some(e) = self.cache.entries.lock().get_mut(self.url) {
-                if e.flight.as_ref().is_some_and(|f| Arc::ptr_eq(f, &self.flight)) {
+                if e.flight
+                    .as_ref()
+                    .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
+                {
                     e.flight = None;
                 }
             }
-            self.flight.complete(Err(FetchError::Internal { url: self.url.to_string() }));
+            self.flight.complete(Err(FetchError::Internal {
+                url: self.url.to_string(),
+            }));
         }
     }
 }
@@ -144,23 +168,38 @@ impl<T> FetchCache<T> {
     }
 
     pub fn with_capacity(wait_limit: Duration, capacity: usize) -> Self {
-        FetchCache { entries: Mutex::new(HashMap::new()), wait_limit, capacity: capacity.max(1) }
+        FetchCache {
+            entries: Mutex::new(HashMap::new()),
+            wait_limit,
+            capacity: capacity.max(1),
+        }
     }
 
     /// The value for `url`: from the cache while it has not expired; else the result of the
     /// download in progress for `url`; else, unless `url` is backing off after a failure, a new
     /// download by `load` (run on this thread, with no lock held).
-    pub fn get(&self, url: &str, now: i64, load: impl FnOnce() -> Result<Fresh<T>, FetchError>) -> Outcome<T> {
+    pub fn get(
+        &self,
+        url: &str,
+        now: i64,
+        load: impl FnOnce() -> Result<Fresh<T>, FetchError>,
+    ) -> Outcome<T> {
         let flight = {
             let mut entries = self.entries.lock();
             self.make_room(&mut entries, url, now);
-            let entry = entries.entry(url.to_string()).or_insert_with(|| Entry::new(now));
+            let entry = entries
+                .entry(url.to_string())
+                .or_insert_with(|| Entry::new(now));
             entry.last_used = entry.last_used.max(now);
             if let Some(cached) = entry.value.as_ref().filter(|c| now < c.expires_at) {
                 return Ok(cached.value.clone());
             }
             if let Some(f) = entry.failure.as_ref().filter(|f| now < f.retry_at) {
-                return Err(FetchError::Backoff { url: url.to_string(), retry_at: f.retry_at, last: Box::new(f.error.clone()) });
+                return Err(FetchError::Backoff {
+                    url: url.to_string(),
+                    retry_at: f.retry_at,
+                    last: Box::new(f.error.clone()),
+                });
             }
             match &entry.flight {
                 Some(flight) => Err(flight.clone()),
@@ -179,11 +218,16 @@ impl<T> FetchCache<T> {
 
     /// Re-downloads `url` ahead of expiry, unless a download is already running or the URL is
     /// backing off. Requests keep getting the cached value meanwhile; a failed refresh keeps it.
-    pub fn refresh(&self, url: &str, now: i64, load: impl FnOnce() -> Result<Fresh<T>, FetchError>) -> Option<Outcome<T>> {
+    pub fn refresh(
+        &self,
+        url: &str,
+        now: i64,
+        load: impl FnOnce() -> Result<Fresh<T>, FetchError>,
+    ) -> Option<Outcome<T>> {
         let flight = {
             let mut entries = self.entries.lock();
             let entry = entries.get_mut(url)?;
-            if entry.flight.is_some() || entry.failure.as_ref().is_some_and(|f| now < f.retry_at) {
+            if entry.flight.is_some() || entry.backing_off(now) {
                 return None;
             }
             let flight = Arc::new(Flight::new());
@@ -202,8 +246,10 @@ impl<T> FetchCache<T> {
             .iter()
             .filter(|(_, e)| {
                 e.flight.is_none()
-                    && !e.failure.as_ref().is_some_and(|f| now < f.retry_at)
-                    && e.value.as_ref().is_some_and(|c| c.refresh_at.is_some_and(|at| at <= now) && e.last_used >= c.fetched_at)
+                    && !e.backing_off(now)
+                    && e.value.as_ref().is_some_and(|c| {
+                        c.refresh_at.is_some_and(|at| at <= now) && e.last_used >= c.fetched_at
+                    })
             })
             .map(|(url, _)| url.clone())
             .collect()
@@ -222,29 +268,62 @@ impl<T> FetchCache<T> {
     #[cfg(test)]
     pub(crate) fn waiters(&self, url: &str) -> usize {
         let entries = self.entries.lock();
-        entries.get(url).and_then(|e| e.flight.as_ref()).map_or(0, |f| f.waiting.load(Ordering::SeqCst))
+        entries
+            .get(url)
+            .and_then(|e| e.flight.as_ref())
+            .map_or(0, |f| f.waiting.load(Ordering::SeqCst))
     }
 
-    fn run(&self, url: &str, now: i64, flight: Arc<Flight<T>>, load: impl FnOnce() -> Result<Fresh<T>, FetchError>) -> Outcome<T> {
-        let mut guard = FlightGuard { cache: self, url, flight, armed: true };
+    fn run(
+        &self,
+        url: &str,
+        now: i64,
+        flight: Arc<Flight<T>>,
+        load: impl FnOnce() -> Result<Fresh<T>, FetchError>,
+    ) -> Outcome<T> {
+        let mut guard = FlightGuard {
+            cache: self,
+            url,
+            flight,
+            armed: true,
+        };
         let loaded = load();
         let outcome = {
             let mut entries = self.entries.lock();
-            let entry = entries.entry(url.to_string()).or_insert_with(|| Entry::new(now));
-            if entry.flight.as_ref().is_some_and(|f| Arc::ptr_eq(f, &guard.flight)) {
+            let entry = entries
+                .entry(url.to_string())
+                .or_insert_with(|| Entry::new(now));
+            if entry
+                .flight
+                .as_ref()
+                .is_some_and(|f| Arc::ptr_eq(f, &guard.flight))
+            {
                 entry.flight = None;
             }
             match loaded {
                 Ok(fresh) => {
                     let value = Arc::new(fresh.value);
                     entry.failure = None;
-                    entry.value = (now < fresh.expires_at).then(|| Cached { value: value.clone(), expires_at: fresh.expires_at, refresh_at: fresh.refresh_at, fetched_at: now });
+                    entry.value = (now < fresh.expires_at).then(|| Cached {
+                        value: value.clone(),
+                        expires_at: fresh.expires_at,
+                        refresh_at: fresh.refresh_at,
+                        fetched_at: now,
+                    });
                     Ok(value)
                 }
                 Err(error) => {
                     if error.backs_off() {
-                        let count = entry.failure.as_ref().map_or(0, |f| f.count).saturating_add(1);
-                        entry.failure = Some(Failure { count, retry_at: now.saturating_add(backoff_secs(count)), error: error.clone() });
+                        let count = entry
+                            .failure
+                            .as_ref()
+                            .map_or(0, |f| f.count)
+                            .saturating_add(1);
+                        entry.failure = Some(Failure {
+                            count,
+                            retry_at: now.saturating_add(backoff_secs(count)),
+                            error: error.clone(),
+                        });
                     }
                     Err(error)
                 }
@@ -263,7 +342,13 @@ impl<T> FetchCache<T> {
         }
         entries.retain(|_, e| e.live(now));
         while entries.len() >= self.capacity {
-            let Some(victim) = entries.iter().find(|(_, e)| e.flight.is_none()).map(|(k, _)| k.clone()) else { break };
+            let Some(victim) = entries
+                .iter()
+                .find(|(_, e)| e.flight.is_none())
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
             entries.remove(&victim);
         }
     }

@@ -32,7 +32,11 @@ pub struct OutboundConfig {
 
 impl Default for OutboundConfig {
     fn default() -> Self {
-        OutboundConfig { policy: AddressPolicy::default(), max_concurrent: DEFAULT_MAX_CONCURRENT, connect_timeout: DEFAULT_CONNECT_TIMEOUT }
+        OutboundConfig {
+            policy: AddressPolicy::default(),
+            max_concurrent: DEFAULT_MAX_CONCURRENT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        }
     }
 }
 
@@ -65,7 +69,10 @@ pub struct Outbound {
 
 impl std::fmt::Debug for Outbound {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Outbound").field("config", &self.config).field("offline", &self.offline).finish()
+        f.debug_struct("Outbound")
+            .field("config", &self.config)
+            .field("offline", &self.offline)
+            .finish()
     }
 }
 
@@ -86,17 +93,28 @@ impl Drop for Slot<'_> {
 
 impl Outbound {
     pub fn new(config: OutboundConfig) -> Self {
-        Outbound { config, offline: false, client: OnceLock::new(), active: AtomicUsize::new(0) }
+        Outbound {
+            config,
+            offline: false,
+            client: OnceLock::new(),
+            active: AtomicUsize::new(0),
+        }
     }
 
     /// A client that never touches the network: every fetch fails with `Offline`.
     pub fn offline() -> Self {
-        Outbound { offline: true, ..Self::new(OutboundConfig::default()) }
+        Outbound {
+            offline: true,
+            ..Self::new(OutboundConfig::default())
+        }
     }
 
     /// A shared client with the default bounds and the given private-network setting.
     pub fn shared(allow_private: bool) -> Arc<Self> {
-        Arc::new(Self::new(OutboundConfig { policy: AddressPolicy { allow_private }, ..OutboundConfig::default() }))
+        Arc::new(Self::new(OutboundConfig {
+            policy: AddressPolicy { allow_private },
+            ..OutboundConfig::default()
+        }))
     }
 
     pub fn policy(&self) -> AddressPolicy {
@@ -106,23 +124,47 @@ impl Outbound {
     /// GETs `url` within `limits`. Only a 200 answer with a body under the cap succeeds.
     pub fn get(&self, url: &str, limits: Limits) -> Result<Fetched, FetchError> {
         if self.offline {
-            return Err(FetchError::Offline { url: url.to_string() });
+            return Err(FetchError::Offline {
+                url: url.to_string(),
+            });
         }
         let target = self.check_url(url)?;
         let _slot = self.slot(url)?;
-        let client = self.client().map_err(|detail| FetchError::Transport { url: url.to_string(), detail })?;
+        let client = self.client().map_err(|detail| FetchError::Transport {
+            url: url.to_string(),
+            detail,
+        })?;
         let started = Instant::now();
-        let mut response = client.get(target).timeout(limits.timeout).send().map_err(|e| from_reqwest(url, &e))?;
+        let mut response = client
+            .get(target)
+            .timeout(limits.timeout)
+            .send()
+            .map_err(|e| from_reqwest(url, &e))?;
         if response.status() != reqwest::StatusCode::OK {
-            return Err(FetchError::Status { url: url.to_string(), status: response.status().as_u16() });
+            return Err(FetchError::Status {
+                url: url.to_string(),
+                status: response.status().as_u16(),
+            });
         }
-        let too_large = || FetchError::TooLarge { url: url.to_string(), max_bytes: limits.max_bytes };
-        if response.content_length().is_some_and(|len| len > limits.max_bytes) {
+        let too_large = || FetchError::TooLarge {
+            url: url.to_string(),
+            max_bytes: limits.max_bytes,
+        };
+        if response
+            .content_length()
+            .is_some_and(|len| len > limits.max_bytes)
+        {
             return Err(too_large());
         }
-        let cache_control = response.headers().get(reqwest::header::CACHE_CONTROL).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let cache_control = response
+            .headers()
+            .get(reqwest::header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         // Streamed: never more than the cap (plus one read buffer) is held, whatever the server sends.
-        let mut body = Vec::with_capacity(response.content_length().unwrap_or(0).min(limits.max_bytes) as usize);
+        let mut body = Vec::with_capacity(
+            response.content_length().unwrap_or(0).min(limits.max_bytes) as usize,
+        );
         let mut buf = [0u8; 16 * 1024];
         loop {
             let n = response.read(&mut buf).map_err(|e| from_io(url, &e))?;
@@ -134,16 +176,24 @@ impl Outbound {
             }
             body.extend_from_slice(&buf[..n]);
             if started.elapsed() > limits.timeout {
-                return Err(FetchError::Timeout { url: url.to_string() });
+                return Err(FetchError::Timeout {
+                    url: url.to_string(),
+                });
             }
         }
-        Ok(Fetched { body, cache_control })
+        Ok(Fetched {
+            body,
+            cache_control,
+        })
     }
 
     /// An absolute http(s) URL with a host; a literal IP host must pass the address policy here
     /// (the resolver only sees names).
     fn check_url(&self, url: &str) -> Result<Url, FetchError> {
-        let bad = |detail: String| FetchError::BadUrl { url: url.to_string(), detail };
+        let bad = |detail: String| FetchError::BadUrl {
+            url: url.to_string(),
+            detail,
+        };
         let parsed = Url::parse(url).map_err(|e| bad(e.to_string()))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(bad(format!("unsupported scheme `{}`", parsed.scheme())));
@@ -155,7 +205,13 @@ impl Outbound {
             Some(Host::Domain(_)) => None,
         };
         if let Some(ip) = ip {
-            self.config.policy.check(ip).map_err(|detail| FetchError::AddressRefused { url: url.to_string(), detail })?;
+            self.config
+                .policy
+                .check(ip)
+                .map_err(|detail| FetchError::AddressRefused {
+                    url: url.to_string(),
+                    detail,
+                })?;
         }
         Ok(parsed)
     }
@@ -163,9 +219,13 @@ impl Outbound {
     fn slot(&self, url: &str) -> Result<Slot<'_>, FetchError> {
         let max = self.config.max_concurrent.max(1);
         self.active
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
             .map(|_| Slot(&self.active))
-            .map_err(|_| FetchError::Busy { url: url.to_string() })
+            .map_err(|_| FetchError::Busy {
+                url: url.to_string(),
+            })
     }
 
     fn client(&self) -> Result<&reqwest::blocking::Client, String> {
@@ -174,7 +234,9 @@ impl Outbound {
                 reqwest::blocking::Client::builder()
                     .connect_timeout(self.config.connect_timeout)
                     .redirect(same_origin_redirects())
-                    .dns_resolver(Arc::new(PolicyResolver { policy: self.config.policy }))
+                    .dns_resolver(Arc::new(PolicyResolver {
+                        policy: self.config.policy,
+                    }))
                     // A proxy would connect for us, out of the address policy's reach.
                     .no_proxy()
                     .referer(false)
@@ -205,20 +267,28 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(|attempt| {
         let previous = attempt.previous();
         if previous.len() > MAX_REDIRECTS {
-            return attempt.error(RedirectRefused(format!("more than {MAX_REDIRECTS} redirects")));
+            return attempt.error(RedirectRefused(format!(
+                "more than {MAX_REDIRECTS} redirects"
+            )));
         }
-        let same = previous.first().is_some_and(|first| same_origin(first, attempt.url()));
+        let same = previous
+            .first()
+            .is_some_and(|first| same_origin(first, attempt.url()));
         if same {
             attempt.follow()
         } else {
             let to = attempt.url().origin().ascii_serialization();
-            attempt.error(RedirectRefused(format!("redirect to another origin ({to})")))
+            attempt.error(RedirectRefused(format!(
+                "redirect to another origin ({to})"
+            )))
         }
     })
 }
 
 fn same_origin(a: &Url, b: &Url) -> bool {
-    a.scheme() == b.scheme() && a.host() == b.host() && a.port_or_known_default() == b.port_or_known_default()
+    a.scheme() == b.scheme()
+        && a.host() == b.host()
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 /// Maps a reqwest error to the typed error, keeping the whole source chain as the detail.
@@ -228,10 +298,16 @@ fn from_reqwest(url: &str, e: &reqwest::Error) -> FetchError {
     let mut chain = Vec::new();
     while let Some(err) = source {
         if let Some(refused) = err.downcast_ref::<Refused>() {
-            return FetchError::AddressRefused { url, detail: refused.0.clone() };
+            return FetchError::AddressRefused {
+                url,
+                detail: refused.0.clone(),
+            };
         }
         if let Some(refused) = err.downcast_ref::<RedirectRefused>() {
-            return FetchError::Redirect { url, detail: refused.0.clone() };
+            return FetchError::Redirect {
+                url,
+                detail: refused.0.clone(),
+            };
         }
         chain.push(err.to_string());
         source = err.source();
@@ -240,17 +316,31 @@ fn from_reqwest(url: &str, e: &reqwest::Error) -> FetchError {
         return FetchError::Timeout { url };
     }
     if e.is_redirect() {
-        return FetchError::Redirect { url, detail: chain.join(": ") };
+        return FetchError::Redirect {
+            url,
+            detail: chain.join(": "),
+        };
     }
-    FetchError::Transport { url, detail: chain.join(": ") }
+    FetchError::Transport {
+        url,
+        detail: chain.join(": "),
+    }
 }
 
 fn from_io(url: &str, e: &std::io::Error) -> FetchError {
     if e.kind() == std::io::ErrorKind::TimedOut {
-        return FetchError::Timeout { url: url.to_string() };
+        return FetchError::Timeout {
+            url: url.to_string(),
+        };
     }
-    match e.get_ref().and_then(|inner| inner.downcast_ref::<reqwest::Error>()) {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
+    {
         Some(inner) => from_reqwest(url, inner),
-        None => FetchError::Transport { url: url.to_string(), detail: e.to_string() },
+        None => FetchError::Transport {
+            url: url.to_string(),
+            detail: e.to_string(),
+        },
     }
 }

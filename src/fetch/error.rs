@@ -33,7 +33,11 @@ pub enum FetchError {
     Content { url: String, detail: String },
     /// The URL failed recently; it is not tried again before `retry_at` (unix seconds).
     #[error("{url}: not retried before {retry_at} after a recent failure: {last}")]
-    Backoff { url: String, retry_at: i64, last: Box<FetchError> },
+    Backoff {
+        url: String,
+        retry_at: i64,
+        last: Box<FetchError>,
+    },
     /// Too many outbound fetches are running; refused at once rather than queued.
     #[error("{url}: too many outbound fetches in progress")]
     Busy { url: String },

@@ -24,6 +24,9 @@ pub(crate) mod test_server;
 mod tests;
 
 pub use cache::{backoff_secs, FetchCache, Fresh, INITIAL_BACKOFF_SECS, MAX_BACKOFF_SECS};
-pub use client::{Fetched, Limits, Outbound, OutboundConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CONCURRENT, MAX_REDIRECTS};
+pub use client::{
+    Fetched, Limits, Outbound, OutboundConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CONCURRENT,
+    MAX_REDIRECTS,
+};
 pub use error::FetchError;
 pub use policy::{classify, AddressClass, AddressPolicy};

@@ -32,7 +32,11 @@ pub fn classify(ip: IpAddr) -> AddressClass {
 }
 
 fn in_v4(ip: Ipv4Addr, net: [u8; 4], prefix: u32) -> bool {
-    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - prefix)
+    };
     (u32::from(ip) & mask) == (u32::from(Ipv4Addr::from(net)) & mask)
 }
 
@@ -41,22 +45,69 @@ fn classify_v4(ip: Ipv4Addr) -> AddressClass {
     // (network, prefix length, class); the first match wins.
     const TABLE: &[([u8; 4], u32, AddressClass)] = &[
         ([255, 255, 255, 255], 32, Never("limited broadcast")),
-        ([0, 0, 0, 0], 8, Never("unspecified (\"this network\", 0.0.0.0/8)")),
+        (
+            [0, 0, 0, 0],
+            8,
+            Never("unspecified (\"this network\", 0.0.0.0/8)"),
+        ),
         ([127, 0, 0, 0], 8, NonPublic("loopback (127.0.0.0/8)")),
-        ([10, 0, 0, 0], 8, NonPublic("private (RFC 1918, 10.0.0.0/8)")),
-        ([172, 16, 0, 0], 12, NonPublic("private (RFC 1918, 172.16.0.0/12)")),
-        ([192, 168, 0, 0], 16, NonPublic("private (RFC 1918, 192.168.0.0/16)")),
-        ([100, 64, 0, 0], 10, NonPublic("shared address space (CGNAT, 100.64.0.0/10)")),
-        ([169, 254, 0, 0], 16, NonPublic("link-local (169.254.0.0/16)")),
-        ([192, 0, 0, 0], 24, NonPublic("IETF protocol assignments (192.0.0.0/24)")),
-        ([192, 0, 2, 0], 24, NonPublic("documentation (192.0.2.0/24)")),
-        ([198, 51, 100, 0], 24, NonPublic("documentation (198.51.100.0/24)")),
-        ([203, 0, 113, 0], 24, NonPublic("documentation (203.0.113.0/24)")),
-        ([198, 18, 0, 0], 15, NonPublic("benchmarking (198.18.0.0/15)")),
+        (
+            [10, 0, 0, 0],
+            8,
+            NonPublic("private (RFC 1918, 10.0.0.0/8)"),
+        ),
+        (
+            [172, 16, 0, 0],
+            12,
+            NonPublic("private (RFC 1918, 172.16.0.0/12)"),
+        ),
+        (
+            [192, 168, 0, 0],
+            16,
+            NonPublic("private (RFC 1918, 192.168.0.0/16)"),
+        ),
+        (
+            [100, 64, 0, 0],
+            10,
+            NonPublic("shared address space (CGNAT, 100.64.0.0/10)"),
+        ),
+        (
+            [169, 254, 0, 0],
+            16,
+            NonPublic("link-local (169.254.0.0/16)"),
+        ),
+        (
+            [192, 0, 0, 0],
+            24,
+            NonPublic("IETF protocol assignments (192.0.0.0/24)"),
+        ),
+        (
+            [192, 0, 2, 0],
+            24,
+            NonPublic("documentation (192.0.2.0/24)"),
+        ),
+        (
+            [198, 51, 100, 0],
+            24,
+            NonPublic("documentation (198.51.100.0/24)"),
+        ),
+        (
+            [203, 0, 113, 0],
+            24,
+            NonPublic("documentation (203.0.113.0/24)"),
+        ),
+        (
+            [198, 18, 0, 0],
+            15,
+            NonPublic("benchmarking (198.18.0.0/15)"),
+        ),
         ([224, 0, 0, 0], 4, Never("multicast (224.0.0.0/4)")),
         ([240, 0, 0, 0], 4, Never("reserved (240.0.0.0/4)")),
     ];
-    TABLE.iter().find(|(net, prefix, _)| in_v4(ip, *net, *prefix)).map_or(Public, |(_, _, class)| *class)
+    TABLE
+        .iter()
+        .find(|(net, prefix, _)| in_v4(ip, *net, *prefix))
+        .map_or(Public, |(_, _, class)| *class)
 }
 
 fn classify_v6(ip: Ipv6Addr) -> AddressClass {
@@ -106,7 +157,9 @@ impl AddressPolicy {
         match classify(ip) {
             AddressClass::Public => Ok(()),
             AddressClass::NonPublic(_) if self.allow_private => Ok(()),
-            AddressClass::NonPublic(range) => Err(format!("{ip} is {range}; set outbound_allow_private_networks to reach it")),
+            AddressClass::NonPublic(range) => Err(format!(
+                "{ip} is {range}; set outbound_allow_private_networks to reach it"
+            )),
             AddressClass::Never(range) => Err(format!("{ip} is {range}")),
         }
     }
@@ -138,8 +191,12 @@ impl Resolve for PolicyResolver {
         Box::pin(async move {
             // The system resolver blocks; reqwest's runtime allows blocking tasks.
             let lookup = host.clone();
-            let resolved: Vec<SocketAddr> =
-                tokio::task::spawn_blocking(move || (lookup.as_str(), 0).to_socket_addrs().map(Iterator::collect)).await??;
+            let resolved: Vec<SocketAddr> = tokio::task::spawn_blocking(move || {
+                (lookup.as_str(), 0)
+                    .to_socket_addrs()
+                    .map(Iterator::collect)
+            })
+            .await??;
             let mut refused = Vec::new();
             let allowed: Vec<SocketAddr> = resolved
                 .into_iter()
@@ -152,7 +209,11 @@ impl Resolve for PolicyResolver {
                 })
                 .collect();
             if allowed.is_empty() {
-                let detail = if refused.is_empty() { format!("{host} has no address") } else { format!("{host} resolves to {}", refused.join(", ")) };
+                let detail = if refused.is_empty() {
+                    format!("{host} has no address")
+                } else {
+                    format!("{host} resolves to {}", refused.join(", "))
+                };
                 return Err(Box::new(Refused(detail)) as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(allowed.into_iter()) as Addrs)

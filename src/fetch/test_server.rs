@@ -24,15 +24,27 @@ pub(crate) struct Reply {
 
 impl Reply {
     pub(crate) fn ok(body: impl Into<Vec<u8>>) -> Self {
-        Reply { status: 200, headers: Vec::new(), body: Body::Bytes(body.into()) }
+        Reply {
+            status: 200,
+            headers: Vec::new(),
+            body: Body::Bytes(body.into()),
+        }
     }
 
     pub(crate) fn status(status: u16) -> Self {
-        Reply { status, headers: Vec::new(), body: Body::Bytes(Vec::new()) }
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: Body::Bytes(Vec::new()),
+        }
     }
 
     pub(crate) fn redirect(location: &str) -> Self {
-        Reply { status: 302, headers: vec![("Location", location.to_string())], body: Body::Bytes(Vec::new()) }
+        Reply {
+            status: 302,
+            headers: vec![("Location", location.to_string())],
+            body: Body::Bytes(Vec::new()),
+        }
     }
 }
 
@@ -70,7 +82,11 @@ impl TestServer {
                 std::thread::spawn(move || serve(stream, &s));
             }
         });
-        TestServer { base: format!("http://127.0.0.1:{port}"), port, shared }
+        TestServer {
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            shared,
+        }
     }
 
     pub(crate) fn url(&self, path: &str) -> String {

@@ -39,7 +39,10 @@ impl Default for JwksCache {
 
 impl JwksCache {
     pub fn new(outbound: Arc<Outbound>) -> Self {
-        JwksCache { outbound, cache: FetchCache::new(JWKS_FETCH_TIMEOUT + Duration::from_secs(1)) }
+        JwksCache {
+            outbound,
+            cache: FetchCache::new(JWKS_FETCH_TIMEOUT + Duration::from_secs(1)),
+        }
     }
 
     /// The JWK Set at `url`, from the cache while fresh. The error is for the log (it names the URL).
@@ -48,14 +51,31 @@ impl JwksCache {
     }
 
     fn download(&self, url: &str, now: i64) -> Result<Fresh<Value>, FetchError> {
-        let fetched = self.outbound.get(url, Limits { max_bytes: MAX_JWKS_BYTES, timeout: JWKS_FETCH_TIMEOUT })?;
-        let not_jwks = |detail: &str| FetchError::Content { url: url.to_string(), detail: detail.to_string() };
-        let jwks: Value = serde_json::from_slice(&fetched.body).map_err(|_| not_jwks("not JSON"))?;
+        let fetched = self.outbound.get(
+            url,
+            Limits {
+                max_bytes: MAX_JWKS_BYTES,
+                timeout: JWKS_FETCH_TIMEOUT,
+            },
+        )?;
+        let not_jwks = |detail: &str| FetchError::Content {
+            url: url.to_string(),
+            detail: detail.to_string(),
+        };
+        let jwks: Value =
+            serde_json::from_slice(&fetched.body).map_err(|_| not_jwks("not JSON"))?;
         if !jwks.get("keys").is_some_and(Value::is_array) {
             return Err(not_jwks("not a JWK Set (no `keys` array)"));
         }
-        let lifetime = fetched.cache_control.as_deref().map_or(HEURISTIC_CACHE_SECS, cache_lifetime);
-        Ok(Fresh { value: jwks, expires_at: now.saturating_add(lifetime), refresh_at: None })
+        let lifetime = fetched
+            .cache_control
+            .as_deref()
+            .map_or(HEURISTIC_CACHE_SECS, cache_lifetime);
+        Ok(Fresh {
+            value: jwks,
+            expires_at: now.saturating_add(lifetime),
+            refresh_at: None,
+        })
     }
 }
 
@@ -72,7 +92,9 @@ fn cache_lifetime(header: &str) -> i64 {
             max_age = Some(v.trim_matches('"').parse::<i64>().unwrap_or(0));
         }
     }
-    max_age.unwrap_or(HEURISTIC_CACHE_SECS).clamp(0, MAX_CACHE_SECS)
+    max_age
+        .unwrap_or(HEURISTIC_CACHE_SECS)
+        .clamp(0, MAX_CACHE_SECS)
 }
 
 #[cfg(test)]

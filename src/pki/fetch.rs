@@ -53,7 +53,10 @@ impl Default for CrlFetcher {
 
 impl std::fmt::Debug for CrlFetcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CrlFetcher").field("outbound", &self.outbound).field("cached_urls", &self.cache.len()).finish()
+        f.debug_struct("CrlFetcher")
+            .field("outbound", &self.outbound)
+            .field("cached_urls", &self.cache.len())
+            .finish()
     }
 }
 
@@ -94,7 +97,9 @@ impl CrlFetcher {
         for url in self.cache.due(now) {
             match self.cache.refresh(&url, now, || self.download(&url, now)) {
                 Some(Ok(_)) => refreshed += 1,
-                Some(Err(e)) => tracing::warn!(url = %url, error = %e, "CRL refresh failed; the cached CRL is used until it expires"),
+                Some(Err(e)) => {
+                    tracing::warn!(url = %url, error = %e, "CRL refresh failed; the cached CRL is used until it expires")
+                }
                 None => {}
             }
         }
@@ -109,30 +114,56 @@ impl CrlFetcher {
 
     /// Starts the background refresher: every `interval`, [`Self::refresh_due`] at `clock()`.
     /// It stops when the fetcher is dropped. Calling it again replaces the previous thread.
-    pub fn spawn_refresher(self: &Arc<Self>, interval: Duration, clock: impl Fn() -> i64 + Send + 'static) -> std::io::Result<()> {
+    pub fn spawn_refresher(
+        self: &Arc<Self>,
+        interval: Duration,
+        clock: impl Fn() -> i64 + Send + 'static,
+    ) -> std::io::Result<()> {
         let (stop, stop_rx) = mpsc::sync_channel::<()>(0);
         let fetcher: Weak<CrlFetcher> = Arc::downgrade(self);
         let interval = interval.max(Duration::from_secs(1));
-        std::thread::Builder::new().name("udap-crl-refresher".into()).spawn(move || {
-            // Anything but a timeout (the sender dropped with the fetcher) ends the thread.
-            while let Err(RecvTimeoutError::Timeout) = stop_rx.recv_timeout(interval) {
-                let Some(fetcher) = fetcher.upgrade() else { break };
-                fetcher.refresh_due(clock());
-            }
-        })?;
+        std::thread::Builder::new()
+            .name("udap-crl-refresher".into())
+            .spawn(move || {
+                // Anything but a timeout (the sender dropped with the fetcher) ends the thread.
+                while let Err(RecvTimeoutError::Timeout) = stop_rx.recv_timeout(interval) {
+                    let Some(fetcher) = fetcher.upgrade() else {
+                        break;
+                    };
+                    fetcher.refresh_due(clock());
+                }
+            })?;
         *self.refresher.lock() = Some(stop);
         Ok(())
     }
 
     /// Downloads and parses one CRL (DER, or PEM which is converted).
     fn download(&self, url: &str, now: i64) -> Result<Fresh<ParsedCrl>, FetchError> {
-        let fetched = self.outbound.get(url, Limits { max_bytes: MAX_CRL_BYTES, timeout: self.timeout })?;
-        let content = |detail: String| FetchError::Content { url: url.to_string(), detail };
+        let fetched = self.outbound.get(
+            url,
+            Limits {
+                max_bytes: MAX_CRL_BYTES,
+                timeout: self.timeout,
+            },
+        )?;
+        let content = |detail: String| FetchError::Content {
+            url: url.to_string(),
+            detail,
+        };
         let der = der_body(fetched.body).map_err(content)?;
         let crl = ParsedCrl::from_der(&der).map_err(content)?;
-        let expires_at = crl.next_update.unwrap_or(now).max(now.saturating_add(MIN_CRL_LIFETIME_SECS));
-        let refresh_at = crl.next_update.map(|next| refresh_point(crl.this_update, next, now));
-        Ok(Fresh { value: crl, expires_at, refresh_at })
+        let expires_at = crl
+            .next_update
+            .unwrap_or(now)
+            .max(now.saturating_add(MIN_CRL_LIFETIME_SECS));
+        let refresh_at = crl
+            .next_update
+            .map(|next| refresh_point(crl.this_update, next, now));
+        Ok(Fresh {
+            value: crl,
+            expires_at,
+            refresh_at,
+        })
     }
 }
 
@@ -142,7 +173,9 @@ impl CrlFetcher {
 /// issued a new CRL yet is asked again hourly, not on every refresher pass.
 pub(crate) fn refresh_point(this_update: i64, next_update: i64, fetched_at: i64) -> i64 {
     let span = next_update.saturating_sub(this_update).max(0);
-    let ahead = this_update.saturating_add(span / 5 * 4).min(next_update.saturating_sub(REFRESH_BEFORE_NEXT_UPDATE_SECS));
+    let ahead = this_update
+        .saturating_add(span / 5 * 4)
+        .min(next_update.saturating_sub(REFRESH_BEFORE_NEXT_UPDATE_SECS));
     let gap = (next_update.saturating_sub(fetched_at) / 4).clamp(60, 3600);
     ahead.max(fetched_at.saturating_add(gap))
 }
@@ -180,7 +213,11 @@ mod tests {
             (0, 7 * DAY, 6 * DAY, 6 * DAY + 3600),
         ];
         for (this, next, fetched, want) in rows {
-            assert_eq!(refresh_point(this, next, fetched), want, "{this} {next} {fetched}");
+            assert_eq!(
+                refresh_point(this, next, fetched),
+                want,
+                "{this} {next} {fetched}"
+            );
         }
     }
 }

@@ -22,7 +22,11 @@ const JWKS_UNAVAILABLE: &str = "the client's JWK Set could not be obtained";
 fn error_with_description(res: reqwest::blocking::Response) -> (u16, String, String) {
     let status = res.status().as_u16();
     let body: Value = res.json().unwrap_or(Value::Null);
-    (status, body["error"].as_str().unwrap_or("").to_string(), body["error_description"].as_str().unwrap_or("").to_string())
+    (
+        status,
+        body["error"].as_str().unwrap_or("").to_string(),
+        body["error_description"].as_str().unwrap_or("").to_string(),
+    )
 }
 
 fn ec_signer() -> Signer {
@@ -37,10 +41,15 @@ fn concurrent_requests_share_one_jwks_download() {
     let signer = ec_signer();
     let jwks = StubServer::jwks(json!({"keys": [signer.public_jwk()]}), "max-age=300");
     smart_client(&s, "concurrent", None, Some(jwks.url("/jwks")));
-    let assertions: Vec<String> = (0..N).map(|_| assertion(&signer, "concurrent", &s.ep.token, json!({}))).collect();
+    let assertions: Vec<String> = (0..N)
+        .map(|_| assertion(&signer, "concurrent", &s.ep.token, json!({})))
+        .collect();
     jwks.hold();
     let statuses: Vec<u16> = std::thread::scope(|scope| {
-        let requests: Vec<_> = assertions.iter().map(|a| scope.spawn(|| backend_token(&s, a).status().as_u16())).collect();
+        let requests: Vec<_> = assertions
+            .iter()
+            .map(|a| scope.spawn(|| backend_token(&s, a).status().as_u16()))
+            .collect();
         wait_for("the first JWKS request", || jwks.hits() >= 1);
         // Let the other requests arrive while the download is held. Nothing is asserted about
         // timing: a request that arrives after the download finds the cached set.
@@ -59,9 +68,16 @@ fn a_failing_jwks_uri_is_backed_off_and_not_shown_to_the_client() {
     let jwks = StubServer::start(|_| StubReply::status(500));
     smart_client(&s, "failing", None, Some(jwks.url("/jwks")));
     for attempt in 0..3 {
-        let (status, error, description) = error_with_description(backend_token(&s, &assertion(&signer, "failing", &s.ep.token, json!({}))));
+        let (status, error, description) = error_with_description(backend_token(
+            &s,
+            &assertion(&signer, "failing", &s.ep.token, json!({})),
+        ));
         // SMART-49: any authentication failure is invalid_client.
-        assert_eq!((status, error.as_str()), (400, "invalid_client"), "attempt {attempt}");
+        assert_eq!(
+            (status, error.as_str()),
+            (400, "invalid_client"),
+            "attempt {attempt}"
+        );
         // Issue 8 item 7: a fixed text, no URL and no HTTP detail.
         assert_eq!(description, JWKS_UNAVAILABLE, "attempt {attempt}");
     }
@@ -77,8 +93,15 @@ fn a_slow_jwks_host_holds_one_request_not_every_request() {
     jwks.hold(); // never answers: the download times out
     smart_client(&s, "slow", None, Some(jwks.url("/jwks")));
     for attempt in 0..3 {
-        let (status, error, description) = error_with_description(backend_token(&s, &assertion(&signer, "slow", &s.ep.token, json!({}))));
-        assert_eq!((status, error.as_str(), description.as_str()), (400, "invalid_client", JWKS_UNAVAILABLE), "attempt {attempt}");
+        let (status, error, description) = error_with_description(backend_token(
+            &s,
+            &assertion(&signer, "slow", &s.ep.token, json!({})),
+        ));
+        assert_eq!(
+            (status, error.as_str(), description.as_str()),
+            (400, "invalid_client", JWKS_UNAVAILABLE),
+            "attempt {attempt}"
+        );
     }
     assert_eq!(jwks.hits(), 1);
 }
@@ -93,14 +116,38 @@ fn junk_assertions_never_fetch_the_jwks() {
     let t = crate::common::now();
     let wrong_alg = {
         let claims = json!({"iss": "junk", "sub": "junk", "aud": s.ep.token, "exp": t + 200, "jti": "alg-row"});
-        sign_raw(&json!({"alg": "RS512", "kid": signer.kid()}), &claims, &rsa_key_pem())
+        sign_raw(
+            &json!({"alg": "RS512", "kid": signer.kid()}),
+            &claims,
+            &rsa_key_pem(),
+        )
     };
     let rows: Vec<(&str, String)> = vec![
-        ("aud elsewhere", assertion(&signer, "junk", "https://elsewhere.example/token", json!({}))),
-        ("expired", assertion(&signer, "junk", &s.ep.token, json!({"exp": t - 120}))),
-        ("exp more than 5 minutes ahead", assertion(&signer, "junk", &s.ep.token, json!({"exp": t + 600}))),
-        ("sub is not the client", assertion(&signer, "junk", &s.ep.token, json!({"sub": "someone-else"}))),
-        ("jti missing", assertion(&signer, "junk", &s.ep.token, json!({"jti": null}))),
+        (
+            "aud elsewhere",
+            assertion(
+                &signer,
+                "junk",
+                "https://elsewhere.example/token",
+                json!({}),
+            ),
+        ),
+        (
+            "expired",
+            assertion(&signer, "junk", &s.ep.token, json!({"exp": t - 120})),
+        ),
+        (
+            "exp more than 5 minutes ahead",
+            assertion(&signer, "junk", &s.ep.token, json!({"exp": t + 600})),
+        ),
+        (
+            "sub is not the client",
+            assertion(&signer, "junk", &s.ep.token, json!({"sub": "someone-else"})),
+        ),
+        (
+            "jti missing",
+            assertion(&signer, "junk", &s.ep.token, json!({"jti": null})),
+        ),
         ("alg not allowed", wrong_alg),
     ];
     for (name, a) in rows {
@@ -109,20 +156,41 @@ fn junk_assertions_never_fetch_the_jwks() {
         assert_eq!(jwks.hits(), 0, "{name}: the JWKS was fetched");
     }
     // The same client with a good assertion fetches it (the host was reachable all along).
-    assert_eq!(backend_token(&s, &assertion(&signer, "junk", &s.ep.token, json!({}))).status().as_u16(), 200);
+    assert_eq!(
+        backend_token(&s, &assertion(&signer, "junk", &s.ep.token, json!({})))
+            .status()
+            .as_u16(),
+        200
+    );
     assert_eq!(jwks.hits(), 1);
 }
 
 #[test]
 fn a_jwks_uri_on_a_private_address_is_refused_unless_configured() {
     // Setting `outbound_allow_private_networks` (default false; the harness sets it true).
-    let s = TestServer::start_with(Options { overrides: Overrides { outbound_allow_private_networks: Some(false), ..Default::default() }, ..Default::default() });
+    let s = TestServer::start_with(Options {
+        overrides: Overrides {
+            outbound_allow_private_networks: Some(false),
+            ..Default::default()
+        },
+        ..Default::default()
+    });
     let signer = ec_signer();
     let jwks = StubServer::jwks(json!({"keys": [signer.public_jwk()]}), "max-age=300");
-    for (id, url) in [("loopback", jwks.url("/jwks")), ("localhost", format!("http://localhost:{}/jwks", jwks.port))] {
+    for (id, url) in [
+        ("loopback", jwks.url("/jwks")),
+        ("localhost", format!("http://localhost:{}/jwks", jwks.port)),
+    ] {
         smart_client(&s, id, None, Some(url));
-        let (status, error, description) = error_with_description(backend_token(&s, &assertion(&signer, id, &s.ep.token, json!({}))));
-        assert_eq!((status, error.as_str(), description.as_str()), (400, "invalid_client", JWKS_UNAVAILABLE), "{id}");
+        let (status, error, description) = error_with_description(backend_token(
+            &s,
+            &assertion(&signer, id, &s.ep.token, json!({})),
+        ));
+        assert_eq!(
+            (status, error.as_str(), description.as_str()),
+            (400, "invalid_client", JWKS_UNAVAILABLE),
+            "{id}"
+        );
     }
     assert_eq!(jwks.hits(), 0);
 }
@@ -137,7 +205,10 @@ fn a_crl_download_failure_shows_no_url() {
     };
     let cdp = TestCommunity::new("urn:test:cdp-community");
     let san = "https://cdp-client.example.org/app";
-    let identity = cdp.client_with(san, |spec| CertSpec { crl_distribution_points: vec![dead.clone()], ..spec });
+    let identity = cdp.client_with(san, |spec| CertSpec {
+        crl_distribution_points: vec![dead.clone()],
+        ..spec
+    });
     let s = TestServer::start_with(Options {
         records: vec![Box::new(move |base: &str| {
             // Only the root's CRL is configured: the intermediate's must come from the distribution point.
@@ -147,9 +218,19 @@ fn a_crl_download_failure_shows_no_url() {
         })],
         ..Default::default()
     });
-    let res = s.post_json(&s.ep.registration, &json!({"software_statement": s.statement(&identity, json!({})), "udap": "1"}));
+    let res = s.post_json(
+        &s.ep.registration,
+        &json!({"software_statement": s.statement(&identity, json!({})), "udap": "1"}),
+    );
     let (status, error, description) = error_with_description(res);
-    assert_eq!((status, error.as_str()), (400, "unapproved_software_statement"), "{description}");
+    assert_eq!(
+        (status, error.as_str()),
+        (400, "unapproved_software_statement"),
+        "{description}"
+    );
     assert!(description.contains("revocation status"), "{description}");
-    assert!(!description.contains("http") && !description.contains("127.0.0.1"), "{description}");
+    assert!(
+        !description.contains("http") && !description.contains("127.0.0.1"),
+        "{description}"
+    );
 }

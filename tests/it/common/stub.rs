@@ -19,11 +19,19 @@ pub struct StubReply {
 
 impl StubReply {
     pub fn json(body: &Value) -> Self {
-        StubReply { status: 200, headers: vec![("Content-Type".into(), "application/json".into())], body: body.to_string().into_bytes() }
+        StubReply {
+            status: 200,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: body.to_string().into_bytes(),
+        }
     }
 
     pub fn status(status: u16) -> Self {
-        StubReply { status, headers: Vec::new(), body: Vec::new() }
+        StubReply {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Self {
@@ -52,7 +60,12 @@ impl StubServer {
     pub fn start(handler: impl Fn(&str) -> StubReply + Send + Sync + 'static) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind stub");
         let port = listener.local_addr().expect("addr").port();
-        let shared = Arc::new(Shared { handler: Box::new(handler), hits: AtomicUsize::new(0), held: Mutex::new(false), released: Condvar::new() });
+        let shared = Arc::new(Shared {
+            handler: Box::new(handler),
+            hits: AtomicUsize::new(0),
+            held: Mutex::new(false),
+            released: Condvar::new(),
+        });
         let s = shared.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
@@ -61,7 +74,11 @@ impl StubServer {
                 std::thread::spawn(move || serve(stream, &s));
             }
         });
-        StubServer { base: format!("http://127.0.0.1:{port}"), port, shared }
+        StubServer {
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            shared,
+        }
     }
 
     /// Serves `jwks` at every path with the given `Cache-Control` (SMART-49 `jwks_uri`).
@@ -109,7 +126,11 @@ fn serve(mut stream: TcpStream, s: &Shared) {
         }
     }
     let reply = (s.handler)(&path);
-    let mut head = format!("HTTP/1.1 {} X\r\nConnection: close\r\nContent-Length: {}\r\n", reply.status, reply.body.len());
+    let mut head = format!(
+        "HTTP/1.1 {} X\r\nConnection: close\r\nContent-Length: {}\r\n",
+        reply.status,
+        reply.body.len()
+    );
     for (name, value) in &reply.headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
