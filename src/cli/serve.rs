@@ -11,8 +11,8 @@ use clap::Args;
 
 use crate::community;
 use crate::config::{FileConfig, LogFormat, Overrides, Settings};
-use crate::http::{self, AppState};
 use crate::fetch::Outbound;
+use crate::http::{self, AppState};
 use crate::pki::CrlFetcher;
 use crate::store::Store;
 

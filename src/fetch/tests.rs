@@ -150,6 +150,10 @@ fn private_addresses_are_refused_unless_allowed() {
         b"{}"
     );
     assert_eq!(server.hits(), 1);
+    // A name goes through the filtering resolver and connects to what it allows.
+    let by_name = local().get(&format!("http://localhost:{}/x", server.port), limits(1024));
+    assert_eq!(by_name.unwrap().body, b"{}");
+    assert_eq!(server.hits(), 2);
 }
 
 #[test]

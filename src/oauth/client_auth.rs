@@ -227,7 +227,12 @@ fn authenticate_private_key_jwt(ctx: &AuthContext<'_>, jws: jose::UnverifiedJws,
         (None, Some(uri)) => {
             fetched = ctx.jwks.get(uri, now).map_err(|e| {
                 // The URL and the fetch error are for the operator; the client gets a fixed text.
-                tracing::warn!(client_id = ?client.client_id, error = ?e, "the client's JWK Set could not be obtained");
+                // A URL that is backing off was logged when it failed: not again per request.
+                if matches!(e, crate::fetch::FetchError::Backoff { .. }) {
+                    tracing::debug!(client_id = ?client.client_id, error = ?e, "the client's JWK Set is backing off");
+                } else {
+                    tracing::warn!(client_id = ?client.client_id, error = ?e, "the client's JWK Set could not be obtained");
+                }
                 invalid_client("the client's JWK Set could not be obtained")
             })?;
             fetched.as_ref()

@@ -99,7 +99,54 @@ fn cache_lifetime(header: &str) -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use super::cache_lifetime;
+    use std::sync::Arc;
+
+    use super::{cache_lifetime, JwksCache, MAX_JWKS_BYTES};
+    use crate::fetch::test_server::{Body, Reply, TestServer};
+    use crate::fetch::{FetchError, Outbound};
+
+    const NOW: i64 = 1_800_000_000;
+
+    /// Issue 8 item 4: a JWK Set larger than the cap is abandoned while streaming (the body here
+    /// never ends, so reading it whole could not return), and is refused from Content-Length.
+    #[test]
+    fn oversized_jwks_is_refused_without_reading_it_whole() {
+        let server = TestServer::start(|path| match path {
+            "/endless" => Reply {
+                status: 200,
+                headers: vec![],
+                body: Body::Endless,
+            },
+            "/announced" => Reply::ok(vec![b' '; MAX_JWKS_BYTES as usize + 1]),
+            _ => Reply::ok(r#"{"keys": []}"#),
+        });
+        let cache = JwksCache::new(Outbound::shared(true));
+        for path in ["/endless", "/announced"] {
+            let url = server.url(path);
+            assert_eq!(
+                cache.get(&url, NOW).unwrap_err(),
+                FetchError::TooLarge {
+                    url: url.clone(),
+                    max_bytes: MAX_JWKS_BYTES
+                },
+                "{path}"
+            );
+        }
+        assert_eq!(
+            *cache.get(&server.url("/small"), NOW).unwrap(),
+            serde_json::json!({"keys": []})
+        );
+        // Not a JWK Set.
+        let not_jwks = TestServer::start(|_| Reply::ok(r#"{"kty": "RSA"}"#));
+        assert!(matches!(
+            JwksCache::new(Arc::new(Outbound::default())).get(&not_jwks.url("/x"), NOW),
+            Err(FetchError::AddressRefused { .. })
+        ));
+        assert!(matches!(
+            cache.get(&not_jwks.url("/x"), NOW),
+            Err(FetchError::Content { .. })
+        ));
+    }
 
     #[test]
     fn cache_control_bounds_the_cache() {
