@@ -58,6 +58,8 @@ pub struct FileServer {
     pub intended_users_vocabulary: Option<Vec<String>>,
     pub intended_purposes_vocabulary: Option<Vec<String>>,
     pub access_log: Option<bool>,
+    /// Issue 8 item 4: outbound fetches (CRLs, JWK Sets) may reach loopback and private networks.
+    pub outbound_allow_private_networks: Option<bool>,
 }
 
 /// The configuration file as a whole.
@@ -110,6 +112,9 @@ pub struct Settings {
     pub vocabulary: crate::oauth::client_metadata::IntendedUseVocabulary,
     /// One log line per request (method, path without query, status, milliseconds).
     pub access_log: bool,
+    /// Issue 8 item 4: outbound fetches may connect to loopback, private, link-local, CGNAT and
+    /// unique-local addresses (default: refused; the test harness allows them).
+    pub outbound_allow_private: bool,
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -197,6 +202,7 @@ impl Settings {
         Ok(Settings {
             data_dir,
             access_log: o.access_log.or(f.access_log).unwrap_or(false),
+            outbound_allow_private: o.outbound_allow_private_networks.or(f.outbound_allow_private_networks).unwrap_or(false),
             frame_ancestors,
             vocabulary,
             token_signing_alg,
@@ -271,6 +277,21 @@ mod tests {
         for (file, o, key) in cases {
             let err = resolve(file, o.clone()).unwrap_err().to_string();
             assert!(err.contains(key), "{err} should name {key}");
+        }
+    }
+
+    /// Issue 8 item 4: private networks are refused to outbound fetches unless configured.
+    #[test]
+    fn outbound_private_networks_setting() {
+        let rows: &[(&str, Option<bool>, bool)] = &[
+            ("", None, false),
+            ("[server]\noutbound_allow_private_networks = true\n", None, true),
+            ("[server]\noutbound_allow_private_networks = true\n", Some(false), false),
+            ("", Some(true), true),
+        ];
+        for (file, flag, want) in rows {
+            let o = Overrides { outbound_allow_private_networks: *flag, ..Default::default() };
+            assert_eq!(resolve(file, o).unwrap().outbound_allow_private, *want, "{file:?} {flag:?}");
         }
     }
 

@@ -4,6 +4,8 @@
 //! `http` maps the wire to those rules; `cli` is the admin surface. See docs/architecture.md.
 pub mod jose;
 pub mod pki;
+// Issue 8 item 4: the one outbound HTTP client (CRLs, JWK Sets).
+pub mod fetch;
 pub mod store;
 pub mod cli;
 pub mod community;

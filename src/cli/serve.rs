@@ -11,6 +11,7 @@ use clap::Args;
 
 use crate::community;
 use crate::config::{FileConfig, LogFormat, Overrides, Settings};
+use crate::fetch::Outbound;
 use crate::http::{self, AppState};
 use crate::pki::CrlFetcher;
 use crate::store::Store;
@@ -68,6 +69,9 @@ pub struct ServeArgs {
     /// Log one line per request: method, path (never the query), status, milliseconds [default: false].
     #[arg(long, env = "UDAP_ACCESS_LOG")]
     pub access_log: Option<bool>,
+    /// Let CRL and JWKS fetches reach loopback and private networks (10/8, 192.168/16, ...) [default: false].
+    #[arg(long, env = "UDAP_OUTBOUND_ALLOW_PRIVATE_NETWORKS", num_args = 0..=1, default_missing_value = "true")]
+    pub outbound_allow_private_networks: Option<bool>,
 }
 
 impl ServeArgs {
@@ -87,9 +91,13 @@ impl ServeArgs {
             intended_users_vocabulary: self.intended_users_vocabulary.clone(),
             intended_purposes_vocabulary: self.intended_purposes_vocabulary.clone(),
             access_log: self.access_log,
+            outbound_allow_private_networks: self.outbound_allow_private_networks,
         }
     }
 }
+
+/// How often cached distribution-point CRLs are checked for a due refresh (issue 8 item 4).
+const CRL_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Path of the database inside the data directory.
 pub fn store_path(data_dir: &std::path::Path) -> PathBuf {
@@ -102,7 +110,10 @@ pub fn prepare(settings: Settings) -> anyhow::Result<AppState> {
     let now = chrono::Utc::now().timestamp();
     crate::dev_community::ensure(&store, &settings, now)?;
     let records = store.communities().list()?;
-    let fetcher = Arc::new(CrlFetcher::new());
+    // Issue 8 item 4: one outbound client (address policy, concurrency bound) for CRLs and JWK Sets.
+    let outbound = Outbound::shared(settings.outbound_allow_private);
+    let fetcher = Arc::new(CrlFetcher::with_outbound(outbound.clone()));
+    fetcher.spawn_refresher(CRL_REFRESH_INTERVAL, || chrono::Utc::now().timestamp())?;
     let communities = community::build_all(&records, &settings.base_url, fetcher, now)
         .context("a configured community cannot be served; fix it with `udap-server community ...`")?;
     store.spawn_pruner(Duration::from_secs(60), || chrono::Utc::now().timestamp())?;
@@ -111,7 +122,7 @@ pub fn prepare(settings: Settings) -> anyhow::Result<AppState> {
         tracing::info!(kek_id = k.id(), "private keys are sealed at rest with the configured key-encryption key");
     }
     let tokens = crate::server_keys::token_issuer(&store, &settings, kek.as_ref(), now)?;
-    Ok(AppState::new(settings, store, communities, tokens)?)
+    Ok(AppState::new(settings, store, communities, tokens)?.with_outbound(outbound))
 }
 
 pub fn run(args: ServeArgs, data_dir: PathBuf, log_format: Option<LogFormat>) -> anyhow::Result<()> {

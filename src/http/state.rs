@@ -42,6 +42,7 @@ impl AppState {
         let endpoints = Endpoints::new(&settings.base_url);
         let vocabulary = settings.vocabulary.clone();
         let grant_policy = GrantPolicy { intended_use_enforced_from: settings.intended_use_enforced_from };
+        let jwks_cache = JwksCache::new(crate::fetch::Outbound::shared(settings.outbound_allow_private));
         Ok(AppState {
             settings,
             store,
@@ -52,9 +53,16 @@ impl AppState {
             endpoints,
             vocabulary,
             tokens,
-            jwks_cache: JwksCache::new(),
+            jwks_cache,
             grant_policy,
         })
+    }
+
+    /// Issue 8 item 4: fetch JWK Sets through `outbound`, the client the CRL fetcher uses too, so
+    /// the concurrency bound covers every outbound fetch.
+    pub fn with_outbound(mut self, outbound: std::sync::Arc<crate::fetch::Outbound>) -> Self {
+        self.jwks_cache = JwksCache::new(outbound);
+        self
     }
 
     /// What client authentication needs (token, introspection, revocation, launch endpoints).

@@ -229,18 +229,43 @@ fn authenticate_private_key_jwt(ctx: &AuthContext<'_>, jws: jose::UnverifiedJws,
             return Err(invalid_client("client_assertion: jku is not the registered JWKS URL"));
         }
     }
+    // Issue 8 item 4: everything that needs no key is checked before the JWKS can be fetched, so
+    // a junk assertion never causes an outbound request. The claims are checked again once verified.
+    precheck_private_key_jwt(ctx, &jws, &client.client_id, now)?;
+    let fetched;
     let keys = match (&client.jwks, &client.jwks_uri) {
-        (Some(inline), _) => inline.clone(),
-        (None, Some(uri)) => ctx.jwks.get(uri, now).map_err(|e| invalid_client(format!("cannot obtain the client's JWKS: {e}")))?,
+        (Some(inline), _) => inline,
+        (None, Some(uri)) => {
+            fetched = ctx.jwks.get(uri, now).map_err(|e| {
+                // The URL and the fetch error are for the operator; the client gets a fixed text.
+                // A URL that is backing off was logged when it failed: not again per request.
+                if matches!(e, crate::fetch::FetchError::Backoff { .. }) {
+                    tracing::debug!(client_id = ?client.client_id, error = ?e, "the client's JWK Set is backing off");
+                } else {
+                    tracing::warn!(client_id = ?client.client_id, error = ?e, "the client's JWK Set could not be obtained");
+                }
+                invalid_client("the client's JWK Set could not be obtained")
+            })?;
+            fetched.as_ref()
+        }
         (None, None) => return Err(invalid_client("this client has no registered keys")),
     };
-    let key = select_key(&keys, &kid, &header.alg)?;
+    let key = select_key(keys, &kid, &header.alg)?;
     let claims = jws.verify(&key, ctx.policy).map_err(|e| invalid_client(format!("client_assertion: {e}")))?;
     let reg = RegisteredClaims::from_claims(claims).map_err(|e| invalid_client(format!("client_assertion: {e}")))?;
     check_assertion_claims(&reg, &client.client_id, &[ctx.token_endpoint, ctx.issuer], Some(MAX_ASSERTION_LIFETIME), now)?;
     burn(ctx.store, &reg, now)?;
     let claims = claims.clone();
     Ok(AuthenticatedClient { client, method: AuthMethod::PrivateKeyJwt, community: None, assertion_claims: Some(claims) })
+}
+
+/// SMART-49 checks that need no key, on the unverified assertion: the algorithm is allowed and
+/// the claims (iss = sub = client_id, aud, exp/iat, jti) would pass. The `kid` and `jku` header
+/// rules are checked by the caller before this.
+fn precheck_private_key_jwt(ctx: &AuthContext<'_>, jws: &jose::UnverifiedJws, client_id: &str, now: i64) -> Result<(), OAuthError> {
+    ctx.policy.check(&jws.header().alg).map_err(|e| invalid_client(format!("client_assertion: {e}")))?;
+    let reg = RegisteredClaims::from_claims(jws.unverified_claims()).map_err(|e| invalid_client(format!("client_assertion: {e}")))?;
+    check_assertion_claims(&reg, client_id, &[ctx.token_endpoint, ctx.issuer], Some(MAX_ASSERTION_LIFETIME), now)
 }
 
 /// SMART-49 (3): exactly one key whose `kid` matches and whose `kty` fits `alg`.

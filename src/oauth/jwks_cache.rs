@@ -1,107 +1,169 @@
-//! Fetches SMART clients' JWK Sets from their registered `jwks_uri` (SMART-49) and caches each no
-//! longer than its `Cache-Control` allows (no header or `no-store`/`no-cache`: not cached).
+//! SMART clients' JWK Sets from their registered `jwks_uri` (SMART-49), through the shared
+//! outbound client ([`crate::fetch`]): address policy, same-origin redirects, 5 s timeout, a
+//! 256 KiB cap enforced while streaming, one download per URL at a time, failures backed off.
+//!
+//! Caching follows `Cache-Control` (SMART-49: never longer than it allows): `no-store`,
+//! `no-cache` or `max-age=0` → not cached; `max-age=N` → N seconds (at most an hour, so key
+//! revocation takes effect). A response that sets no limit at all (no header, or no `max-age`) is
+//! kept [`HEURISTIC_CACHE_SECS`]: it did not forbid caching, and a minimum lifetime keeps a flood
+//! of assertions from fetching the set per request. An uncached set is still fetched once for all
+//! concurrent requests, and a failing `jwks_uri` is not asked again during its backoff.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
 use serde_json::Value;
+
+use crate::fetch::{FetchCache, FetchError, Fresh, Limits, Outbound};
 
 /// Longest we keep a JWKS whatever the server says, so key revocation takes effect.
 const MAX_CACHE_SECS: i64 = 3600;
-const MAX_JWKS_BYTES: usize = 256 * 1024;
-
-/// Why a JWKS could not be had.
-#[derive(Debug, thiserror::Error)]
-pub enum JwksError {
-    #[error("fetching {0} failed")]
-    Fetch(String),
-    #[error("{0} did not answer 200")]
-    Status(String),
-    #[error("{0} is not a JWK Set")]
-    NotJwks(String),
-}
+/// Lifetime of a JWKS whose response sets no limit (RFC 9111 §4.2.2 heuristic freshness).
+pub const HEURISTIC_CACHE_SECS: i64 = 60;
+/// Largest JWK Set accepted; read in chunks and abandoned as soon as it is passed.
+pub const MAX_JWKS_BYTES: u64 = 256 * 1024;
+/// Time limit for one JWKS download (connect, redirects and body).
+pub const JWKS_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Shared cache of fetched JWK Sets, keyed by URL.
 pub struct JwksCache {
-    http: reqwest::blocking::Client,
-    entries: Mutex<HashMap<String, (Value, i64)>>,
+    outbound: Arc<Outbound>,
+    cache: FetchCache<Value>,
 }
 
 impl Default for JwksCache {
     fn default() -> Self {
-        Self::new()
+        Self::new(Arc::new(Outbound::default()))
     }
 }
 
 impl JwksCache {
-    pub fn new() -> Self {
-        let http = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_else(|_| reqwest::blocking::Client::new());
-        JwksCache { http, entries: Mutex::new(HashMap::new()) }
+    pub fn new(outbound: Arc<Outbound>) -> Self {
+        JwksCache {
+            outbound,
+            cache: FetchCache::new(JWKS_FETCH_TIMEOUT + Duration::from_secs(1)),
+        }
     }
 
-    /// The JWK Set at `url`, from the cache while fresh.
-    pub fn get(&self, url: &str, now: i64) -> Result<Value, JwksError> {
-        if let Some((jwks, until)) = self.entries.lock().get(url) {
-            if now < *until {
-                return Ok(jwks.clone());
-            }
-        }
-        let res = self.http.get(url).send().map_err(|_| JwksError::Fetch(url.to_string()))?;
-        if res.status() != reqwest::StatusCode::OK {
-            return Err(JwksError::Status(url.to_string()));
-        }
-        let max_age = res
-            .headers()
-            .get(reqwest::header::CACHE_CONTROL)
-            .and_then(|v| v.to_str().ok())
-            .map(cache_lifetime)
-            .unwrap_or(0);
-        let bytes = res.bytes().map_err(|_| JwksError::Fetch(url.to_string()))?;
-        if bytes.len() > MAX_JWKS_BYTES {
-            return Err(JwksError::NotJwks(url.to_string()));
-        }
-        let jwks: Value = serde_json::from_slice(&bytes).map_err(|_| JwksError::NotJwks(url.to_string()))?;
+    /// The JWK Set at `url`, from the cache while fresh. The error is for the log (it names the URL).
+    pub fn get(&self, url: &str, now: i64) -> Result<Arc<Value>, FetchError> {
+        self.cache.get(url, now, || self.download(url, now))
+    }
+
+    fn download(&self, url: &str, now: i64) -> Result<Fresh<Value>, FetchError> {
+        let fetched = self.outbound.get(
+            url,
+            Limits {
+                max_bytes: MAX_JWKS_BYTES,
+                timeout: JWKS_FETCH_TIMEOUT,
+            },
+        )?;
+        let not_jwks = |detail: &str| FetchError::Content {
+            url: url.to_string(),
+            detail: detail.to_string(),
+        };
+        let jwks: Value =
+            serde_json::from_slice(&fetched.body).map_err(|_| not_jwks("not JSON"))?;
         if !jwks.get("keys").is_some_and(Value::is_array) {
-            return Err(JwksError::NotJwks(url.to_string()));
+            return Err(not_jwks("not a JWK Set (no `keys` array)"));
         }
-        if max_age > 0 {
-            self.entries.lock().insert(url.to_string(), (jwks.clone(), now + max_age));
-        }
-        Ok(jwks)
+        let lifetime = fetched
+            .cache_control
+            .as_deref()
+            .map_or(HEURISTIC_CACHE_SECS, cache_lifetime);
+        Ok(Fresh {
+            value: jwks,
+            expires_at: now.saturating_add(lifetime),
+            refresh_at: None,
+        })
     }
 }
 
-/// Seconds a response may be cached per its Cache-Control header (capped).
+/// Seconds a response may be cached per its Cache-Control header (capped at an hour).
 fn cache_lifetime(header: &str) -> i64 {
-    let mut max_age = 0;
+    let mut max_age = None;
     for directive in header.split(',').map(str::trim) {
         let lower = directive.to_ascii_lowercase();
         if lower == "no-store" || lower == "no-cache" {
             return 0;
         }
         if let Some(v) = lower.strip_prefix("max-age=") {
-            max_age = v.trim_matches('"').parse::<i64>().unwrap_or(0);
+            // An unreadable max-age is treated as 0 (stale), as RFC 9111 §1.2.2 asks.
+            max_age = Some(v.trim_matches('"').parse::<i64>().unwrap_or(0));
         }
     }
-    max_age.clamp(0, MAX_CACHE_SECS)
+    max_age
+        .unwrap_or(HEURISTIC_CACHE_SECS)
+        .clamp(0, MAX_CACHE_SECS)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::cache_lifetime;
+    use std::sync::Arc;
+
+    use super::{cache_lifetime, JwksCache, MAX_JWKS_BYTES};
+    use crate::fetch::test_server::{Body, Reply, TestServer};
+    use crate::fetch::{FetchError, Outbound};
+
+    const NOW: i64 = 1_800_000_000;
+
+    /// Issue 8 item 4: a JWK Set larger than the cap is abandoned while streaming (the body here
+    /// never ends, so reading it whole could not return), and is refused from Content-Length.
+    #[test]
+    fn oversized_jwks_is_refused_without_reading_it_whole() {
+        let server = TestServer::start(|path| match path {
+            "/endless" => Reply {
+                status: 200,
+                headers: vec![],
+                body: Body::Endless,
+            },
+            "/announced" => Reply::ok(vec![b' '; MAX_JWKS_BYTES as usize + 1]),
+            _ => Reply::ok(r#"{"keys": []}"#),
+        });
+        let cache = JwksCache::new(Outbound::shared(true));
+        for path in ["/endless", "/announced"] {
+            let url = server.url(path);
+            assert_eq!(
+                cache.get(&url, NOW).unwrap_err(),
+                FetchError::TooLarge {
+                    url: url.clone(),
+                    max_bytes: MAX_JWKS_BYTES
+                },
+                "{path}"
+            );
+        }
+        assert_eq!(
+            *cache.get(&server.url("/small"), NOW).unwrap(),
+            serde_json::json!({"keys": []})
+        );
+        // Not a JWK Set.
+        let not_jwks = TestServer::start(|_| Reply::ok(r#"{"kty": "RSA"}"#));
+        assert!(matches!(
+            JwksCache::new(Arc::new(Outbound::default())).get(&not_jwks.url("/x"), NOW),
+            Err(FetchError::AddressRefused { .. })
+        ));
+        assert!(matches!(
+            cache.get(&not_jwks.url("/x"), NOW),
+            Err(FetchError::Content { .. })
+        ));
+    }
 
     #[test]
     fn cache_control_bounds_the_cache() {
         // SMART-49: cached no longer than Cache-Control allows.
-        assert_eq!(cache_lifetime("max-age=120"), 120);
-        assert_eq!(cache_lifetime("public, max-age=99999"), 3600);
-        assert_eq!(cache_lifetime("no-store, max-age=120"), 0);
-        assert_eq!(cache_lifetime("no-cache"), 0);
-        assert_eq!(cache_lifetime("private"), 0);
+        let rows = [
+            ("max-age=120", 120),
+            ("public, max-age=99999", 3600),
+            ("no-store, max-age=120", 0),
+            ("no-cache", 0),
+            ("max-age=0", 0),
+            ("max-age=abc", 0),
+            // No limit given: the heuristic minimum.
+            ("private", 60),
+            ("public", 60),
+        ];
+        for (header, want) in rows {
+            assert_eq!(cache_lifetime(header), want, "{header}");
+        }
     }
 }

@@ -1,48 +1,48 @@
-//! Fetching CRLs from cRLDistributionPoints over HTTP(S), with a cache per URL that lasts until
-//! the CRL's nextUpdate (UDAP-48: "CRL distribution points can be fetched over HTTP. Cache CRLs
-//! until nextUpdate").
+//! CRLs from cRLDistributionPoints over HTTP(S) (UDAP-48: "CRL distribution points can be fetched
+//! over HTTP. Cache CRLs until nextUpdate"), through the shared outbound client
+//! ([`crate::fetch`]): one download per URL at a time, failures backed off, a streamed size cap,
+//! same-origin redirects, the address policy.
+//!
+//! A CRL is served from the cache until its nextUpdate (at least [`MIN_CRL_LIFETIME_SECS`] after
+//! the download, so a stale or nextUpdate-less CRL is not re-downloaded per request). A background
+//! refresher ([`CrlFetcher::spawn_refresher`]) fetches a newer copy once 80% of its validity has
+//! passed (or 5 minutes before nextUpdate), so no request waits on a download in steady state.
 //!
 //! Only URLs from certificates whose signatures already verified up to a trust anchor are fetched
-//! (revocation runs after path building), so an attacker cannot make us fetch arbitrary URLs
-//! without a CA-issued certificate.
+//! (revocation runs after path building), so fetching needs a CA-issued certificate.
 
-use std::collections::HashMap;
-use std::io::Read;
-use std::sync::{Arc, OnceLock};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
 
+use crate::fetch::{FetchCache, FetchError, Fresh, Limits, Outbound};
+
 use super::crl::ParsedCrl;
 use super::pem;
 
-/// Default time limit for one CRL download (connect + transfer).
+/// Time limit for one CRL download (connect, redirects and body).
 pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// CRLs larger than this are refused: UDAP community CRLs are small, and the cap bounds memory.
 pub const MAX_CRL_BYTES: u64 = 8 * 1024 * 1024;
-/// After a failed download, the same URL is not tried again for this long, so a dead distribution
-/// point does not add its timeout to every request.
-pub const FAILURE_BACKOFF_SECS: i64 = 60;
-/// Bound on cached URLs; distribution points come only from CA-issued certificates, so this is
-/// generous, but memory stays bounded regardless.
-const MAX_CACHED_URLS: usize = 1024;
-
-enum Entry {
-    Crl(Arc<ParsedCrl>),
-    Failed { reason: String, retry_at: i64 },
-}
+/// A downloaded CRL is kept at least this long, even when its nextUpdate is sooner or has passed.
+pub const MIN_CRL_LIFETIME_SECS: i64 = 60;
+/// First backoff after a failed download (doubling per failure, see [`crate::fetch::backoff_secs`]).
+pub const FAILURE_BACKOFF_SECS: i64 = crate::fetch::INITIAL_BACKOFF_SECS;
+/// Refresh when nextUpdate is this close, even if less than 80% of the validity has passed.
+const REFRESH_BEFORE_NEXT_UPDATE_SECS: i64 = 300;
 
 /// Downloads CRLs from distribution points and caches each until its nextUpdate (UDAP-48).
 /// Shareable across communities and threads (`Send + Sync`); put it in an `Arc`.
 ///
 /// Blocking: call [`crate::pki::validate_chain`] from a blocking thread pool, not from an async task.
 pub struct CrlFetcher {
-    /// `None` for an offline fetcher, which never touches the network.
-    timeout: Option<Duration>,
-    /// Built lazily on first use, on the calling (blocking) thread: reqwest's blocking client must
-    /// not be created or dropped inside an async runtime.
-    client: OnceLock<Result<reqwest::blocking::Client, String>>,
-    cache: Mutex<HashMap<String, Entry>>,
+    outbound: Arc<Outbound>,
+    timeout: Duration,
+    cache: FetchCache<ParsedCrl>,
+    /// Dropping the fetcher drops this sender, which stops the refresher thread at once.
+    refresher: Mutex<Option<mpsc::SyncSender<()>>>,
 }
 
 impl Default for CrlFetcher {
@@ -53,110 +53,171 @@ impl Default for CrlFetcher {
 
 impl std::fmt::Debug for CrlFetcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CrlFetcher").field("timeout", &self.timeout).field("cached_urls", &self.cache.lock().len()).finish()
+        f.debug_struct("CrlFetcher")
+            .field("outbound", &self.outbound)
+            .field("cached_urls", &self.cache.len())
+            .finish()
     }
 }
 
 impl CrlFetcher {
-    /// A fetcher with the default 5 s timeout.
+    /// A fetcher with its own outbound client that refuses private networks.
     pub fn new() -> Self {
-        Self::with_timeout(DEFAULT_FETCH_TIMEOUT)
+        Self::with_outbound(Arc::new(Outbound::default()))
     }
 
-    /// A fetcher with a custom per-download timeout.
-    pub fn with_timeout(timeout: Duration) -> Self {
-        CrlFetcher { timeout: Some(timeout), client: OnceLock::new(), cache: Mutex::new(HashMap::new()) }
+    /// A fetcher over the shared outbound client (the server's, which carries the
+    /// `outbound_allow_private_networks` setting and the global concurrency bound).
+    pub fn with_outbound(outbound: Arc<Outbound>) -> Self {
+        CrlFetcher {
+            outbound,
+            timeout: DEFAULT_FETCH_TIMEOUT,
+            // A request waits for another's download of the same CRL no longer than the download may take.
+            cache: FetchCache::new(DEFAULT_FETCH_TIMEOUT + Duration::from_secs(1)),
+            refresher: Mutex::new(None),
+        }
     }
 
     /// A fetcher that never uses the network: every distribution point counts as unreachable.
     /// For air-gapped deployments (configure CRLs instead), offline checks, and tests.
     pub fn offline() -> Self {
-        CrlFetcher { timeout: None, client: OnceLock::new(), cache: Mutex::new(HashMap::new()) }
+        Self::with_outbound(Arc::new(Outbound::offline()))
     }
 
-    /// Returns the CRL at `url`, from the cache when the cached copy is fresh at `now`, else
-    /// downloaded. The `Err` is a human-readable reason for `RevocationUnknown`.
-    pub(crate) fn get(&self, url: &str, now: i64) -> Result<Arc<ParsedCrl>, String> {
-        if let Some(entry) = self.cache.lock().get(url) {
-            match entry {
-                Entry::Crl(crl) if crl.fresh_at(now).is_ok() => return Ok(crl.clone()),
-                Entry::Failed { reason, retry_at } if now < *retry_at => {
-                    return Err(format!("fetching {url} failed recently: {reason}"))
+    /// The CRL at `url`: cached while `now` is before its expiry, else downloaded (or the download
+    /// already running for `url` is awaited). The error is for the log; it names the URL.
+    pub(crate) fn get(&self, url: &str, now: i64) -> Result<Arc<ParsedCrl>, FetchError> {
+        self.cache.get(url, now, || self.download(url, now))
+    }
+
+    /// Re-downloads every cached CRL whose refresh point has passed at `now` (one pass of the
+    /// refresher; tests call it with a pinned time). Returns how many downloads succeeded.
+    pub fn refresh_due(&self, now: i64) -> usize {
+        let mut refreshed = 0;
+        for url in self.cache.due(now) {
+            match self.cache.refresh(&url, now, || self.download(&url, now)) {
+                Some(Ok(_)) => refreshed += 1,
+                Some(Err(e)) => {
+                    tracing::warn!(url = %url, error = %e, "CRL refresh failed; the cached CRL is used until it expires")
                 }
-                _ => {}
+                None => {}
             }
         }
-        // The lock is not held while downloading: a slow distribution point must not stall
-        // lookups of other URLs. Two threads may fetch the same URL at once; that is harmless.
-        let result = self.download(url).and_then(|der| ParsedCrl::from_der(&der).map(Arc::new));
-        let mut cache = self.cache.lock();
-        if cache.len() >= MAX_CACHED_URLS && !cache.contains_key(url) {
-            cache.retain(|_, e| match e {
-                Entry::Crl(c) => c.fresh_at(now).is_ok(),
-                Entry::Failed { retry_at, .. } => now < *retry_at,
-            });
-            if cache.len() >= MAX_CACHED_URLS {
-                cache.clear();
-            }
-        }
-        match result {
-            Ok(crl) => {
-                cache.insert(url.to_string(), Entry::Crl(crl.clone()));
-                Ok(crl)
-            }
-            Err(reason) => {
-                cache.insert(url.to_string(), Entry::Failed { reason: reason.clone(), retry_at: now.saturating_add(FAILURE_BACKOFF_SECS) });
-                Err(format!("fetching {url} failed: {reason}"))
-            }
-        }
+        refreshed
     }
 
-    fn client(&self, timeout: Duration) -> Result<&reqwest::blocking::Client, String> {
-        self.client
-            .get_or_init(|| {
-                reqwest::blocking::Client::builder()
-                    .timeout(timeout)
-                    .connect_timeout(timeout)
-                    .redirect(reqwest::redirect::Policy::limited(3))
-                    .user_agent(concat!("udap-server/", env!("CARGO_PKG_VERSION"), " crl-fetcher"))
-                    .build()
-                    .map_err(|e| format!("HTTP client unavailable: {e}"))
-            })
-            .as_ref()
-            .map_err(Clone::clone)
+    /// Requests waiting on the download in progress for `url` (tests).
+    #[cfg(test)]
+    pub(crate) fn waiters(&self, url: &str) -> usize {
+        self.cache.waiters(url)
     }
 
-    /// Downloads the body (DER, or PEM which is converted), capped at [`MAX_CRL_BYTES`].
-    fn download(&self, url: &str) -> Result<Vec<u8>, String> {
-        let Some(timeout) = self.timeout else {
-            return Err("CRL fetching is disabled (offline)".into());
+    /// Starts the background refresher: every `interval`, [`Self::refresh_due`] at `clock()`.
+    /// It stops when the fetcher is dropped. Calling it again replaces the previous thread.
+    pub fn spawn_refresher(
+        self: &Arc<Self>,
+        interval: Duration,
+        clock: impl Fn() -> i64 + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (stop, stop_rx) = mpsc::sync_channel::<()>(0);
+        let fetcher: Weak<CrlFetcher> = Arc::downgrade(self);
+        let interval = interval.max(Duration::from_secs(1));
+        std::thread::Builder::new()
+            .name("udap-crl-refresher".into())
+            .spawn(move || {
+                // Anything but a timeout (the sender dropped with the fetcher) ends the thread.
+                while let Err(RecvTimeoutError::Timeout) = stop_rx.recv_timeout(interval) {
+                    let Some(fetcher) = fetcher.upgrade() else {
+                        break;
+                    };
+                    fetcher.refresh_due(clock());
+                }
+            })?;
+        *self.refresher.lock() = Some(stop);
+        Ok(())
+    }
+
+    /// Downloads and parses one CRL (DER, or PEM which is converted).
+    fn download(&self, url: &str, now: i64) -> Result<Fresh<ParsedCrl>, FetchError> {
+        let fetched = self.outbound.get(
+            url,
+            Limits {
+                max_bytes: MAX_CRL_BYTES,
+                timeout: self.timeout,
+            },
+        )?;
+        let content = |detail: String| FetchError::Content {
+            url: url.to_string(),
+            detail,
         };
-        let parsed = url::Url::parse(url).map_err(|e| format!("bad URL: {e}"))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(format!("unsupported scheme `{}`", parsed.scheme()));
+        let der = der_body(fetched.body).map_err(content)?;
+        let crl = ParsedCrl::from_der(&der).map_err(content)?;
+        let expires_at = crl
+            .next_update
+            .unwrap_or(now)
+            .max(now.saturating_add(MIN_CRL_LIFETIME_SECS));
+        let refresh_at = crl
+            .next_update
+            .map(|next| refresh_point(crl.this_update, next, now));
+        Ok(Fresh {
+            value: crl,
+            expires_at,
+            refresh_at,
+        })
+    }
+}
+
+/// When to fetch a newer copy of a CRL downloaded at `fetched_at`: once 80% of thisUpdate..nextUpdate
+/// has passed or nextUpdate is 5 minutes away, whichever is first; but no sooner than a quarter of
+/// the remaining validity after this download (1 minute to 1 hour), so a publisher that has not
+/// issued a new CRL yet is asked again hourly, not on every refresher pass.
+pub(crate) fn refresh_point(this_update: i64, next_update: i64, fetched_at: i64) -> i64 {
+    let span = next_update.saturating_sub(this_update).max(0);
+    let ahead = this_update
+        .saturating_add(span / 5 * 4)
+        .min(next_update.saturating_sub(REFRESH_BEFORE_NEXT_UPDATE_SECS));
+    let gap = (next_update.saturating_sub(fetched_at) / 4).clamp(60, 3600);
+    ahead.max(fetched_at.saturating_add(gap))
+}
+
+/// DER as served, or the first X509 CRL block of a PEM body (some servers publish PEM).
+fn der_body(body: Vec<u8>) -> Result<Vec<u8>, String> {
+    if !body.trim_ascii_start().starts_with(b"-----BEGIN") {
+        return Ok(body);
+    }
+    let text = String::from_utf8(body).map_err(|_| "PEM body is not UTF-8".to_string())?;
+    pem::parse_blocks(&text)?
+        .into_iter()
+        .find(|b| b.label == "X509 CRL")
+        .map(|b| b.der)
+        .ok_or_else(|| "PEM body holds no X509 CRL block".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refresh_point;
+
+    const DAY: i64 = 86_400;
+
+    #[test]
+    fn refresh_points() {
+        // (thisUpdate, nextUpdate, downloaded at, refresh at)
+        let rows = [
+            // A week-long CRL fetched when issued: at 80% of the week.
+            (0, 7 * DAY, 0, 7 * DAY / 5 * 4),
+            // A 10-minute CRL: 5 minutes before nextUpdate comes before 80%.
+            (0, 600, 0, 300),
+            // Downloaded just before that point: a quarter of the remaining 320 s later.
+            (0, 600, 280, 360),
+            // Re-downloaded after the refresh point and unchanged: asked again in an hour, not at once.
+            (0, 7 * DAY, 6 * DAY, 6 * DAY + 3600),
+        ];
+        for (this, next, fetched, want) in rows {
+            assert_eq!(
+                refresh_point(this, next, fetched),
+                want,
+                "{this} {next} {fetched}"
+            );
         }
-        let response = self.client(timeout)?.get(parsed).send().map_err(|e| e.to_string())?;
-        if !response.status().is_success() {
-            return Err(format!("HTTP status {}", response.status()));
-        }
-        if response.content_length().is_some_and(|len| len > MAX_CRL_BYTES) {
-            return Err(format!("CRL larger than {MAX_CRL_BYTES} bytes"));
-        }
-        let mut body = Vec::new();
-        response.take(MAX_CRL_BYTES + 1).read_to_end(&mut body).map_err(|e| e.to_string())?;
-        if body.len() as u64 > MAX_CRL_BYTES {
-            return Err(format!("CRL larger than {MAX_CRL_BYTES} bytes"));
-        }
-        // DER starts with a SEQUENCE tag; some servers publish PEM instead.
-        if body.trim_ascii_start().starts_with(b"-----BEGIN") {
-            let text = String::from_utf8(body).map_err(|_| "PEM body is not UTF-8".to_string())?;
-            let blocks = pem::parse_blocks(&text)?;
-            return blocks
-                .into_iter()
-                .find(|b| b.label == "X509 CRL")
-                .map(|b| b.der)
-                .ok_or_else(|| "PEM body holds no X509 CRL block".to_string());
-        }
-        Ok(body)
     }
 }

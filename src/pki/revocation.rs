@@ -3,18 +3,25 @@
 //! For each certificate: the community's configured CRLs from its issuer that are usable (issuer
 //! name matches, signature verifies with the issuer's key from the path, lastUpdate <= now <
 //! nextUpdate) decide. Only when none is usable are the certificate's http(s) distribution points
-//! fetched (through the shared [`CrlFetcher`](super::CrlFetcher), cached until nextUpdate).
+//! fetched (through the shared [`CrlFetcher`](super::CrlFetcher), cached until nextUpdate). A failed
+//! download is logged with its URL; the `RevocationUnknown` reason says only that it failed.
 //! No usable CRL → `RevocationUnknown` under fail-closed, a warning under fail-open.
 
 use std::sync::Arc;
 
 use openssl::x509::X509;
 
+use crate::fetch::FetchError;
+
 use super::certinfo::{serial_hex, CertFacts};
 use super::community::TrustCommunity;
 use super::crl::ParsedCrl;
 use super::error::ChainError;
 use super::policy::RevocationPolicy;
+
+/// The `RevocationUnknown` reason when a distribution point's CRL could not be downloaded; fixed
+/// text, because the reason may reach a client (the URL and the error are logged).
+pub(crate) const CRL_FETCH_FAILED: &str = "the CRL at its distribution point could not be fetched";
 
 /// The outcome of checking a whole path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +107,7 @@ fn status(cert: &X509, f: &CertFacts, issuer: &X509, issuer_f: &CertFacts, commu
         if f.crl_urls.is_empty() {
             reasons.push("the certificate has no http(s) CRL distribution point".into());
         }
+        // The URL and the fetch error go to the log only: the reason can reach a client.
         for url in &f.crl_urls {
             match community.fetcher.get(url, now) {
                 Ok(crl) => match crl.usable_for(cert, f.is_ca, issuer, now) {
@@ -107,9 +115,20 @@ fn status(cert: &X509, f: &CertFacts, issuer: &X509, issuer_f: &CertFacts, commu
                         usable.push(crl);
                         break;
                     }
-                    Err(why) => reasons.push(format!("{why} (from {url})")),
+                    Err(why) => {
+                        tracing::warn!(url = ?url, subject = %f.subject, reason = %why, "the CRL from a distribution point cannot be used");
+                        reasons.push(format!("{why} (fetched from its distribution point)"));
+                    }
                 },
-                Err(why) => reasons.push(why),
+                Err(e) => {
+                    // A URL backing off was logged when it failed; do not log it per request.
+                    if matches!(e, FetchError::Backoff { .. }) {
+                        tracing::debug!(error = ?e, subject = %f.subject, "CRL download backing off");
+                    } else {
+                        tracing::warn!(error = ?e, subject = %f.subject, "CRL download failed");
+                    }
+                    reasons.push(CRL_FETCH_FAILED.into());
+                }
             }
         }
     }

@@ -14,3 +14,5 @@ mod token_introspection;
 mod tls;
 mod token_smart;
 mod wire_errors;
+// Issue 8 item 4: outbound fetches (JWKS, CRLs) and their bounds.
+mod outbound_fetch;

@@ -1,44 +1,14 @@
 //! SMART backend services (SMART-49..57) and client_secret_basic (SMART-48) at the token endpoint.
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-
 use serde_json::{json, Value};
-use udap_server::jose::{Algorithm, SignOptions, Signer};
+use udap_server::jose::{Algorithm, Signer};
 use udap_server::oauth::client_auth::hash_secret;
 use udap_server::pki::ca::KeyKind;
 use udap_server::store::ClientRecord;
 
+use crate::common::smart::{assertion, backend_token, key, smart_client};
+use crate::common::stub::StubServer;
 use crate::common::{error_of, now, TestServer};
-
-fn key(kind: KeyKind) -> String {
-    String::from_utf8(kind.generate().unwrap().private_key_to_pem_pkcs8().unwrap()).unwrap()
-}
-
-fn smart_client(s: &TestServer, id: &str, jwks: Option<Value>, jwks_uri: Option<String>) {
-    let mut client = ClientRecord::admin(id, "Backend service", "private_key_jwt", &["client_credentials"], "system/*.rs", now());
-    client.jwks = jwks;
-    client.jwks_uri = jwks_uri;
-    s.store.clients().put(&client).unwrap();
-}
-
-fn assertion(signer: &Signer, client_id: &str, aud: &str, patch: Value) -> String {
-    let t = now();
-    let mut claims = json!({"iss": client_id, "sub": client_id, "aud": aud, "exp": t + 240, "iat": t, "jti": udap_server::oauth::random_token(16)});
-    crate::common::merge(&mut claims, patch);
-    signer.sign(&claims, SignOptions { include_x5c: false, typ: Some("JWT") }).unwrap()
-}
-
-fn backend_token(s: &TestServer, assertion: &str) -> reqwest::blocking::Response {
-    s.post_form(&s.ep.token, &[
-        ("grant_type", "client_credentials"),
-        ("scope", "system/Patient.rs system/Observation.rs"),
-        ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-        ("client_assertion", assertion),
-    ])
-}
 
 #[test]
 fn backend_service_with_inline_jwks_gets_a_token_with_rs384_and_es384() {
@@ -104,40 +74,21 @@ fn kid_and_kty_must_select_exactly_one_key_and_jku_must_be_registered() {
     assert_eq!(error_of(backend_token(&s, &token)), (400, "invalid_client".into()));
 }
 
-/// Serves `body` at http://127.0.0.1:PORT/jwks with `cache_control`, counting requests.
-fn jwks_server(body: Value, cache_control: &'static str) -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/jwks", listener.local_addr().unwrap());
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = hits.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(50) {
-            let Ok(mut stream) = stream else { continue };
-            let mut buf = [0u8; 4096];
-            let _ = stream.read(&mut buf);
-            counter.fetch_add(1, Ordering::SeqCst);
-            let b = body.to_string();
-            let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: {cache_control}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{b}", b.len());
-        }
-    });
-    (url, hits)
-}
-
 #[test]
 fn jwks_uri_is_fetched_and_cached_as_cache_control_allows() {
     // SMART-49: JWKS URL, cached no longer than Cache-Control allows.
     let s = TestServer::start();
     let signer = Signer::from_pem(&key(KeyKind::Rsa2048), None).unwrap().with_alg(Algorithm::RS384).unwrap();
-    let (cached_url, cached_hits) = jwks_server(json!({"keys": [signer.public_jwk()]}), "max-age=300");
-    let (uncached_url, uncached_hits) = jwks_server(json!({"keys": [signer.public_jwk()]}), "no-store");
-    smart_client(&s, "cached", None, Some(cached_url));
-    smart_client(&s, "uncached", None, Some(uncached_url));
+    let cached = StubServer::jwks(json!({"keys": [signer.public_jwk()]}), "max-age=300");
+    let uncached = StubServer::jwks(json!({"keys": [signer.public_jwk()]}), "no-store");
+    smart_client(&s, "cached", None, Some(cached.url("/jwks")));
+    smart_client(&s, "uncached", None, Some(uncached.url("/jwks")));
     for _ in 0..3 {
         assert_eq!(backend_token(&s, &assertion(&signer, "cached", &s.ep.token, json!({}))).status().as_u16(), 200);
         assert_eq!(backend_token(&s, &assertion(&signer, "uncached", &s.ep.token, json!({}))).status().as_u16(), 200);
     }
-    assert_eq!(cached_hits.load(Ordering::SeqCst), 1);
-    assert_eq!(uncached_hits.load(Ordering::SeqCst), 3);
+    assert_eq!(cached.hits(), 1);
+    assert_eq!(uncached.hits(), 3);
 }
 
 #[test]

@@ -10,14 +10,14 @@ mod interop;
 mod revocation;
 mod validate;
 
-use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use openssl::x509::X509;
 
 use super::ca::{self, CertSpec, IssuedCert, DAY};
+use super::CrlFetcher;
+use crate::fetch::test_server::{Reply, TestServer};
 use super::testing::TestPki;
 use super::subject_string;
 
@@ -52,45 +52,14 @@ pub(super) fn evil_root() -> &'static IssuedCert {
     })
 }
 
-/// Serves `body` at any path on 127.0.0.1 and counts requests. The thread lives until the test
-/// binary exits; each request is answered and the connection closed.
-pub(super) struct CrlServer {
-    pub base: String,
-    pub hits: Arc<AtomicUsize>,
+/// Serves `der` at any path on 127.0.0.1 and counts requests (the shared fetch test server).
+pub(super) fn crl_server(der: Vec<u8>) -> TestServer {
+    TestServer::start(move |_| Reply::ok(der.clone()))
 }
 
-impl CrlServer {
-    pub(super) fn start(body: Vec<u8>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let hits = Arc::new(AtomicUsize::new(0));
-        let counter = hits.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut buf = [0u8; 4096];
-                let mut request = Vec::new();
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => request.extend_from_slice(&buf[..n]),
-                    }
-                }
-                counter.fetch_add(1, Ordering::SeqCst);
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/pkix-crl\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = stream.write_all(head.as_bytes());
-                let _ = stream.write_all(&body);
-            }
-        });
-        CrlServer { base, hits }
-    }
-
-    pub(super) fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
-    }
+/// A CRL fetcher allowed to reach 127.0.0.1, as the test harness configures the server.
+pub(super) fn local_fetcher() -> CrlFetcher {
+    CrlFetcher::with_outbound(crate::fetch::Outbound::shared(true))
 }
 
 /// A URL on 127.0.0.1 where nothing listens (connection refused at once, so tests cannot hang).

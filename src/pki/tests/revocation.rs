@@ -3,6 +3,8 @@
 
 use super::*;
 use crate::pki::ca::crl_inner;
+use crate::fetch::test_server::{wait_for, Reply, TestServer};
+use crate::pki::revocation::CRL_FETCH_FAILED;
 use crate::pki::{validate_chain, ChainError, CrlFetcher, RevocationPolicy, TrustCommunity};
 
 fn community(crls: Vec<String>, policy: RevocationPolicy, fetcher: CrlFetcher) -> TrustCommunity {
@@ -45,13 +47,13 @@ fn revoked_by_crl_fetched_from_distribution_point() {
     // serial in advance, start the server with the CRL, then issue the leaf.
     let serial = 0x5eed_0001u64;
     let crl = p.intermediate_crl(&[format!("{serial:x}")]).unwrap();
-    let server = CrlServer::start(pem_der(&crl));
-    let url = format!("{}/intermediate.crl", server.base);
+    let server = crl_server(pem_der(&crl));
+    let url = server.url("/intermediate.crl");
     let revoked = p.issue_leaf(&CertSpec { serial: Some(serial), crl_distribution_points: vec![url.clone()], ..leaf_spec("revoked via cdp") }).unwrap();
     let good = leaf_with_cdp("good via cdp", &url);
 
     // Only the root's CRL is configured: the intermediate's comes from the distribution point.
-    let c = community(vec![p.root_crl_pem.clone()], RevocationPolicy::FailClosed, CrlFetcher::new());
+    let c = community(vec![p.root_crl_pem.clone()], RevocationPolicy::FailClosed, local_fetcher());
     assert_eq!(
         validate_chain(&p.x5c(&revoked), &c, NOW),
         Err(ChainError::Revoked { subject: subject(&revoked), serial: format!("{serial:x}") })
@@ -63,14 +65,18 @@ fn revoked_by_crl_fetched_from_distribution_point() {
     // Past its nextUpdate the cached copy is not used; the re-downloaded one is just as stale.
     assert!(matches!(validate_chain(&p.x5c(&good), &c, NOW + 8 * DAY), Err(ChainError::RevocationUnknown { .. })));
     assert_eq!(server.hits(), 2);
+    // Issue 8 item 4: a download is kept for a minimum lifetime even when stale, so requests do
+    // not re-download it one after another.
+    assert!(matches!(validate_chain(&p.x5c(&good), &c, NOW + 8 * DAY + 30), Err(ChainError::RevocationUnknown { .. })));
+    assert_eq!(server.hits(), 2);
 }
 
 #[test]
 fn fresh_configured_crl_means_no_fetch() {
     let p = pki();
-    let server = CrlServer::start(pem_der(&p.intermediate_crl_pem));
-    let leaf = leaf_with_cdp("configured wins", &format!("{}/intermediate.crl", server.base));
-    let c = community(vec![p.root_crl_pem.clone(), p.intermediate_crl_pem.clone()], RevocationPolicy::FailClosed, CrlFetcher::new());
+    let server = crl_server(pem_der(&p.intermediate_crl_pem));
+    let leaf = leaf_with_cdp("configured wins", &server.url("/intermediate.crl"));
+    let c = community(vec![p.root_crl_pem.clone(), p.intermediate_crl_pem.clone()], RevocationPolicy::FailClosed, local_fetcher());
     assert!(validate_chain(&p.x5c(&leaf), &c, NOW).is_ok());
     assert_eq!(server.hits(), 0);
 }
@@ -78,23 +84,135 @@ fn fresh_configured_crl_means_no_fetch() {
 #[test]
 fn unreachable_distribution_point() {
     let p = pki();
-    let leaf = leaf_with_cdp("unreachable cdp", &dead_url());
+    let url = dead_url();
+    let leaf = leaf_with_cdp("unreachable cdp", &url);
     let x5c = p.x5c(&leaf);
 
     // Fail-closed: unknown status rejects (UDAP-48, udap-dotnet's default).
-    let closed = community(vec![p.root_crl_pem.clone()], RevocationPolicy::FailClosed, CrlFetcher::new());
+    let closed = community(vec![p.root_crl_pem.clone()], RevocationPolicy::FailClosed, local_fetcher());
     match validate_chain(&x5c, &closed, NOW) {
         Err(ChainError::RevocationUnknown { subject: s, reason }) => {
             assert_eq!(s, subject(&leaf));
-            assert!(reason.contains("fetching http://127.0.0.1"), "{reason}");
+            // Issue 8 item 7: a fixed reason; the URL and the connection error are only logged.
+            assert!(reason.contains(CRL_FETCH_FAILED), "{reason}");
+            assert!(!reason.contains("http") && !reason.contains("127.0.0.1"), "{reason}");
         }
         other => panic!("expected RevocationUnknown, got {other:?}"),
     }
 
     // Fail-open: accepted, with a warning, and not cached (the next request retries).
-    let open = community(vec![p.root_crl_pem.clone()], RevocationPolicy::FailOpen, CrlFetcher::new());
+    let open = community(vec![p.root_crl_pem.clone()], RevocationPolicy::FailOpen, local_fetcher());
     assert!(validate_chain(&x5c, &open, NOW).is_ok());
     assert_eq!(open.cached_validations(), 0);
+}
+
+/// Issue 8 item 4: a failing distribution point is not asked again during its backoff (10 s,
+/// then doubling), whatever the number of requests.
+#[test]
+fn failing_distribution_point_is_backed_off() {
+    let p = pki();
+    let server = TestServer::start(|_| Reply::status(500));
+    let leaf = leaf_with_cdp("failing cdp", &server.url("/intermediate.crl"));
+    let c = community(vec![p.root_crl_pem.clone()], RevocationPolicy::FailClosed, local_fetcher());
+    // (validation time, downloads so far)
+    for (at, hits) in [(NOW, 1), (NOW, 1), (NOW + 9, 1), (NOW + 10, 2), (NOW + 29, 2), (NOW + 30, 3)] {
+        match validate_chain(&p.x5c(&leaf), &c, at) {
+            Err(ChainError::RevocationUnknown { reason, .. }) => assert!(reason.contains(CRL_FETCH_FAILED), "{reason}"),
+            other => panic!("expected RevocationUnknown, got {other:?}"),
+        }
+        assert_eq!(server.hits(), hits, "at NOW+{}", at - NOW);
+    }
+}
+
+/// Issue 8 item 4: without `outbound_allow_private_networks`, a distribution point on 127.0.0.1
+/// is refused by the address policy before any connection is made.
+#[test]
+fn private_distribution_point_is_refused_by_default() {
+    let p = pki();
+    let server = crl_server(pem_der(&p.intermediate_crl_pem));
+    let leaf = leaf_with_cdp("loopback cdp", &server.url("/intermediate.crl"));
+    let c = community(vec![p.root_crl_pem.clone()], RevocationPolicy::FailClosed, CrlFetcher::new());
+    match validate_chain(&p.x5c(&leaf), &c, NOW) {
+        Err(ChainError::RevocationUnknown { reason, .. }) => assert!(reason.contains(CRL_FETCH_FAILED), "{reason}"),
+        other => panic!("expected RevocationUnknown, got {other:?}"),
+    }
+    assert_eq!(server.hits(), 0);
+}
+
+/// Issue 8 item 4: concurrent validations that need the same distribution point share one download.
+#[test]
+fn concurrent_validations_share_one_crl_download() {
+    const N: usize = 10;
+    let p = pki();
+    let server = crl_server(pem_der(&p.intermediate_crl_pem));
+    let url = server.url("/intermediate.crl");
+    let leaf = leaf_with_cdp("single flight", &url);
+    let fetcher = Arc::new(local_fetcher());
+    let c = Arc::new(p.community_with(false, vec![p.root_crl_pem.clone()], RevocationPolicy::FailClosed, fetcher.clone()).unwrap());
+    server.hold();
+    let threads: Vec<_> = (0..N)
+        .map(|_| {
+            let (c, x5c) = (c.clone(), p.x5c(&leaf));
+            std::thread::spawn(move || validate_chain(&x5c, &c, NOW))
+        })
+        .collect();
+    wait_for("one download and every other validation waiting on it", || server.hits() == 1 && fetcher.waiters(&url) == N - 1);
+    server.release();
+    for t in threads {
+        assert!(t.join().unwrap().is_ok());
+    }
+    assert_eq!(server.hits(), 1);
+}
+
+/// Issue 8 item 4: a CRL is refreshed once 80% of its validity has passed, by the refresher and not
+/// by a request: the validation after the refresh uses the new CRL without downloading.
+#[test]
+fn crl_is_refreshed_ahead_of_next_update() {
+    let p = pki();
+    let server = crl_server(pem_der(&p.intermediate_crl_pem));
+    let url = server.url("/intermediate.crl");
+    let first = leaf_with_cdp("refresh first", &url);
+    let later = leaf_with_cdp("refresh later", &url);
+    let fetcher = Arc::new(local_fetcher());
+    let c = p.community_with(false, vec![p.root_crl_pem.clone()], RevocationPolicy::FailClosed, fetcher.clone()).unwrap();
+    assert!(validate_chain(&p.x5c(&first), &c, NOW).is_ok());
+    assert_eq!(server.hits(), 1);
+    // The publisher issues a newer CRL that revokes `later`.
+    let newer = ca::crl(&p.intermediate.cert_pem, &p.intermediate.key_pem, &[later.serial_hex.clone()], 3, NOW + 5 * DAY, NOW + 12 * DAY).unwrap();
+    let der = pem_der(&newer);
+    server.set_handler(move |_| Reply::ok(der.clone()));
+    // The first CRL runs NOW - 1 h .. NOW + 7 d: not due at 5 days, due at 6.
+    assert_eq!(fetcher.refresh_due(NOW + 5 * DAY), 0);
+    assert_eq!(server.hits(), 1);
+    assert_eq!(fetcher.refresh_due(NOW + 6 * DAY), 1);
+    assert_eq!(server.hits(), 2);
+    assert_eq!(
+        validate_chain(&p.x5c(&later), &c, NOW + 6 * DAY),
+        Err(ChainError::Revoked { subject: subject(&later), serial: later.serial_hex.clone() })
+    );
+    assert_eq!(server.hits(), 2, "the validation used the refreshed CRL");
+    // The new CRL is not due again yet.
+    assert_eq!(fetcher.refresh_due(NOW + 6 * DAY), 0);
+}
+
+/// The refresher thread does the same on its own (clock pinned 6 days ahead).
+#[test]
+fn refresher_thread_refreshes_without_requests() {
+    let p = pki();
+    let server = crl_server(pem_der(&p.intermediate_crl_pem));
+    let url = server.url("/intermediate.crl");
+    let first = leaf_with_cdp("thread first", &url);
+    let later = leaf_with_cdp("thread later", &url);
+    let fetcher = Arc::new(local_fetcher());
+    let c = p.community_with(false, vec![p.root_crl_pem.clone()], RevocationPolicy::FailClosed, fetcher.clone()).unwrap();
+    assert!(validate_chain(&p.x5c(&first), &c, NOW).is_ok());
+    let newer = ca::crl(&p.intermediate.cert_pem, &p.intermediate.key_pem, &[later.serial_hex.clone()], 3, NOW + 5 * DAY, NOW + 12 * DAY).unwrap();
+    let der = pem_der(&newer);
+    server.set_handler(move |_| Reply::ok(der.clone()));
+    fetcher.spawn_refresher(std::time::Duration::from_secs(1), || NOW + 6 * DAY).unwrap();
+    wait_for("the refresher's download", || server.hits() == 2);
+    assert!(matches!(validate_chain(&p.x5c(&later), &c, NOW + 6 * DAY), Err(ChainError::Revoked { .. })));
+    assert_eq!(server.hits(), 2);
 }
 
 #[test]

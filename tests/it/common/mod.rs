@@ -3,6 +3,11 @@
 
 #![allow(dead_code)]
 
+// Issue 8 item 4: a stand-in for the remote hosts the server fetches from (JWKS, CRLs).
+pub mod stub;
+// SMART backend-service clients, shared by token_smart and outbound_fetch.
+pub mod smart;
+
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -84,7 +89,8 @@ impl TestCommunity {
         Identity::from_leaf(&self.pki, &leaf, san)
     }
 
-    fn record(&self, base_url: &str, is_default: bool) -> CommunityRecord {
+    /// The stored record of this community for a server at `base_url`.
+    pub fn record(&self, base_url: &str, is_default: bool) -> CommunityRecord {
         let server = self.pki.issue_leaf(&CertSpec::leaf("udap-server", base_url, self.pki.now)).expect("server cert");
         let crl = self.pki.intermediate_crl(&self.revoked).expect("crl");
         CommunityRecord {
@@ -149,6 +155,9 @@ fn settings_for(dir: &std::path::Path, listener: &TcpListener, overrides: &Overr
     let mut o = overrides.clone();
     o.listen = Some(addr.to_string());
     o.base_url = Some(o.base_url.unwrap_or_else(|| format!("http://{addr}{base_path}")));
+    // Issue 8 item 4: the stub JWKS and CRL hosts listen on 127.0.0.1, which the outbound address
+    // policy refuses by default; a test can still set it to false.
+    o.outbound_allow_private_networks = Some(o.outbound_allow_private_networks.unwrap_or(true));
     Settings::resolve(dir.to_path_buf(), FileConfig::default(), o).expect("settings")
 }
 
