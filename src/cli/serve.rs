@@ -68,6 +68,18 @@ pub struct ServeArgs {
     /// Log one line per request: method, path (never the query), status, milliseconds [default: false].
     #[arg(long, env = "UDAP_ACCESS_LOG")]
     pub access_log: Option<bool>,
+    /// Password checks run at once; more attempts get 429 at once [default: cores, at most 4].
+    #[arg(long, env = "UDAP_LOGIN_MAX_CONCURRENT_HASHES")]
+    pub login_max_concurrent_hashes: Option<usize>,
+    /// Failed logins per username (four times as many per address) before a lockout [default: 5].
+    #[arg(long, env = "UDAP_LOGIN_LOCKOUT_AFTER")]
+    pub login_lockout_after: Option<u32>,
+    /// First lockout in seconds, doubled per further failure [default: 1].
+    #[arg(long, env = "UDAP_LOGIN_LOCKOUT_BASE_SECS")]
+    pub login_lockout_base_secs: Option<i64>,
+    /// Longest lockout in seconds [default: 900].
+    #[arg(long, env = "UDAP_LOGIN_LOCKOUT_MAX_SECS")]
+    pub login_lockout_max_secs: Option<i64>,
 }
 
 impl ServeArgs {
@@ -87,6 +99,10 @@ impl ServeArgs {
             intended_users_vocabulary: self.intended_users_vocabulary.clone(),
             intended_purposes_vocabulary: self.intended_purposes_vocabulary.clone(),
             access_log: self.access_log,
+            login_max_concurrent_hashes: self.login_max_concurrent_hashes,
+            login_lockout_after: self.login_lockout_after,
+            login_lockout_base_secs: self.login_lockout_base_secs,
+            login_lockout_max_secs: self.login_lockout_max_secs,
         }
     }
 }

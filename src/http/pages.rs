@@ -10,6 +10,8 @@
 //!   `interaction`; submit button `#login`; an error message `#error` (role=alert).
 //! - patient picker: radios `name=patient`, `value=<id>`, `id=patient-<id>`; hidden `csrf`,
 //!   `interaction`; submit button `#continue`.
+//! - logout confirmation: hidden `csrf` and the logout parameters; submit button `#logout`;
+//!   the signed-out page: `#signed-out`.
 //! - consent: checkboxes `name=scope`, `value=<scope>`, `id=scope-<n>` where n counts every item
 //!   from 0 in page order (each item, then its category children); required (launch context)
 //!   boxes are checked and disabled; hidden `csrf`, `interaction`; submit buttons
@@ -92,7 +94,7 @@ pub struct LoginView<'a> {
     pub interaction: &'a str,
     pub client_name: &'a str,
     pub csrf: &'a str,
-    /// Shown above the form (e.g. "Wrong username or password").
+    /// Shown above the form (e.g. "The username or password is incorrect.").
     pub error: Option<&'a str>,
     /// Pre-filled after a failed attempt.
     pub username: Option<&'a str>,
@@ -260,6 +262,38 @@ pub fn consent_page(v: &ConsentView<'_>) -> String {
     layout(&format!("Allow {} access?", v.client_name), &body)
 }
 
+/// What the logout confirmation shows; the OIDC parameters travel on as hidden fields and are
+/// checked again when the form is posted.
+#[derive(Debug, Clone, Copy)]
+pub struct LogoutView<'a> {
+    pub action: &'a str,
+    pub csrf: &'a str,
+    /// `(name, value)` of the request's logout parameters to carry over.
+    pub carry: &'a [(&'a str, &'a str)],
+}
+
+/// The logout confirmation (`GET /logout` with a session): button `#logout`.
+pub fn logout_confirm_page(v: &LogoutView<'_>) -> String {
+    let carried: String = v.carry.iter().map(|(k, val)| hidden(k, val)).collect();
+    let body = format!(
+        "<h1>Sign out?</h1>\n\
+         <p>You will be signed out of this server. Apps that may use your data only while you are signed in \
+         lose that access.</p>\n\
+         <form method=\"post\" action=\"{action}\">\n\
+         {csrf}{carried}\
+         <button type=\"submit\" id=\"logout\">Sign out</button>\n\
+         </form>\n",
+        action = escape(v.action),
+        csrf = hidden("csrf", v.csrf),
+    );
+    layout("Sign out?", &body)
+}
+
+/// Shown after logout when there is no registered place to send the browser back to.
+pub fn signed_out_page() -> String {
+    layout("Signed out", "<h1>Signed out</h1>\n<p id=\"signed-out\">You are signed out. You can close this window.</p>\n")
+}
+
 /// A page for errors that must not be redirected to the client (unknown client, unregistered
 /// redirect URI: UDAP-23, SMART-13), or that end the flow in the browser.
 pub fn error_page(title: &str, message: &str) -> String {
@@ -336,6 +370,14 @@ mod tests {
         let with_logo = consent_page(&ConsentView { action: "/a", interaction: "i", csrf: "c", client_name: "App", logo_uri: Some("https://app.example/logo.png"), username: "u", patient: None, items: &[] });
         assert!(with_logo.contains("<img class=\"logo\" src=\"https://app.example/logo.png\" alt=\"\">"));
         assert!(!with_logo.contains("offline-note"));
+    }
+
+    #[test]
+    fn logout_pages() {
+        let html = logout_confirm_page(&LogoutView { action: "/logout", csrf: EVIL, carry: &[("client_id", EVIL), ("state", "s")] });
+        assert_no_injection(&html);
+        assert!(html.contains("id=\"logout\"") && html.contains("name=\"client_id\"") && html.contains("name=\"state\" value=\"s\""));
+        assert!(signed_out_page().contains("id=\"signed-out\""));
     }
 
     #[test]

@@ -13,9 +13,9 @@
 //! - `page_headers`: anti-clickjacking (`frame-ancestors`, `X-Frame-Options`), a CSP that allows no
 //!   script at all, `no-store` caching.
 //!
-//! Store calls block (a durable commit), so handlers run them on the blocking pool: read the
-//! cookie with `session_cookie_value` on the request thread (an `HttpRequest` cannot move), then
-//! call `load_session` / `start_session` / `end_session_by_id` inside `web::block`.
+//! This module only reads and builds cookies and headers; it never touches the store. Sessions are
+//! created, read and ended by `oauth::flow` / `oauth::logout`, which handlers run on the blocking
+//! pool (a durable commit must not stall an async worker, issue 8 item 5).
 
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::cookie::{Cookie, SameSite};
@@ -23,14 +23,13 @@ use actix_web::HttpRequest;
 use subtle::ConstantTimeEq;
 
 use crate::oauth::random_token;
-use crate::store::{SessionRecord, Store, StoreError};
+
+pub use crate::oauth::flow::SESSION_LIFETIME_SECS;
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "udap_session";
 /// Name of the pre-login CSRF cookie.
 pub const LOGIN_CSRF_COOKIE: &str = "udap_csrf";
-/// How long a login lasts: a working day.
-pub const SESSION_LIFETIME_SECS: i64 = 8 * 3600;
 /// How long a login form stays submittable.
 pub const LOGIN_CSRF_LIFETIME_SECS: i64 = 3600;
 
@@ -38,20 +37,6 @@ pub const LOGIN_CSRF_LIFETIME_SECS: i64 = 3600;
 const TOKEN_BYTES: usize = 32;
 /// Length of `random_token(TOKEN_BYTES)`: base64url without padding.
 const TOKEN_CHARS: usize = 43;
-
-/// A logged-in user's session, as handlers see it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Session {
-    pub username: String,
-    /// Goes in every form's hidden `csrf` field; checked with `verify_session_csrf`.
-    pub csrf_token: String,
-}
-
-impl std::fmt::Debug for Session {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("username", &self.username).field("csrf_token", &"[redacted]").finish()
-    }
-}
 
 /// Cookie attributes derived from the base URL: `(secure, path)`. `Secure` when the base URL is
 /// https; the path is the base URL's path (`/fhir`), or `/`.
@@ -100,51 +85,9 @@ pub fn session_cookie_value(req: &HttpRequest) -> Option<String> {
     req.cookie(SESSION_COOKIE).map(|c| c.value().to_string()).filter(|v| well_formed(v))
 }
 
-/// The live session for a session id taken from the cookie (blocking store read).
-pub fn load_session(store: &Store, session_id: &str, now: i64) -> Result<Option<Session>, StoreError> {
-    if !well_formed(session_id) {
-        return Ok(None);
-    }
-    Ok(store.sessions().get(session_id, now)?.map(|r| Session { username: r.username, csrf_token: r.csrf_token }))
-}
-
-/// The request's live session, if any. A store failure is logged and treated as "not logged in"
-/// (the user is asked to log in again, which fails visibly if the store is really down).
-pub fn current_session(req: &HttpRequest, store: &Store, now: i64) -> Option<Session> {
-    let id = session_cookie_value(req)?;
-    match load_session(store, &id, now) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read the session store");
-            None
-        }
-    }
-}
-
-/// Starts a new session for `username` (call after a successful login): a fresh id and CSRF token,
-/// stored hashed for `SESSION_LIFETIME_SECS`. Returns the session and the `udap_session` cookie
-/// to set. A previous session of the browser should be ended with `end_session_by_id`.
-pub fn start_session(store: &Store, username: &str, secure: bool, path: &str, now: i64) -> Result<(Session, Cookie<'static>), StoreError> {
-    let id = random_token(TOKEN_BYTES);
-    let csrf_token = random_token(TOKEN_BYTES);
-    let record = SessionRecord { username: username.to_string(), csrf_token: csrf_token.clone(), created_at: now, expires_at: now + SESSION_LIFETIME_SECS };
-    store.sessions().create(&id, &record, now)?;
-    let c = cookie(SESSION_COOKIE, id, secure, path, SameSite::Lax, SESSION_LIFETIME_SECS);
-    Ok((Session { username: username.to_string(), csrf_token }, c))
-}
-
-/// Logout by session id (from `session_cookie_value`): removes the stored session and returns the
-/// cookie that deletes `udap_session` in the browser.
-pub fn end_session_by_id(store: &Store, session_id: Option<&str>, secure: bool, path: &str) -> Result<Cookie<'static>, StoreError> {
-    if let Some(id) = session_id.filter(|id| well_formed(id)) {
-        store.sessions().remove(id)?;
-    }
-    Ok(removal_cookie(SESSION_COOKIE, secure, path))
-}
-
-/// Logout for the request's session; see `end_session_by_id`.
-pub fn end_session(req: &HttpRequest, store: &Store, secure: bool, path: &str) -> Result<Cookie<'static>, StoreError> {
-    end_session_by_id(store, session_cookie_value(req).as_deref(), secure, path)
+/// The cookie that carries a new session's id (from `oauth::flow::create_session`).
+pub fn session_cookie(session_id: String, secure: bool, path: &str) -> Cookie<'static> {
+    cookie(SESSION_COOKIE, session_id, secure, path, SameSite::Lax, SESSION_LIFETIME_SECS)
 }
 
 /// The login form's CSRF token: the one in the request's `udap_csrf` cookie if it is well formed,
@@ -164,11 +107,6 @@ pub fn verify_login_csrf(req: &HttpRequest, form_token: &str) -> bool {
         Some(c) => well_formed(c.value()) && well_formed(form_token) && tokens_equal(c.value(), form_token),
         None => false,
     }
-}
-
-/// Synchronizer-token check for forms posted during a session (patient picker, consent).
-pub fn verify_session_csrf(session: &Session, form_token: &str) -> bool {
-    well_formed(form_token) && tokens_equal(&session.csrf_token, form_token)
 }
 
 /// A CSP source for an origin we were given: `https://host[:port]` for http(s) URLs, `scheme:`
@@ -266,32 +204,17 @@ mod tests {
     }
 
     #[test]
-    fn session_round_trip() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db")).unwrap();
-        let (session, c) = start_session(&store, "alice", false, "/", 1000).unwrap();
+    fn session_cookie_attributes() {
+        let c = session_cookie(random_token(TOKEN_BYTES), false, "/");
         assert_eq!(c.name(), SESSION_COOKIE);
         assert_eq!((c.http_only(), c.secure(), c.same_site(), c.path()), (Some(true), Some(false), Some(SameSite::Lax), Some("/")));
         assert_eq!(c.max_age(), Some(CookieDuration::seconds(SESSION_LIFETIME_SECS)));
-        assert!(!format!("{session:?}").contains(&session.csrf_token));
-
         let req = TestRequest::default().cookie(Cookie::new(SESSION_COOKIE, c.value().to_string())).to_http_request();
-        assert_eq!(current_session(&req, &store, 1001), Some(session.clone()));
-        assert!(verify_session_csrf(&session, &session.csrf_token));
-        assert!(!verify_session_csrf(&session, &random_token(TOKEN_BYTES)));
-        assert!(!verify_session_csrf(&session, ""));
-        // Expired after 8 hours.
-        assert_eq!(current_session(&req, &store, 1000 + SESSION_LIFETIME_SECS), None);
-        // Unknown and malformed ids.
-        let other = TestRequest::default().cookie(Cookie::new(SESSION_COOKIE, random_token(TOKEN_BYTES))).to_http_request();
-        assert_eq!(current_session(&other, &store, 1001), None);
+        assert_eq!(session_cookie_value(&req).as_deref(), Some(c.value()));
         let junk = TestRequest::default().cookie(Cookie::new(SESSION_COOKIE, "x")).to_http_request();
-        assert_eq!(current_session(&junk, &store, 1001), None);
-
-        let removal = end_session(&req, &store, false, "/").unwrap();
-        assert_eq!(removal.name(), SESSION_COOKIE);
+        assert_eq!(session_cookie_value(&junk), None);
+        let removal = removal_cookie(SESSION_COOKIE, false, "/");
         assert_eq!(removal.max_age(), Some(CookieDuration::ZERO));
-        assert_eq!(current_session(&req, &store, 1001), None);
     }
 
     #[test]

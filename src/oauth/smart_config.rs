@@ -63,6 +63,7 @@ pub fn openid_configuration(ep: &Endpoints) -> Value {
         "authorization_endpoint": ep.authorization,
         "token_endpoint": ep.token,
         "jwks_uri": ep.jwks,
+        "end_session_endpoint": format!("{}/logout", ep.base.trim_end_matches('/')), // issue 8 item 8
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],

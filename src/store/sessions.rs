@@ -60,6 +60,12 @@ impl<'s> Sessions<'s> {
         Ok(self.store.read(|txn| TABLE.get(txn, &key))?.filter(|s| s.expires_at > now))
     }
 
+    /// True while the session stored under `key` (the `secret_key` of its id, as grants record it)
+    /// exists and has not expired: online_access refresh tokens live no longer (issue 8 item 8).
+    pub fn is_live_key(&self, key: &str, now: i64) -> Result<bool, StoreError> {
+        Ok(self.store.read(|txn| TABLE.get(txn, key))?.is_some_and(|s| s.expires_at > now))
+    }
+
     /// Ends a session (logout); true if it existed.
     pub fn remove(&self, session_id: &str) -> Result<bool, StoreError> {
         let key = secret_key(session_id);
@@ -113,6 +119,9 @@ mod tests {
         assert_eq!(s.get("id-a", 50).unwrap(), Some(rec("alice", 100)));
         assert_eq!(s.get("id-a", 100).unwrap(), None, "expired at expires_at");
         assert_eq!(s.get("nope", 50).unwrap(), None);
+        assert!(s.is_live_key(&secret_key("id-a"), 50).unwrap());
+        assert!(!s.is_live_key(&secret_key("id-a"), 100).unwrap(), "expired");
+        assert!(!s.is_live_key("id-a", 50).unwrap(), "the raw id is not a key");
         // The raw id is not a key.
         let raw = store.read(|txn| TABLE.get(txn, "id-a")).unwrap();
         assert!(raw.is_none());
