@@ -18,24 +18,39 @@ use super::session;
 use super::state::AppState;
 
 fn page(state: &AppState, status: StatusCode, body: String) -> HttpResponse {
-    pages::html_response(status, body, session::page_headers(&state.settings.frame_ancestors, None))
+    pages::html_response(
+        status,
+        body,
+        session::page_headers(&state.settings.frame_ancestors, None),
+    )
 }
 
 /// The end of a logout: the cookie removed, then the app's URI or our page.
 fn finish(state: &AppState, target: Option<String>) -> HttpResponse {
     let mut res = match target {
-        Some(location) => HttpResponse::Found().insert_header(("Location", location)).insert_header(("Cache-Control", "no-store")).finish(),
+        Some(location) => HttpResponse::Found()
+            .insert_header(("Location", location))
+            .insert_header(("Cache-Control", "no-store"))
+            .finish(),
         None => page(state, StatusCode::OK, pages::signed_out_page()),
     };
     let (secure, path) = session::cookie_scope(&state.endpoints.base);
-    let _ = res.add_removal_cookie(&session::removal_cookie(session::SESSION_COOKIE, secure, &path));
+    let _ = res.add_removal_cookie(&session::removal_cookie(
+        session::SESSION_COOKIE,
+        secure,
+        &path,
+    ));
     res
 }
 
 /// GET /logout
 pub async fn logout_get(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let Ok(params) = serde_urlencoded::from_str::<LogoutParams>(req.query_string()) else {
-        return page(&state, StatusCode::BAD_REQUEST, pages::error_page("Invalid request", "The logout request could not be read."));
+        return page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            pages::error_page("Invalid request", "The logout request could not be read."),
+        );
     };
     let now = state.now();
     let st = state.clone();
@@ -57,13 +72,24 @@ pub async fn logout_get(state: web::Data<AppState>, req: HttpRequest) -> HttpRes
             let carry: Vec<(&str, &str)> = [
                 ("client_id", carried.client_id.as_deref()),
                 ("id_token_hint", carried.id_token_hint.as_deref()),
-                ("post_logout_redirect_uri", carried.post_logout_redirect_uri.as_deref()),
+                (
+                    "post_logout_redirect_uri",
+                    carried.post_logout_redirect_uri.as_deref(),
+                ),
                 ("state", carried.state.as_deref()),
             ]
             .into_iter()
             .filter_map(|(k, v)| v.map(|v| (k, v)))
             .collect();
-            page(&state, StatusCode::OK, pages::logout_confirm_page(&LogoutView { action: &action, csrf: &csrf, carry: &carry }))
+            page(
+                &state,
+                StatusCode::OK,
+                pages::logout_confirm_page(&LogoutView {
+                    action: &action,
+                    csrf: &csrf,
+                    carry: &carry,
+                }),
+            )
         }
         Ok((None, target)) => finish(&state, target),
         Err(e) => server_error(&state, e),
@@ -71,12 +97,25 @@ pub async fn logout_get(state: web::Data<AppState>, req: HttpRequest) -> HttpRes
 }
 
 /// POST /logout (form: `csrf` and the logout parameters)
-pub async fn logout_post(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
+pub async fn logout_post(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
     let Ok(form) = form_pairs(payload).await else {
-        return page(&state, StatusCode::BAD_REQUEST, pages::error_page("Invalid request", "The form could not be read."));
+        return page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            pages::error_page("Invalid request", "The form could not be read."),
+        );
     };
     let get = |k: &str| field(&form, k).map(String::from);
-    let params = LogoutParams { id_token_hint: get("id_token_hint"), client_id: get("client_id"), post_logout_redirect_uri: get("post_logout_redirect_uri"), state: get("state") };
+    let params = LogoutParams {
+        id_token_hint: get("id_token_hint"),
+        client_id: get("client_id"),
+        post_logout_redirect_uri: get("post_logout_redirect_uri"),
+        state: get("state"),
+    };
     let csrf = get("csrf").unwrap_or_default();
     let now = state.now();
     let st = state.clone();
@@ -85,7 +124,9 @@ pub async fn logout_post(state: web::Data<AppState>, req: HttpRequest, payload: 
         let ended = logout::end_session(&st.store, session_id.as_deref(), &csrf, now)?;
         let target = match ended {
             Ended::CsrfMismatch => None,
-            Ended::Ended | Ended::NoSession => logout::post_logout_target(&st.store, &st.tokens, &params)?,
+            Ended::Ended | Ended::NoSession => {
+                logout::post_logout_target(&st.store, &st.tokens, &params)?
+            }
         };
         Ok((ended, target))
     })

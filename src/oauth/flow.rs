@@ -32,12 +32,17 @@ const SESSION_TOKEN_BYTES: usize = 32;
 /// Ids we issue are short base64url strings; anything else is not looked up (and cannot reach the
 /// store's key-length limit).
 fn plausible_id(id: &str) -> bool {
-    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Constant-time comparison of a session's CSRF token with the one a form carried.
 pub fn csrf_matches(expected: &str, given: &str) -> bool {
-    !given.is_empty() && expected.len() == given.len() && bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
+    !given.is_empty()
+        && expected.len() == given.len()
+        && bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
 }
 
 fn load_interaction(store: &Store, id: &str, now: i64) -> Result<Option<Interaction>, StoreError> {
@@ -48,7 +53,11 @@ fn load_interaction(store: &Store, id: &str, now: i64) -> Result<Option<Interact
 }
 
 /// The live session behind a session cookie value.
-pub fn load_session(store: &Store, session_id: Option<&str>, now: i64) -> Result<Option<SessionRecord>, StoreError> {
+pub fn load_session(
+    store: &Store,
+    session_id: Option<&str>,
+    now: i64,
+) -> Result<Option<SessionRecord>, StoreError> {
     match session_id.filter(|id| plausible_id(id)) {
         Some(id) => store.sessions().get(id, now),
         None => Ok(None),
@@ -56,16 +65,29 @@ pub fn load_session(store: &Store, session_id: Option<&str>, now: i64) -> Result
 }
 
 /// Stores a new session for `username`; returns its id (for the cookie) and CSRF token.
-pub fn create_session(store: &Store, username: &str, now: i64) -> Result<(String, String), StoreError> {
+pub fn create_session(
+    store: &Store,
+    username: &str,
+    now: i64,
+) -> Result<(String, String), StoreError> {
     let id = super::random_token(SESSION_TOKEN_BYTES);
     let csrf_token = super::random_token(SESSION_TOKEN_BYTES);
-    let record = SessionRecord { username: username.to_string(), csrf_token: csrf_token.clone(), created_at: now, expires_at: now + SESSION_LIFETIME_SECS };
+    let record = SessionRecord {
+        username: username.to_string(),
+        csrf_token: csrf_token.clone(),
+        created_at: now,
+        expires_at: now + SESSION_LIFETIME_SECS,
+    };
     store.sessions().create(&id, &record, now)?;
     Ok((id, csrf_token))
 }
 
 fn client_name(store: &Store, client_id: &str) -> Result<String, StoreError> {
-    Ok(store.clients().get(client_id)?.map(|c| c.metadata.client_name).unwrap_or_else(|| client_id.to_string()))
+    Ok(store
+        .clients()
+        .get(client_id)?
+        .map(|c| c.metadata.client_name)
+        .unwrap_or_else(|| client_id.to_string()))
 }
 
 /// Where `/authorize` sends the browser.
@@ -83,22 +105,46 @@ pub enum Begin {
 /// (OIDC Core §3.1.2.1): `none` never shows a page; it answers `login_required` without a session
 /// and `consent_required` with one, and combined with another value is `invalid_request`. Other
 /// values are accepted and change nothing (the login and consent pages are shown anyway).
-pub fn begin(ctx: &AuthorizeContext<'_>, p: &AuthorizeParams, prompt: Option<&str>, session_id: Option<&str>, interaction_id: String, now: i64) -> Result<Begin, AuthorizeError> {
+pub fn begin(
+    ctx: &AuthorizeContext<'_>,
+    p: &AuthorizeParams,
+    prompt: Option<&str>,
+    session_id: Option<&str>,
+    interaction_id: String,
+    now: i64,
+) -> Result<Begin, AuthorizeError> {
     let i = authorize::start(ctx, p, interaction_id, now)?;
     let signed_in = load_session(ctx.store, session_id, now)?.is_some();
-    let prompts: Vec<&str> = prompt.map(|v| v.split_ascii_whitespace().collect()).unwrap_or_default();
+    let prompts: Vec<&str> = prompt
+        .map(|v| v.split_ascii_whitespace().collect())
+        .unwrap_or_default();
     if prompts.contains(&"none") {
         ctx.store.authz().remove_interaction(&i.id)?;
         let (error, description) = if prompts.len() > 1 {
-            ("invalid_request", "prompt=none cannot be combined with other values")
+            (
+                "invalid_request",
+                "prompt=none cannot be combined with other values",
+            )
         } else if !signed_in {
             (LOGIN_REQUIRED, "the user is not signed in")
         } else {
             (CONSENT_REQUIRED, "the user must approve this request")
         };
-        return Ok(Begin::Redirect(interaction::error_url(&i, error, description)));
+        return Ok(Begin::Redirect(interaction::error_url(
+            &i,
+            error,
+            description,
+        )));
     }
-    Ok(if signed_in { Begin::Continue { interaction_id: i.id } } else { Begin::Login { interaction_id: i.id } })
+    Ok(if signed_in {
+        Begin::Continue {
+            interaction_id: i.id,
+        }
+    } else {
+        Begin::Login {
+            interaction_id: i.id,
+        }
+    })
 }
 
 /// What `GET /login` shows.
@@ -106,16 +152,33 @@ pub fn begin(ctx: &AuthorizeContext<'_>, p: &AuthorizeParams, prompt: Option<&st
 pub enum LoginPage {
     Expired,
     /// A session exists: go on to the next step.
-    SignedIn { interaction_id: String },
-    Form { interaction_id: String, client_name: String },
+    SignedIn {
+        interaction_id: String,
+    },
+    Form {
+        interaction_id: String,
+        client_name: String,
+    },
 }
 
-pub fn login_page(store: &Store, interaction_id: &str, session_id: Option<&str>, now: i64) -> Result<LoginPage, StoreError> {
-    let Some(i) = load_interaction(store, interaction_id, now)? else { return Ok(LoginPage::Expired) };
+pub fn login_page(
+    store: &Store,
+    interaction_id: &str,
+    session_id: Option<&str>,
+    now: i64,
+) -> Result<LoginPage, StoreError> {
+    let Some(i) = load_interaction(store, interaction_id, now)? else {
+        return Ok(LoginPage::Expired);
+    };
     if load_session(store, session_id, now)?.is_some() {
-        return Ok(LoginPage::SignedIn { interaction_id: i.id });
+        return Ok(LoginPage::SignedIn {
+            interaction_id: i.id,
+        });
     }
-    Ok(LoginPage::Form { client_name: client_name(store, &i.client_id)?, interaction_id: i.id })
+    Ok(LoginPage::Form {
+        client_name: client_name(store, &i.client_id)?,
+        interaction_id: i.id,
+    })
 }
 
 /// A login form as posted (after its CSRF check).
@@ -132,7 +195,11 @@ pub struct SignIn {
 
 impl std::fmt::Debug for SignIn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SignIn").field("interaction_id", &self.interaction_id).field("username", &self.username).field("password", &"[redacted]").finish()
+        f.debug_struct("SignIn")
+            .field("interaction_id", &self.interaction_id)
+            .field("username", &self.username)
+            .field("password", &"[redacted]")
+            .finish()
     }
 }
 
@@ -141,16 +208,30 @@ impl std::fmt::Debug for SignIn {
 pub enum SignedIn {
     Expired,
     /// Wrong password or unknown user (the same answer, `login_throttle::LOGIN_FAILED`).
-    Failed { interaction_id: String, client_name: String },
+    Failed {
+        interaction_id: String,
+        client_name: String,
+    },
     /// A new session: set its cookie and go on.
-    Ok { interaction_id: String, session_id: String },
+    Ok {
+        interaction_id: String,
+        session_id: String,
+    },
 }
 
 /// `POST /login`, once `LoginThrottle::admit` gave `permit`: the argon2id check (the dummy hash
 /// for unknown users, so both cost the same and hold a slot), the throttle's bookkeeping, and the
 /// new session.
-pub fn sign_in(store: &Store, throttle: &LoginThrottle, permit: HashPermit, attempt: &SignIn, now: i64) -> Result<SignedIn, StoreError> {
-    let Some(i) = load_interaction(store, &attempt.interaction_id, now)? else { return Ok(SignedIn::Expired) };
+pub fn sign_in(
+    store: &Store,
+    throttle: &LoginThrottle,
+    permit: HashPermit,
+    attempt: &SignIn,
+    now: i64,
+) -> Result<SignedIn, StoreError> {
+    let Some(i) = load_interaction(store, &attempt.interaction_id, now)? else {
+        return Ok(SignedIn::Expired);
+    };
     let ok = match store.users().get(&attempt.username)? {
         Some(u) => password::verify_password(&attempt.password, &u.password_hash),
         None => {
@@ -162,14 +243,24 @@ pub fn sign_in(store: &Store, throttle: &LoginThrottle, permit: HashPermit, atte
     drop(permit);
     if !ok {
         throttle.failed(&attempt.username, attempt.addr, now);
-        return Ok(SignedIn::Failed { client_name: client_name(store, &i.client_id)?, interaction_id: i.id });
+        return Ok(SignedIn::Failed {
+            client_name: client_name(store, &i.client_id)?,
+            interaction_id: i.id,
+        });
     }
     throttle.succeeded(&attempt.username);
-    if let Some(old) = attempt.previous_session.as_deref().filter(|id| plausible_id(id)) {
+    if let Some(old) = attempt
+        .previous_session
+        .as_deref()
+        .filter(|id| plausible_id(id))
+    {
         store.sessions().remove(old)?;
     }
     let (session_id, _) = create_session(store, &attempt.username, now)?;
-    Ok(SignedIn::Ok { interaction_id: i.id, session_id })
+    Ok(SignedIn::Ok {
+        interaction_id: i.id,
+        session_id,
+    })
 }
 
 /// A step after login: which interaction, which session, and (for posted forms) the form's CSRF
@@ -211,7 +302,9 @@ pub enum Step {
     /// The interaction is unknown, expired, or already finished.
     Expired,
     /// No session: to the login page.
-    NeedLogin { interaction_id: String },
+    NeedLogin {
+        interaction_id: String,
+    },
     /// The interaction belongs to another signed-in user.
     NotYours,
     /// The session's user no longer exists.
@@ -225,7 +318,9 @@ pub enum Step {
     /// Back to the app: a code or an error.
     Redirect(String),
     /// To `/authorize/continue`.
-    Continue { interaction_id: String },
+    Continue {
+        interaction_id: String,
+    },
     PickPatient(PickerPage),
     Consent(Box<ConsentPage>),
 }
@@ -239,12 +334,24 @@ struct Signed {
 
 /// Interaction, session, CSRF (posted steps), then binds the interaction to the session's user (a
 /// link opened by another user cannot continue someone else's authorization).
-fn signed_step(store: &Store, req: &StepRequest, now: i64) -> Result<Result<Signed, Step>, StoreError> {
-    let Some(mut i) = load_interaction(store, &req.interaction_id, now)? else { return Ok(Err(Step::Expired)) };
-    let Some(session_id) = req.session_id.as_deref().filter(|id| plausible_id(id)) else {
-        return Ok(Err(Step::NeedLogin { interaction_id: i.id }));
+fn signed_step(
+    store: &Store,
+    req: &StepRequest,
+    now: i64,
+) -> Result<Result<Signed, Step>, StoreError> {
+    let Some(mut i) = load_interaction(store, &req.interaction_id, now)? else {
+        return Ok(Err(Step::Expired));
     };
-    let Some(session) = store.sessions().get(session_id, now)? else { return Ok(Err(Step::NeedLogin { interaction_id: i.id })) };
+    let Some(session_id) = req.session_id.as_deref().filter(|id| plausible_id(id)) else {
+        return Ok(Err(Step::NeedLogin {
+            interaction_id: i.id,
+        }));
+    };
+    let Some(session) = store.sessions().get(session_id, now)? else {
+        return Ok(Err(Step::NeedLogin {
+            interaction_id: i.id,
+        }));
+    };
     if let Some(given) = &req.csrf {
         if !csrf_matches(&session.csrf_token, given) {
             return Ok(Err(Step::CsrfMismatch));
@@ -258,9 +365,20 @@ fn signed_step(store: &Store, req: &StepRequest, now: i64) -> Result<Result<Sign
             store.authz().put_interaction(&i)?;
         }
     }
-    let Some(u) = store.users().get(&session.username)? else { return Ok(Err(Step::UnknownUser)) };
-    let user = User { username: u.username, fhir_user: u.fhir_user, patients: u.patients };
-    Ok(Ok(Signed { i, session, session_key: secret_key(session_id), user }))
+    let Some(u) = store.users().get(&session.username)? else {
+        return Ok(Err(Step::UnknownUser));
+    };
+    let user = User {
+        username: u.username,
+        fhir_user: u.fhir_user,
+        patients: u.patients,
+    };
+    Ok(Ok(Signed {
+        i,
+        session,
+        session_key: secret_key(session_id),
+        user,
+    }))
 }
 
 /// Ends the interaction and sends the app `access_denied`.
@@ -288,11 +406,23 @@ pub fn next(store: &Store, req: &StepRequest, now: i64) -> Result<Step, StoreErr
         return deny(store, &s.i, why);
     }
     let client = store.clients().get(&s.i.client_id)?;
-    let client_name = client.as_ref().map(|c| c.metadata.client_name.clone()).unwrap_or_else(|| s.i.client_id.clone());
+    let client_name = client
+        .as_ref()
+        .map(|c| c.metadata.client_name.clone())
+        .unwrap_or_else(|| s.i.client_id.clone());
     Ok(match next {
-        Next::PickPatient(patients) => Step::PickPatient(PickerPage { interaction_id: s.i.id, client_name, csrf: s.session.csrf_token, patients }),
+        Next::PickPatient(patients) => Step::PickPatient(PickerPage {
+            interaction_id: s.i.id,
+            client_name,
+            csrf: s.session.csrf_token,
+            patients,
+        }),
         Next::Consent { patient } => {
-            let requested: Vec<String> = s.i.scope.split_ascii_whitespace().map(String::from).collect();
+            let requested: Vec<String> =
+                s.i.scope
+                    .split_ascii_whitespace()
+                    .map(String::from)
+                    .collect();
             Step::Consent(Box::new(ConsentPage {
                 items: consent::consent_items(&requested),
                 logo_uri: client.and_then(|c| c.metadata.logo_uri),
@@ -309,7 +439,12 @@ pub fn next(store: &Store, req: &StepRequest, now: i64) -> Result<Step, StoreErr
 }
 
 /// `POST /authorize/patient` (SMART-17): only one of the user's own patients.
-pub fn choose_patient(store: &Store, req: &StepRequest, patient: Option<&str>, now: i64) -> Result<Step, StoreError> {
+pub fn choose_patient(
+    store: &Store,
+    req: &StepRequest,
+    patient: Option<&str>,
+    now: i64,
+) -> Result<Step, StoreError> {
     let mut s = match signed_step(store, req, now)? {
         Ok(s) => s,
         Err(step) => return Ok(step),
@@ -318,7 +453,9 @@ pub fn choose_patient(store: &Store, req: &StepRequest, patient: Option<&str>, n
         Some(p) if s.user.patients.iter().any(|x| x == p) => {
             s.i.selected_patient = Some(p.to_string());
             store.authz().put_interaction(&s.i)?;
-            Ok(Step::Continue { interaction_id: s.i.id })
+            Ok(Step::Continue {
+                interaction_id: s.i.id,
+            })
         }
         _ => Ok(Step::BadPatient),
     }
@@ -326,7 +463,13 @@ pub fn choose_patient(store: &Store, req: &StepRequest, patient: Option<&str>, n
 
 /// `POST /authorize/consent`: deny → `access_denied`; approve → the scopes left selected (only
 /// values that were on the page) become a grant and one code, once per interaction.
-pub fn decide(store: &Store, req: &StepRequest, approve: bool, selected: &[String], now: i64) -> Result<Step, StoreError> {
+pub fn decide(
+    store: &Store,
+    req: &StepRequest,
+    approve: bool,
+    selected: &[String],
+    now: i64,
+) -> Result<Step, StoreError> {
     let s = match signed_step(store, req, now)? {
         Ok(s) => s,
         Err(step) => return Ok(step),
@@ -341,14 +484,28 @@ pub fn decide(store: &Store, req: &StepRequest, approve: bool, selected: &[Strin
     }
     let Next::Consent { patient } = next else {
         // The patient was not settled (form posted out of order): go through the steps again.
-        return Ok(Step::Continue { interaction_id: s.i.id });
+        return Ok(Step::Continue {
+            interaction_id: s.i.id,
+        });
     };
-    let requested: Vec<String> = s.i.scope.split_ascii_whitespace().map(String::from).collect();
+    let requested: Vec<String> =
+        s.i.scope
+            .split_ascii_whitespace()
+            .map(String::from)
+            .collect();
     let granted = consent::granted_from_form(&requested, selected);
     if interaction::grants_nothing(&granted) {
         return deny(store, &s.i, "the user granted no access");
     }
-    match interaction::approve(store, &s.i, &s.user, patient, &granted, Some(s.session_key), now)? {
+    match interaction::approve(
+        store,
+        &s.i,
+        &s.user,
+        patient,
+        &granted,
+        Some(s.session_key),
+        now,
+    )? {
         Some(location) => Ok(Step::Redirect(location)),
         None => Ok(Step::AlreadyCompleted),
     }

@@ -3,7 +3,9 @@
 
 use serde_json::json;
 
-use crate::store::{CodeRecord, Completion, GrantRecord, Interaction, LaunchContext, Store, StoreError};
+use crate::store::{
+    CodeRecord, Completion, GrantRecord, Interaction, LaunchContext, Store, StoreError,
+};
 
 use super::authorize::{needs_patient, redirect_url};
 
@@ -54,7 +56,10 @@ pub fn may_act_for(user: &User, patient: &str) -> bool {
 
 /// The patient in context for this interaction, if any is settled.
 fn settled_patient(i: &Interaction) -> Option<String> {
-    i.launch.as_ref().and_then(|l| l.patient.clone()).or_else(|| i.selected_patient.clone())
+    i.launch
+        .as_ref()
+        .and_then(|l| l.patient.clone())
+        .or_else(|| i.selected_patient.clone())
 }
 
 /// Decides the next step for `user` (SMART-17: a patient scope needs a patient in context; a user
@@ -73,7 +78,9 @@ pub fn next_step(i: &Interaction, user: &User) -> Next {
     }
     match user.patients.as_slice() {
         [] => Next::NoPatient,
-        [one] => Next::Consent { patient: Some(one.clone()) },
+        [one] => Next::Consent {
+            patient: Some(one.clone()),
+        },
         many => Next::PickPatient(many.to_vec()),
     }
 }
@@ -81,7 +88,9 @@ pub fn next_step(i: &Interaction, user: &User) -> Next {
 /// True when the granted scopes give the app nothing: only context or refresh scopes are left
 /// (the user deselected everything else).
 pub fn grants_nothing(granted: &[String]) -> bool {
-    granted.iter().all(|g| g.starts_with("launch") || g == "offline_access" || g == "online_access")
+    granted
+        .iter()
+        .all(|g| g.starts_with("launch") || g == "offline_access" || g == "online_access")
 }
 
 /// The redirect for a refusal (`access_denied`, SMART-16) with the exact state.
@@ -107,15 +116,31 @@ pub fn style_url(base: &str) -> String {
 /// transaction, and returns the redirect carrying `code` and `state`. `None` when the interaction
 /// was already completed (a concurrent approval won): no second code. `session_key` (the
 /// `secret_key` of the approving session) binds the grant's online_access refresh tokens to it.
-pub fn approve(store: &Store, i: &Interaction, user: &User, patient: Option<String>, granted: &[String], session_key: Option<String>, now: i64) -> Result<Option<String>, StoreError> {
+pub fn approve(
+    store: &Store,
+    i: &Interaction,
+    user: &User,
+    patient: Option<String>,
+    granted: &[String],
+    session_key: Option<String>,
+    now: i64,
+) -> Result<Option<String>, StoreError> {
     let scope = granted.join(" ");
     let launch = i.launch.clone().unwrap_or_default();
     let has = |s: &str| granted.iter().any(|g| g == s);
     let patient_scopes = needs_patient(&scope) || has("launch");
     let context = LaunchContext {
         patient: if patient_scopes { patient } else { None },
-        encounter: if has("launch") || has("launch/encounter") { launch.encounter.clone() } else { None },
-        fhir_context: if has("launch") { launch.fhir_context.clone() } else { Vec::new() },
+        encounter: if has("launch") || has("launch/encounter") {
+            launch.encounter.clone()
+        } else {
+            None
+        },
+        fhir_context: if has("launch") {
+            launch.fhir_context.clone()
+        } else {
+            Vec::new()
+        },
         // Standalone launches have no EHR banner around them.
         need_patient_banner: patient_scopes.then_some(i.launch.is_none()),
         intent: launch.intent.clone(),
@@ -152,7 +177,10 @@ pub fn approve(store: &Store, i: &Interaction, user: &User, patient: Option<Stri
 }
 
 /// The launch-context members of a token response (SMART-22).
-pub fn context_members(grant: &GrantRecord, base: &str) -> serde_json::Map<String, serde_json::Value> {
+pub fn context_members(
+    grant: &GrantRecord,
+    base: &str,
+) -> serde_json::Map<String, serde_json::Value> {
     let mut m = serde_json::Map::new();
     let c = &grant.context;
     if let Some(p) = &c.patient {
@@ -197,21 +225,47 @@ mod tests {
     }
 
     fn user(patients: &[&str]) -> User {
-        User { username: "u".into(), fhir_user: None, patients: patients.iter().map(|s| s.to_string()).collect() }
+        User {
+            username: "u".into(),
+            fhir_user: None,
+            patients: patients.iter().map(|s| s.to_string()).collect(),
+        }
     }
 
     #[test]
     fn patient_picker_only_when_needed_and_ambiguous() {
         // SMART-17
         let i = interaction("launch/patient patient/Observation.rs");
-        assert_eq!(next_step(&i, &user(&["p1", "p2"])), Next::PickPatient(vec!["p1".into(), "p2".into()]));
-        assert_eq!(next_step(&i, &user(&["p1"])), Next::Consent { patient: Some("p1".into()) });
+        assert_eq!(
+            next_step(&i, &user(&["p1", "p2"])),
+            Next::PickPatient(vec!["p1".into(), "p2".into()])
+        );
+        assert_eq!(
+            next_step(&i, &user(&["p1"])),
+            Next::Consent {
+                patient: Some("p1".into())
+            }
+        );
         assert_eq!(next_step(&i, &user(&[])), Next::NoPatient);
-        assert_eq!(next_step(&interaction("user/Observation.rs"), &user(&["p1", "p2"])), Next::Consent { patient: None });
+        assert_eq!(
+            next_step(&interaction("user/Observation.rs"), &user(&["p1", "p2"])),
+            Next::Consent { patient: None }
+        );
         let mut ehr = interaction("launch patient/Observation.rs");
-        ehr.launch = Some(LaunchContext { patient: Some("p9".into()), ..Default::default() });
-        let clinician = User { fhir_user: Some("Practitioner/pr7".into()), ..user(&["p1", "p2"]) };
-        assert_eq!(next_step(&ehr, &clinician), Next::Consent { patient: Some("p9".into()) });
+        ehr.launch = Some(LaunchContext {
+            patient: Some("p9".into()),
+            ..Default::default()
+        });
+        let clinician = User {
+            fhir_user: Some("Practitioner/pr7".into()),
+            ..user(&["p1", "p2"])
+        };
+        assert_eq!(
+            next_step(&ehr, &clinician),
+            Next::Consent {
+                patient: Some("p9".into())
+            }
+        );
     }
 
     #[test]
@@ -247,11 +301,28 @@ mod tests {
             (Some("PractitionerRole/r1"), &["p1"], "p9", true),
         ];
         for &(fhir_user, patients, launch_patient, allowed) in table {
-            let u = User { username: "u".into(), fhir_user: fhir_user.map(String::from), patients: patients.iter().map(|p| p.to_string()).collect() };
-            assert_eq!(may_act_for(&u, launch_patient), allowed, "{fhir_user:?} {patients:?} {launch_patient}");
+            let u = User {
+                username: "u".into(),
+                fhir_user: fhir_user.map(String::from),
+                patients: patients.iter().map(|p| p.to_string()).collect(),
+            };
+            assert_eq!(
+                may_act_for(&u, launch_patient),
+                allowed,
+                "{fhir_user:?} {patients:?} {launch_patient}"
+            );
             let mut ehr = interaction("launch patient/Observation.rs");
-            ehr.launch = Some(LaunchContext { patient: Some(launch_patient.into()), ..Default::default() });
-            let expected = if allowed { Next::Consent { patient: Some(launch_patient.into()) } } else { Next::PatientNotAllowed };
+            ehr.launch = Some(LaunchContext {
+                patient: Some(launch_patient.into()),
+                ..Default::default()
+            });
+            let expected = if allowed {
+                Next::Consent {
+                    patient: Some(launch_patient.into()),
+                }
+            } else {
+                Next::PatientNotAllowed
+            };
             assert_eq!(next_step(&ehr, &u), expected);
         }
     }

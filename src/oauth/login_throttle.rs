@@ -47,9 +47,18 @@ pub struct BackoffPolicy {
 
 impl BackoffPolicy {
     /// Per username: 5 failures, then 1 s doubling up to 15 minutes.
-    pub const USERNAME: BackoffPolicy = BackoffPolicy { max_failures: 5, window_secs: 900, base_delay_secs: 1, max_delay_secs: 900, max_entries: 100_000 };
+    pub const USERNAME: BackoffPolicy = BackoffPolicy {
+        max_failures: 5,
+        window_secs: 900,
+        base_delay_secs: 1,
+        max_delay_secs: 900,
+        max_entries: 100_000,
+    };
     /// Per client address: more room, since many people can share one address (a hospital's NAT).
-    pub const ADDRESS: BackoffPolicy = BackoffPolicy { max_failures: 5 * ADDRESS_FACTOR, ..BackoffPolicy::USERNAME };
+    pub const ADDRESS: BackoffPolicy = BackoffPolicy {
+        max_failures: 5 * ADDRESS_FACTOR,
+        ..BackoffPolicy::USERNAME
+    };
 
     /// The lockout after the `failures`-th failure (0 before `max_failures`).
     pub fn delay(&self, failures: u32) -> i64 {
@@ -57,7 +66,9 @@ impl BackoffPolicy {
             return 0;
         }
         let doublings = (failures - self.max_failures).min(40);
-        self.base_delay_secs.saturating_mul(1i64 << doublings).min(self.max_delay_secs)
+        self.base_delay_secs
+            .saturating_mul(1i64 << doublings)
+            .min(self.max_delay_secs)
     }
 }
 
@@ -77,16 +88,24 @@ pub struct Backoff<K> {
 
 impl<K: Hash + Eq + Clone> Backoff<K> {
     pub fn new(policy: BackoffPolicy) -> Self {
-        Backoff { policy, entries: HashMap::new() }
+        Backoff {
+            policy,
+            entries: HashMap::new(),
+        }
     }
 
     fn forgotten(&self, e: &Entry, now: i64) -> bool {
-        now >= e.last_failure.max(e.locked_until).saturating_add(self.policy.window_secs)
+        now >= e
+            .last_failure
+            .max(e.locked_until)
+            .saturating_add(self.policy.window_secs)
     }
 
     /// Seconds until `key` may try again; 0 means now.
     pub fn wait(&self, key: &K, now: i64) -> i64 {
-        self.entries.get(key).map_or(0, |e| (e.locked_until - now).max(0))
+        self.entries
+            .get(key)
+            .map_or(0, |e| (e.locked_until - now).max(0))
     }
 
     /// Counts a failure; returns the lockout it starts (0 if none).
@@ -95,8 +114,15 @@ impl<K: Hash + Eq + Clone> Backoff<K> {
             self.make_room(now);
         }
         let policy = self.policy;
-        let fresh = Entry { failures: 0, last_failure: now, locked_until: 0 };
-        let stale = self.entries.get(&key).is_some_and(|e| self.forgotten(e, now));
+        let fresh = Entry {
+            failures: 0,
+            last_failure: now,
+            locked_until: 0,
+        };
+        let stale = self
+            .entries
+            .get(&key)
+            .is_some_and(|e| self.forgotten(e, now));
         let e = self.entries.entry(key).or_insert(fresh);
         if stale {
             *e = fresh;
@@ -130,12 +156,17 @@ impl<K: Hash + Eq + Clone> Backoff<K> {
     /// Drops forgotten entries; if that is not enough, the tenth with the oldest failures.
     fn make_room(&mut self, now: i64) {
         let window = self.policy.window_secs;
-        self.entries.retain(|_, e| now < e.last_failure.max(e.locked_until).saturating_add(window));
+        self.entries
+            .retain(|_, e| now < e.last_failure.max(e.locked_until).saturating_add(window));
         if self.entries.len() < self.policy.max_entries {
             return;
         }
         let evict = (self.policy.max_entries / 10).max(1);
-        let mut ages: Vec<(i64, K)> = self.entries.iter().map(|(k, e)| (e.last_failure, k.clone())).collect();
+        let mut ages: Vec<(i64, K)> = self
+            .entries
+            .iter()
+            .map(|(k, e)| (e.last_failure, k.clone()))
+            .collect();
         ages.select_nth_unstable_by_key(evict - 1, |(t, _)| *t);
         for (_, k) in ages.into_iter().take(evict) {
             self.entries.remove(&k);
@@ -164,15 +195,22 @@ impl Drop for HashPermit {
 
 impl HashGate {
     pub fn new(max: usize) -> Self {
-        HashGate { in_use: Arc::new(AtomicUsize::new(0)), max: max.max(1) }
+        HashGate {
+            in_use: Arc::new(AtomicUsize::new(0)),
+            max: max.max(1),
+        }
     }
 
     /// A slot if one is free, else `None` at once.
     pub fn try_enter(&self) -> Option<HashPermit> {
         self.in_use
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.max).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
             .ok()
-            .map(|_| HashPermit { in_use: Arc::clone(&self.in_use) })
+            .map(|_| HashPermit {
+                in_use: Arc::clone(&self.in_use),
+            })
     }
 
     pub fn max(&self) -> usize {
@@ -182,7 +220,9 @@ impl HashGate {
 
 /// Concurrent password checks allowed: the core count, at least 1, at most 4 (each needs ~19 MiB).
 pub fn default_max_concurrent_hashes() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4)
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4)
 }
 
 /// The key an address is counted under: IPv4 as is, IPv6 by its /64 (one subscriber's network;
@@ -224,7 +264,12 @@ pub const ADDRESS_FACTOR: u32 = 4;
 impl Default for ThrottleSettings {
     fn default() -> Self {
         let u = BackoffPolicy::USERNAME;
-        ThrottleSettings { max_concurrent_hashes: default_max_concurrent_hashes(), lockout_after: u.max_failures, lockout_base_secs: u.base_delay_secs, lockout_max_secs: u.max_delay_secs }
+        ThrottleSettings {
+            max_concurrent_hashes: default_max_concurrent_hashes(),
+            lockout_after: u.max_failures,
+            lockout_base_secs: u.base_delay_secs,
+            lockout_max_secs: u.max_delay_secs,
+        }
     }
 }
 
@@ -261,12 +306,23 @@ impl LoginThrottle {
             max_delay_secs: s.lockout_max_secs.max(s.lockout_base_secs).max(1),
             ..BackoffPolicy::USERNAME
         };
-        let addresses = BackoffPolicy { max_failures: users.max_failures.saturating_mul(ADDRESS_FACTOR), ..users };
+        let addresses = BackoffPolicy {
+            max_failures: users.max_failures.saturating_mul(ADDRESS_FACTOR),
+            ..users
+        };
         LoginThrottle::new(s.max_concurrent_hashes, users, addresses)
     }
 
-    pub fn new(max_concurrent_hashes: usize, users: BackoffPolicy, addresses: BackoffPolicy) -> Self {
-        LoginThrottle { gate: HashGate::new(max_concurrent_hashes), users: Mutex::new(Backoff::new(users)), addresses: Mutex::new(Backoff::new(addresses)) }
+    pub fn new(
+        max_concurrent_hashes: usize,
+        users: BackoffPolicy,
+        addresses: BackoffPolicy,
+    ) -> Self {
+        LoginThrottle {
+            gate: HashGate::new(max_concurrent_hashes),
+            users: Mutex::new(Backoff::new(users)),
+            addresses: Mutex::new(Backoff::new(addresses)),
+        }
     }
 
     /// Lockouts first (no slot is taken for a refused attempt), then a hashing slot.
@@ -285,7 +341,9 @@ impl LoginThrottle {
 
     /// A wrong password or an unknown username.
     pub fn failed(&self, username: &str, addr: Option<IpAddr>, now: i64) {
-        self.users.lock().record_failure(username_key(username), now);
+        self.users
+            .lock()
+            .record_failure(username_key(username), now);
         if let Some(a) = addr {
             self.addresses.lock().record_failure(address_key(a), now);
         }
@@ -310,7 +368,18 @@ mod tests {
     #[test]
     fn delay_doubles_from_the_fifth_failure_and_is_capped() {
         let p = BackoffPolicy::USERNAME;
-        let table: &[(u32, i64)] = &[(1, 0), (4, 0), (5, 1), (6, 2), (7, 4), (10, 32), (14, 512), (15, 900), (1000, 900), (u32::MAX, 900)];
+        let table: &[(u32, i64)] = &[
+            (1, 0),
+            (4, 0),
+            (5, 1),
+            (6, 2),
+            (7, 4),
+            (10, 32),
+            (14, 512),
+            (15, 900),
+            (1000, 900),
+            (u32::MAX, 900),
+        ];
         for &(failures, delay) in table {
             assert_eq!(p.delay(failures), delay, "after {failures} failures");
         }
@@ -354,7 +423,11 @@ mod tests {
                 Do::Look => {}
             }
             assert_eq!(b.wait(&"alice", now), *expected, "row {i}");
-            assert_eq!(b.wait(&"bob", now), 0, "other keys are not affected (row {i})");
+            assert_eq!(
+                b.wait(&"bob", now),
+                0,
+                "other keys are not affected (row {i})"
+            );
         }
     }
 
@@ -374,7 +447,10 @@ mod tests {
 
     #[test]
     fn memory_is_bounded() {
-        let policy = BackoffPolicy { max_entries: 100, ..BackoffPolicy::USERNAME };
+        let policy = BackoffPolicy {
+            max_entries: 100,
+            ..BackoffPolicy::USERNAME
+        };
         let mut b = Backoff::new(policy);
         for n in 0..1000 {
             b.record_failure(n, T0 + n as i64);
@@ -384,14 +460,19 @@ mod tests {
         assert_eq!(b.wait(&999, T0 + 999), 0);
         assert!(b.entries.contains_key(&999) && !b.entries.contains_key(&0));
         // Forgotten entries are swept before anything live is evicted.
-        let mut b = Backoff::new(BackoffPolicy { max_entries: 3, ..BackoffPolicy::USERNAME });
+        let mut b = Backoff::new(BackoffPolicy {
+            max_entries: 3,
+            ..BackoffPolicy::USERNAME
+        });
         b.record_failure(1, T0);
         b.record_failure(2, T0);
         for _ in 0..5 {
             b.record_failure(3, T0 + 1000);
         }
         b.record_failure(4, T0 + 1000);
-        assert!(b.entries.contains_key(&3) && b.entries.contains_key(&4) && !b.entries.contains_key(&1));
+        assert!(
+            b.entries.contains_key(&3) && b.entries.contains_key(&4) && !b.entries.contains_key(&1)
+        );
         assert!(b.wait(&3, T0 + 1000) > 0);
     }
 
@@ -410,33 +491,58 @@ mod tests {
 
     #[test]
     fn throttle_admission() {
-        let th = LoginThrottle::new(1, BackoffPolicy::USERNAME, BackoffPolicy { max_failures: 3, ..BackoffPolicy::USERNAME });
+        let th = LoginThrottle::new(
+            1,
+            BackoffPolicy::USERNAME,
+            BackoffPolicy {
+                max_failures: 3,
+                ..BackoffPolicy::USERNAME
+            },
+        );
         let here: Option<IpAddr> = Some("192.0.2.7".parse().unwrap());
         let there: Option<IpAddr> = Some("198.51.100.1".parse().unwrap());
         let permit = match th.admit("alice", here, T0) {
             Admission::Proceed(p) => p,
             other => panic!("{other:?}"),
         };
-        assert!(matches!(th.admit("bob", there, T0), Admission::Busy), "the only slot is taken");
+        assert!(
+            matches!(th.admit("bob", there, T0), Admission::Busy),
+            "the only slot is taken"
+        );
         drop(permit);
         // Username lock: 5 failures from different addresses.
         for i in 0..5u8 {
             th.failed("alice", Some(IpAddr::from([203, 0, 113, i])), T0);
         }
-        assert!(matches!(th.admit("alice", there, T0), Admission::LockedOut { retry_after: 1 }));
-        assert!(matches!(th.admit("alice", there, T0 + 1), Admission::Proceed(_)));
+        assert!(matches!(
+            th.admit("alice", there, T0),
+            Admission::LockedOut { retry_after: 1 }
+        ));
+        assert!(matches!(
+            th.admit("alice", there, T0 + 1),
+            Admission::Proceed(_)
+        ));
         // Address lock: 3 failures for different (unknown) usernames from one address.
         for u in ["u1", "u2", "u3"] {
             th.failed(u, here, T0);
         }
-        assert!(matches!(th.admit("carol", here, T0), Admission::LockedOut { retry_after: 1 }));
-        assert!(matches!(th.admit("carol", there, T0), Admission::Proceed(_)));
+        assert!(matches!(
+            th.admit("carol", here, T0),
+            Admission::LockedOut { retry_after: 1 }
+        ));
+        assert!(matches!(
+            th.admit("carol", there, T0),
+            Admission::Proceed(_)
+        ));
         // Success clears the username, not the address.
         for _ in 0..5 {
             th.failed("dave", there, T0 + 10);
         }
         th.succeeded("dave");
-        assert!(matches!(th.admit("dave", None, T0 + 10), Admission::Proceed(_)));
+        assert!(matches!(
+            th.admit("dave", None, T0 + 10),
+            Admission::Proceed(_)
+        ));
     }
 
     #[test]
@@ -444,10 +550,19 @@ mod tests {
         let th = LoginThrottle::default();
         assert_eq!(*th.users.lock().policy_ref(), BackoffPolicy::USERNAME);
         assert_eq!(*th.addresses.lock().policy_ref(), BackoffPolicy::ADDRESS);
-        let th = LoginThrottle::from_settings(&ThrottleSettings { max_concurrent_hashes: 3, lockout_after: 2, lockout_base_secs: 60, lockout_max_secs: 10 });
+        let th = LoginThrottle::from_settings(&ThrottleSettings {
+            max_concurrent_hashes: 3,
+            lockout_after: 2,
+            lockout_base_secs: 60,
+            lockout_max_secs: 10,
+        });
         assert_eq!(th.max_concurrent_hashes(), 3);
         let u = *th.users.lock().policy_ref();
-        assert_eq!((u.max_failures, u.base_delay_secs, u.max_delay_secs), (2, 60, 60), "max is at least base");
+        assert_eq!(
+            (u.max_failures, u.base_delay_secs, u.max_delay_secs),
+            (2, 60, 60),
+            "max is at least base"
+        );
         assert_eq!(th.addresses.lock().policy_ref().max_failures, 8);
     }
 

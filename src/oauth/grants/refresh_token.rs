@@ -35,36 +35,81 @@ fn session_lives(store: &Store, grant_id: &str, now: i64) -> Result<bool, OAuthE
 }
 
 /// Exchanges a refresh token.
-pub fn refresh(store: &Store, issuer: &TokenIssuer, auth: &AuthenticatedClient, token: Option<&str>, scope: Option<&str>, policy: &GrantPolicy, now: i64) -> Result<Value, OAuthError> {
+pub fn refresh(
+    store: &Store,
+    issuer: &TokenIssuer,
+    auth: &AuthenticatedClient,
+    token: Option<&str>,
+    scope: Option<&str>,
+    policy: &GrantPolicy,
+    now: i64,
+) -> Result<Value, OAuthError> {
     let client = &auth.client;
     check_intended_use(auth, policy, now)?;
-    let token = token.filter(|t| !t.is_empty()).ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "refresh_token is required"))?;
+    let token = token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "refresh_token is required"))?;
     // Checked before rotating, so another client presenting a stolen token cannot burn it.
-    let current = store.authz().refresh(token)?.ok_or_else(|| invalid_grant("the refresh token is invalid"))?;
+    let current = store
+        .authz()
+        .refresh(token)?
+        .ok_or_else(|| invalid_grant("the refresh token is invalid"))?;
     if current.client_id != client.client_id {
-        return Err(invalid_grant("the refresh token was issued to another client"));
+        return Err(invalid_grant(
+            "the refresh token was issued to another client",
+        ));
     }
     if !current.offline && !session_lives(store, &current.grant_id, now)? {
-        return Err(invalid_grant("the sign-in session of this online_access token has ended"));
+        return Err(invalid_grant(
+            "the sign-in session of this online_access token has ended",
+        ));
     }
     let granted: Vec<&str> = current.scope.split_ascii_whitespace().collect();
     let scope = match scope.map(str::trim).filter(|s| !s.is_empty()) {
         Some(requested) => {
-            if let Some(extra) = requested.split_ascii_whitespace().find(|s| !granted.contains(s)) {
-                return Err(OAuthError::new(ErrorCode::InvalidScope, format!("{extra} was not part of the original grant")));
+            if let Some(extra) = requested
+                .split_ascii_whitespace()
+                .find(|s| !granted.contains(s))
+            {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    format!("{extra} was not part of the original grant"),
+                ));
             }
             requested.to_string()
         }
         None => current.scope.clone(),
     };
     let new_token = crate::oauth::random_token(32);
-    let lifetime = |r: &crate::store::RefreshRecord| now + if r.offline { OFFLINE_REFRESH_LIFETIME } else { ONLINE_REFRESH_LIFETIME };
-    match store.authz().rotate_refresh(token, &new_token, lifetime, now)? {
-        RefreshUse::Rotated { grant, .. } => respond(store, issuer, auth, &grant, &scope, None, Some(new_token), now),
+    let lifetime = |r: &crate::store::RefreshRecord| {
+        now + if r.offline {
+            OFFLINE_REFRESH_LIFETIME
+        } else {
+            ONLINE_REFRESH_LIFETIME
+        }
+    };
+    match store
+        .authz()
+        .rotate_refresh(token, &new_token, lifetime, now)?
+    {
+        RefreshUse::Rotated { grant, .. } => respond(
+            store,
+            issuer,
+            auth,
+            &grant,
+            &scope,
+            None,
+            Some(new_token),
+            now,
+        ),
         RefreshUse::Replayed { grant_id } => {
             tracing::warn!(client_id = %client.client_id, grant_id = %grant_id, "rotated refresh token reused: grant revoked");
-            Err(invalid_grant("the refresh token has already been used; the authorization is revoked"))
+            Err(invalid_grant(
+                "the refresh token has already been used; the authorization is revoked",
+            ))
         }
-        RefreshUse::Invalid => Err(invalid_grant("the refresh token is invalid, expired or revoked")),
+        RefreshUse::Invalid => Err(invalid_grant(
+            "the refresh token is invalid, expired or revoked",
+        )),
     }
 }

@@ -12,8 +12,15 @@ const GENERIC: &str = "The username or password is incorrect.";
 const TOO_MANY: &str = "Too many sign-in attempts right now; try again in a moment.";
 
 pub fn server(lockout_after: u32) -> TestServer {
-    let overrides = Overrides { login_lockout_after: Some(lockout_after), login_lockout_base_secs: Some(300), ..Default::default() };
-    let s = TestServer::start_with(Options { overrides, ..Default::default() });
+    let overrides = Overrides {
+        login_lockout_after: Some(lockout_after),
+        login_lockout_base_secs: Some(300),
+        ..Default::default()
+    };
+    let s = TestServer::start_with(Options {
+        overrides,
+        ..Default::default()
+    });
     add_app(&s, "app", "none", None, SCOPE);
     add_user(&s, "alice", Some("Patient/p1"), &["p1"]);
     s
@@ -28,10 +35,27 @@ pub fn open_login(s: &TestServer, b: &Browser) -> (String, String) {
 }
 
 /// POSTs the login form: `(status, body, Retry-After)`.
-pub fn post_login(s: &TestServer, b: &Browser, form: &(String, String), username: &str, password: &str) -> (u16, String, Option<String>) {
-    let res = b.post(&format!("{}/login", s.base), &[("username", username), ("password", password), ("csrf", &form.1), ("interaction", &form.0)]);
+pub fn post_login(
+    s: &TestServer,
+    b: &Browser,
+    form: &(String, String),
+    username: &str,
+    password: &str,
+) -> (u16, String, Option<String>) {
+    let res = b.post(
+        &format!("{}/login", s.base),
+        &[
+            ("username", username),
+            ("password", password),
+            ("csrf", &form.1),
+            ("interaction", &form.0),
+        ],
+    );
     let status = res.status().as_u16();
-    let retry = res.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+    let retry = res
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
     (status, res.text().unwrap(), retry)
 }
 
@@ -78,7 +102,11 @@ fn failures_from_one_address_lock_it_for_every_username() {
     let b = Browser::new();
     let form = open_login(&s, &b);
     for n in 0..8 {
-        assert_eq!(post_login(&s, &b, &form, &format!("user{n}"), "guess").0, 401, "attempt {n}");
+        assert_eq!(
+            post_login(&s, &b, &form, &format!("user{n}"), "guess").0,
+            401,
+            "attempt {n}"
+        );
     }
     let (status, body, retry) = post_login(&s, &b, &form, "alice", PASSWORD);
     assert_eq!(status, 429);
