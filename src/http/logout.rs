@@ -9,7 +9,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::oauth::logout::{self, Ended, LogoutParams};
+use crate::oauth::logout::{self, Confirm, LogoutParams, Submitted};
 
 use super::authorize::{csrf_blocked, field, form_pairs, server_error, url};
 use super::body::blocking;
@@ -57,17 +57,17 @@ pub async fn logout_get(state: web::Data<AppState>, req: HttpRequest) -> HttpRes
     let session_id = session::session_cookie_value(&req);
     let carried = params.clone();
     let looked = blocking(move || {
-        let csrf = logout::confirm(&st.store, session_id.as_deref(), now)?;
-        // The target matters only when there is nothing to confirm.
-        let target = match csrf {
-            Some(_) => None,
-            None => logout::post_logout_target(&st.store, &st.tokens, &params)?,
-        };
-        Ok((csrf, target))
+        Ok(logout::confirm_step(
+            &st.store,
+            &st.tokens,
+            session_id.as_deref(),
+            &params,
+            now,
+        )?)
     })
     .await;
     match looked {
-        Ok((Some(csrf), _)) => {
+        Ok(Confirm::Ask { csrf }) => {
             let action = url(&state, "/logout");
             let carry: Vec<(&str, &str)> = [
                 ("client_id", carried.client_id.as_deref()),
@@ -91,7 +91,7 @@ pub async fn logout_get(state: web::Data<AppState>, req: HttpRequest) -> HttpRes
                 }),
             )
         }
-        Ok((None, target)) => finish(&state, target),
+        Ok(Confirm::Done { target }) => finish(&state, target),
         Err(e) => server_error(&state, e),
     }
 }
@@ -121,19 +121,19 @@ pub async fn logout_post(
     let st = state.clone();
     let session_id = session::session_cookie_value(&req);
     let done = blocking(move || {
-        let ended = logout::end_session(&st.store, session_id.as_deref(), &csrf, now)?;
-        let target = match ended {
-            Ended::CsrfMismatch => None,
-            Ended::Ended | Ended::NoSession => {
-                logout::post_logout_target(&st.store, &st.tokens, &params)?
-            }
-        };
-        Ok((ended, target))
+        Ok(logout::submit_step(
+            &st.store,
+            &st.tokens,
+            session_id.as_deref(),
+            &csrf,
+            &params,
+            now,
+        )?)
     })
     .await;
     match done {
-        Ok((Ended::CsrfMismatch, _)) => csrf_blocked(&state),
-        Ok((_, target)) => finish(&state, target),
+        Ok(Submitted::Blocked) => csrf_blocked(&state),
+        Ok(Submitted::Done { target }) => finish(&state, target),
         Err(e) => server_error(&state, e),
     }
 }

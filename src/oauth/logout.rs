@@ -132,6 +132,57 @@ pub fn end_session(
     Ok(Ended::Ended)
 }
 
+/// What `GET /logout` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirm {
+    /// Signed in: ask, with this CSRF token in the form.
+    Ask { csrf: String },
+    /// Nothing to end: finish (to the app's registered URI, or the signed-out page).
+    Done { target: Option<String> },
+}
+
+/// `GET /logout`: changes nothing.
+pub fn confirm_step(
+    store: &Store,
+    issuer: &TokenIssuer,
+    session_id: Option<&str>,
+    p: &LogoutParams,
+    now: i64,
+) -> Result<Confirm, StoreError> {
+    Ok(match confirm(store, session_id, now)? {
+        Some(csrf) => Confirm::Ask { csrf },
+        None => Confirm::Done {
+            target: post_logout_target(store, issuer, p)?,
+        },
+    })
+}
+
+/// What `POST /logout` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submitted {
+    /// The CSRF token was wrong: nothing changed.
+    Blocked,
+    /// Signed out (or was not signed in): finish.
+    Done { target: Option<String> },
+}
+
+/// `POST /logout`: ends the session (`end_session`) and finds where to go.
+pub fn submit_step(
+    store: &Store,
+    issuer: &TokenIssuer,
+    session_id: Option<&str>,
+    csrf: &str,
+    p: &LogoutParams,
+    now: i64,
+) -> Result<Submitted, StoreError> {
+    Ok(match end_session(store, session_id, csrf, now)? {
+        Ended::CsrfMismatch => Submitted::Blocked,
+        Ended::Ended | Ended::NoSession => Submitted::Done {
+            target: post_logout_target(store, issuer, p)?,
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
