@@ -225,7 +225,7 @@ pub enum SignedIn {
 pub fn sign_in(
     store: &Store,
     throttle: &LoginThrottle,
-    permit: HashPermit,
+    mut permit: HashPermit,
     attempt: &SignIn,
     now: i64,
 ) -> Result<SignedIn, StoreError> {
@@ -233,9 +233,11 @@ pub fn sign_in(
         return Ok(SignedIn::Expired);
     };
     let ok = match store.users().get(&attempt.username)? {
-        Some(u) => password::verify_password(&attempt.password, &u.password_hash),
+        Some(u) => {
+            password::verify_password_in(&attempt.password, &u.password_hash, permit.memory())
+        }
         None => {
-            password::dummy_verify(&attempt.password);
+            password::dummy_verify_in(&attempt.password, permit.memory());
             false
         }
     };

@@ -21,10 +21,11 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+
+use super::password::HashMemory;
 
 /// The text every refused or failed attempt shows: it never says which check failed.
 pub const TOO_MANY_ATTEMPTS: &str = "Too many sign-in attempts right now; try again in a moment.";
@@ -174,43 +175,54 @@ impl<K: Hash + Eq + Clone> Backoff<K> {
     }
 }
 
-/// A counting semaphore taken with `try_enter` only: no queue.
+/// A counting semaphore taken with `try_enter` only (no queue), whose slots each own the working
+/// memory of one password check, kept and reused: memory for hashing never exceeds
+/// `max` x ~19 MiB, however many threads the blocking pool runs.
 #[derive(Debug, Clone)]
 pub struct HashGate {
-    in_use: Arc<AtomicUsize>,
+    slots: Arc<Mutex<Vec<HashMemory>>>,
     max: usize,
 }
 
-/// One slot of a `HashGate`, released on drop. Owned, so it can move to the blocking pool.
+/// One slot of a `HashGate` with its memory, given back on drop. Owned, so it can move to the
+/// blocking pool.
 #[derive(Debug)]
 pub struct HashPermit {
-    in_use: Arc<AtomicUsize>,
+    memory: Option<HashMemory>,
+    slots: Arc<Mutex<Vec<HashMemory>>>,
+}
+
+impl HashPermit {
+    /// The slot's argon2 working memory (`password::verify_password_in`).
+    pub fn memory(&mut self) -> &mut HashMemory {
+        self.memory.get_or_insert_with(HashMemory::new)
+    }
 }
 
 impl Drop for HashPermit {
     fn drop(&mut self) {
-        self.in_use.fetch_sub(1, Ordering::AcqRel);
+        if let Some(m) = self.memory.take() {
+            self.slots.lock().push(m);
+        }
     }
 }
 
 impl HashGate {
     pub fn new(max: usize) -> Self {
+        let max = max.max(1);
         HashGate {
-            in_use: Arc::new(AtomicUsize::new(0)),
-            max: max.max(1),
+            slots: Arc::new(Mutex::new((0..max).map(|_| HashMemory::new()).collect())),
+            max,
         }
     }
 
     /// A slot if one is free, else `None` at once.
     pub fn try_enter(&self) -> Option<HashPermit> {
-        self.in_use
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.max).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| HashPermit {
-                in_use: Arc::clone(&self.in_use),
-            })
+        let memory = self.slots.lock().pop()?;
+        Some(HashPermit {
+            memory: Some(memory),
+            slots: Arc::clone(&self.slots),
+        })
     }
 
     pub fn max(&self) -> usize {
@@ -483,7 +495,9 @@ mod tests {
         let _b = gate.try_enter().expect("second");
         assert!(gate.try_enter().is_none(), "third refused at once");
         drop(a);
-        assert!(gate.try_enter().is_some(), "a slot came back");
+        let mut again = gate.try_enter().expect("a slot came back");
+        // Its memory travels with it and comes back too.
+        assert_eq!(again.memory().kib(), 0);
         assert_eq!(HashGate::new(0).max(), 1);
         let n = default_max_concurrent_hashes();
         assert!((1..=4).contains(&n));
