@@ -358,11 +358,12 @@ pub async fn login_post(
     {
         Admission::Proceed(p) => p,
         Admission::Busy => {
-            tracing::warn!("login refused: every password-hashing slot is busy");
+            // Debug only: a flood must not turn into a flood of log lines.
+            tracing::debug!("login refused: every password-hashing slot is busy");
             return too_many_attempts(&state, 1);
         }
         Admission::LockedOut { retry_after } => {
-            tracing::warn!(username = %attempt.username, retry_after, "login refused: backoff after failures");
+            tracing::debug!(username = ?attempt.username, retry_after, "login refused: locked out");
             return too_many_attempts(&state, retry_after);
         }
     };
@@ -384,7 +385,7 @@ pub async fn login_post(
             interaction_id,
             session_id,
         }) => {
-            tracing::info!(username = %username, "login succeeded");
+            tracing::info!(username = ?username, "login succeeded");
             let mut res = redirect(&continue_url(&state, &interaction_id));
             let _ = res.add_cookie(&session::session_cookie(session_id, secure, &path));
             let _ = res.add_removal_cookie(&session::removal_cookie(
@@ -398,7 +399,7 @@ pub async fn login_post(
             interaction_id,
             client_name,
         }) => {
-            tracing::info!(username = %username, "login failed");
+            tracing::info!(username = ?username, "login failed");
             login_form(
                 &state,
                 &req,

@@ -244,7 +244,11 @@ pub fn sign_in(
     // The memory-hard part is over: free the slot before the durable commit.
     drop(permit);
     if !ok {
-        throttle.failed(&attempt.username, attempt.addr, now);
+        let lockout = throttle.failed(&attempt.username, attempt.addr, now);
+        if lockout > 0 {
+            // Once per failure that starts or extends a lockout; refused attempts are not logged.
+            tracing::warn!(username = ?attempt.username, addr = ?attempt.addr, lockout_secs = lockout, "login lockout");
+        }
         return Ok(SignedIn::Failed {
             client_name: client_name(store, &i.client_id)?,
             interaction_id: i.id,
@@ -477,7 +481,7 @@ pub fn decide(
         Err(step) => return Ok(step),
     };
     if !approve {
-        tracing::info!(client_id = %s.i.client_id, username = %s.user.username, "authorization denied by the user");
+        tracing::info!(client_id = %s.i.client_id, username = ?s.user.username, "authorization denied by the user");
         return deny(store, &s.i, "the user denied the request");
     }
     let next = interaction::next_step(&s.i, &s.user);

@@ -351,14 +351,16 @@ impl LoginThrottle {
         }
     }
 
-    /// A wrong password or an unknown username.
-    pub fn failed(&self, username: &str, addr: Option<IpAddr>, now: i64) {
-        self.users
+    /// A wrong password or an unknown username; returns the lockout it starts (0: none).
+    pub fn failed(&self, username: &str, addr: Option<IpAddr>, now: i64) -> i64 {
+        let user = self
+            .users
             .lock()
             .record_failure(username_key(username), now);
-        if let Some(a) = addr {
-            self.addresses.lock().record_failure(address_key(a), now);
-        }
+        let address = addr.map_or(0, |a| {
+            self.addresses.lock().record_failure(address_key(a), now)
+        });
+        user.max(address)
     }
 
     /// A correct password: the username starts afresh.
@@ -524,9 +526,10 @@ mod tests {
             "the only slot is taken"
         );
         drop(permit);
-        // Username lock: 5 failures from different addresses.
+        // Username lock: 5 failures from different addresses; the 5th starts a 1 s lockout.
         for i in 0..5u8 {
-            th.failed("alice", Some(IpAddr::from([203, 0, 113, i])), T0);
+            let started = th.failed("alice", Some(IpAddr::from([203, 0, 113, i])), T0);
+            assert_eq!(started, if i == 4 { 1 } else { 0 });
         }
         assert!(matches!(
             th.admit("alice", there, T0),

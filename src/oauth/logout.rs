@@ -128,7 +128,7 @@ pub fn end_session(
     if let Some(id) = session_id {
         store.sessions().remove(id)?;
     }
-    tracing::info!(username = %session.username, "signed out");
+    tracing::info!(username = ?session.username, "signed out");
     Ok(Ended::Ended)
 }
 
