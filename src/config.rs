@@ -60,6 +60,11 @@ pub struct FileServer {
     pub access_log: Option<bool>,
     /// Issue 8 item 4: outbound fetches (CRLs, JWK Sets) may reach loopback and private networks.
     pub outbound_allow_private_networks: Option<bool>,
+    // Issue 8 item 3: login throttling (README "Security").
+    pub login_max_concurrent_hashes: Option<usize>,
+    pub login_lockout_after: Option<u32>,
+    pub login_lockout_base_secs: Option<i64>,
+    pub login_lockout_max_secs: Option<i64>,
 }
 
 /// The configuration file as a whole.
@@ -115,6 +120,8 @@ pub struct Settings {
     /// Issue 8 item 4: outbound fetches may connect to loopback, private, link-local, CGNAT and
     /// unique-local addresses (default: refused; the test harness allows them).
     pub outbound_allow_private: bool,
+    /// Issue 8 item 3: the password-hashing cap and login backoff.
+    pub login_throttle: crate::oauth::login_throttle::ThrottleSettings,
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -124,6 +131,7 @@ impl Settings {
     /// Merges file < overrides and validates the result.
     pub fn resolve(data_dir: PathBuf, file: FileConfig, o: Overrides) -> Result<Self, ConfigError> {
         let f = file.server;
+        let login_throttle = login_throttle(&o, &f)?;
         let listen_text = o.listen.or(f.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_string());
         let listen: SocketAddr = listen_text.parse().map_err(|_| {
             invalid(
@@ -200,6 +208,7 @@ impl Settings {
         )
         .map_err(|problem| invalid("server.intended_users_vocabulary / intended_purposes_vocabulary (UDAP_INTENDED_*_VOCABULARY)", problem))?;
         Ok(Settings {
+            login_throttle,
             data_dir,
             access_log: o.access_log.or(f.access_log).unwrap_or(false),
             outbound_allow_private: o.outbound_allow_private_networks.or(f.outbound_allow_private_networks).unwrap_or(false),
@@ -216,6 +225,30 @@ impl Settings {
             log_format: o.log_format.or(f.log_format).unwrap_or_default(),
         })
     }
+}
+
+/// Issue 8 item 3: `login_*` settings over the defaults, each within sane bounds.
+fn login_throttle(o: &Overrides, f: &FileServer) -> Result<crate::oauth::login_throttle::ThrottleSettings, ConfigError> {
+    let d = crate::oauth::login_throttle::ThrottleSettings::default();
+    let s = crate::oauth::login_throttle::ThrottleSettings {
+        max_concurrent_hashes: o.login_max_concurrent_hashes.or(f.login_max_concurrent_hashes).unwrap_or(d.max_concurrent_hashes),
+        lockout_after: o.login_lockout_after.or(f.login_lockout_after).unwrap_or(d.lockout_after),
+        lockout_base_secs: o.login_lockout_base_secs.or(f.login_lockout_base_secs).unwrap_or(d.lockout_base_secs),
+        lockout_max_secs: o.login_lockout_max_secs.or(f.login_lockout_max_secs).unwrap_or(d.lockout_max_secs),
+    };
+    if !(1..=64).contains(&s.max_concurrent_hashes) {
+        return Err(invalid("server.login_max_concurrent_hashes (UDAP_LOGIN_MAX_CONCURRENT_HASHES, --login-max-concurrent-hashes)", "must be between 1 and 64 (each check needs about 19 MiB)"));
+    }
+    if !(1..=1000).contains(&s.lockout_after) {
+        return Err(invalid("server.login_lockout_after (UDAP_LOGIN_LOCKOUT_AFTER, --login-lockout-after)", "must be between 1 and 1000 failures"));
+    }
+    if !(1..=86_400).contains(&s.lockout_base_secs) || !(s.lockout_base_secs..=86_400).contains(&s.lockout_max_secs) {
+        return Err(invalid(
+            "server.login_lockout_base_secs / login_lockout_max_secs (UDAP_LOGIN_LOCKOUT_*_SECS)",
+            "need 1 <= base <= max <= 86400 seconds",
+        ));
+    }
+    Ok(s)
 }
 
 /// The base URL is the issuer and the FHIR base: absolute http(s), no query or fragment (UDAP-10).
@@ -272,6 +305,10 @@ mod tests {
             // UDAP-2: `none` and HMAC are never allowed.
             ("", Overrides { allowed_algs: Some(vec!["none".into()]), ..Default::default() }, "server.allowed_algs"),
             ("", Overrides { allowed_algs: Some(vec!["HS256".into()]), ..Default::default() }, "server.allowed_algs"),
+            // Issue 8 item 3
+            ("", Overrides { login_max_concurrent_hashes: Some(0), ..Default::default() }, "server.login_max_concurrent_hashes"),
+            ("", Overrides { login_lockout_after: Some(0), ..Default::default() }, "server.login_lockout_after"),
+            ("", Overrides { login_lockout_base_secs: Some(10), login_lockout_max_secs: Some(5), ..Default::default() }, "login_lockout_max_secs"),
             ("", Overrides { allowed_algs: Some(vec!["ES256".into()]), ..Default::default() }, "server.allowed_algs"),
         ];
         for (file, o, key) in cases {

@@ -72,6 +72,18 @@ pub struct ServeArgs {
     /// Let CRL and JWKS fetches reach loopback and private networks (10/8, 192.168/16, ...) [default: false].
     #[arg(long, env = "UDAP_OUTBOUND_ALLOW_PRIVATE_NETWORKS", num_args = 0..=1, default_missing_value = "true")]
     pub outbound_allow_private_networks: Option<bool>,
+    /// Password checks run at once; more attempts get 429 at once [default: cores, at most 4].
+    #[arg(long, env = "UDAP_LOGIN_MAX_CONCURRENT_HASHES")]
+    pub login_max_concurrent_hashes: Option<usize>,
+    /// Failed logins per username (four times as many per address) before a lockout [default: 5].
+    #[arg(long, env = "UDAP_LOGIN_LOCKOUT_AFTER")]
+    pub login_lockout_after: Option<u32>,
+    /// First lockout in seconds, doubled per further failure [default: 1].
+    #[arg(long, env = "UDAP_LOGIN_LOCKOUT_BASE_SECS")]
+    pub login_lockout_base_secs: Option<i64>,
+    /// Longest lockout in seconds [default: 900].
+    #[arg(long, env = "UDAP_LOGIN_LOCKOUT_MAX_SECS")]
+    pub login_lockout_max_secs: Option<i64>,
 }
 
 impl ServeArgs {
@@ -92,6 +104,10 @@ impl ServeArgs {
             intended_purposes_vocabulary: self.intended_purposes_vocabulary.clone(),
             access_log: self.access_log,
             outbound_allow_private_networks: self.outbound_allow_private_networks,
+            login_max_concurrent_hashes: self.login_max_concurrent_hashes,
+            login_lockout_after: self.login_lockout_after,
+            login_lockout_base_secs: self.login_lockout_base_secs,
+            login_lockout_max_secs: self.login_lockout_max_secs,
         }
     }
 }

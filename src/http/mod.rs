@@ -8,6 +8,8 @@ pub mod body;
 pub mod error;
 pub mod form;
 pub mod health;
+// Issue 8 item 8: RP-initiated logout.
+pub mod logout;
 pub mod metrics;
 pub mod pages;
 pub mod session;
@@ -65,6 +67,9 @@ pub fn routes(cfg: &mut web::ServiceConfig, prefix: &str) {
                 .route("/authorize/consent", web::post().to(authorize::consent_post))
                 .route("/login", web::get().to(authorize::login_get))
                 .route("/login", web::post().to(authorize::login_post))
+                // Issue 8 item 8: end-session endpoint.
+                .route("/logout", web::get().to(logout::logout_get))
+                .route("/logout", web::post().to(logout::logout_post))
                 .route("/launch", web::post().to(smart::create_launch))
                 .route("/smart-style.json", web::get().to(authorize::smart_style))
                 .route("/register", web::post().to(udap::register))

@@ -10,6 +10,8 @@
 //!   `interaction`; submit button `#login`; an error message `#error` (role=alert).
 //! - patient picker: radios `name=patient`, `value=<id>`, `id=patient-<id>`; hidden `csrf`,
 //!   `interaction`; submit button `#continue`.
+//! - logout confirmation: hidden `csrf` and the logout parameters; submit button `#logout`;
+//!   the signed-out page: `#signed-out`.
 //! - consent: checkboxes `name=scope`, `value=<scope>`, `id=scope-<n>` where n counts every item
 //!   from 0 in page order (each item, then its category children); required (launch context)
 //!   boxes are checked and disabled; hidden `csrf`, `interaction`; submit buttons
@@ -38,7 +40,11 @@ pub fn escape(s: &str) -> String {
 
 /// A page response: `text/html; charset=utf-8` with the given headers (from
 /// `session::page_headers`).
-pub fn html_response(status: StatusCode, body: String, headers: Vec<(&'static str, String)>) -> HttpResponse {
+pub fn html_response(
+    status: StatusCode,
+    body: String,
+    headers: Vec<(&'static str, String)>,
+) -> HttpResponse {
     let mut res = HttpResponse::build(status);
     res.content_type("text/html; charset=utf-8");
     for h in headers {
@@ -81,7 +87,10 @@ fn layout(title: &str, body: &str) -> String {
 }
 
 fn hidden(name: &str, value: &str) -> String {
-    format!("<input type=\"hidden\" name=\"{name}\" value=\"{}\">\n", escape(value))
+    format!(
+        "<input type=\"hidden\" name=\"{name}\" value=\"{}\">\n",
+        escape(value)
+    )
 }
 
 /// What the login page shows.
@@ -92,7 +101,7 @@ pub struct LoginView<'a> {
     pub interaction: &'a str,
     pub client_name: &'a str,
     pub csrf: &'a str,
-    /// Shown above the form (e.g. "Wrong username or password").
+    /// Shown above the form (e.g. "The username or password is incorrect.").
     pub error: Option<&'a str>,
     /// Pre-filled after a failed attempt.
     pub username: Option<&'a str>,
@@ -101,7 +110,13 @@ pub struct LoginView<'a> {
 /// The login form (fields `username`, `password`, hidden `csrf`, `interaction`; button `#login`).
 pub fn login_page(v: &LoginView<'_>) -> String {
     let (error, described) = match v.error {
-        Some(e) => (format!("<p class=\"error\" id=\"error\" role=\"alert\">{}</p>\n", escape(e)), " aria-describedby=\"error\""),
+        Some(e) => (
+            format!(
+                "<p class=\"error\" id=\"error\" role=\"alert\">{}</p>\n",
+                escape(e)
+            ),
+            " aria-describedby=\"error\"",
+        ),
         None => (String::new(), ""),
     };
     let body = format!(
@@ -190,9 +205,17 @@ pub struct ConsentView<'a> {
 }
 
 fn consent_checkbox(item: &ConsentItem, n: usize) -> String {
-    let checked = if item.checked || item.required { " checked" } else { "" };
+    let checked = if item.checked || item.required {
+        " checked"
+    } else {
+        ""
+    };
     let disabled = if item.required { " disabled" } else { "" };
-    let note = if item.required { " <em>(needed for the app to work)</em>" } else { "" };
+    let note = if item.required {
+        " <em>(needed for the app to work)</em>"
+    } else {
+        ""
+    };
     format!(
         "<div class=\"choice\"><input type=\"checkbox\" name=\"scope\" id=\"scope-{n}\" value=\"{value}\"{checked}{disabled}>\
          <label for=\"scope-{n}\">{label}{note}<code class=\"scope\">{value}</code></label></div>\n",
@@ -260,10 +283,46 @@ pub fn consent_page(v: &ConsentView<'_>) -> String {
     layout(&format!("Allow {} access?", v.client_name), &body)
 }
 
+/// What the logout confirmation shows; the OIDC parameters travel on as hidden fields and are
+/// checked again when the form is posted.
+#[derive(Debug, Clone, Copy)]
+pub struct LogoutView<'a> {
+    pub action: &'a str,
+    pub csrf: &'a str,
+    /// `(name, value)` of the request's logout parameters to carry over.
+    pub carry: &'a [(&'a str, &'a str)],
+}
+
+/// The logout confirmation (`GET /logout` with a session): button `#logout`.
+pub fn logout_confirm_page(v: &LogoutView<'_>) -> String {
+    let carried: String = v.carry.iter().map(|(k, val)| hidden(k, val)).collect();
+    let body = format!(
+        "<h1>Sign out?</h1>\n\
+         <p>You will be signed out of this server. Apps that may use your data only while you are signed in \
+         lose that access.</p>\n\
+         <form method=\"post\" action=\"{action}\">\n\
+         {csrf}{carried}\
+         <button type=\"submit\" id=\"logout\">Sign out</button>\n\
+         </form>\n",
+        action = escape(v.action),
+        csrf = hidden("csrf", v.csrf),
+    );
+    layout("Sign out?", &body)
+}
+
+/// Shown after logout when there is no registered place to send the browser back to.
+pub fn signed_out_page() -> String {
+    layout("Signed out", "<h1>Signed out</h1>\n<p id=\"signed-out\">You are signed out. You can close this window.</p>\n")
+}
+
 /// A page for errors that must not be redirected to the client (unknown client, unregistered
 /// redirect URI: UDAP-23, SMART-13), or that end the flow in the browser.
 pub fn error_page(title: &str, message: &str) -> String {
-    let body = format!("<h1>{}</h1>\n<p class=\"error\" role=\"alert\">{}</p>\n", escape(title), escape(message));
+    let body = format!(
+        "<h1>{}</h1>\n<p class=\"error\" role=\"alert\">{}</p>\n",
+        escape(title),
+        escape(message)
+    );
     layout(title, &body)
 }
 
@@ -289,30 +348,74 @@ mod tests {
 
     #[test]
     fn login_page_fields_and_escaping() {
-        let html = login_page(&LoginView { action: "/authorize/login", interaction: EVIL, client_name: EVIL, csrf: EVIL, error: Some(EVIL), username: Some(EVIL) });
+        let html = login_page(&LoginView {
+            action: "/authorize/login",
+            interaction: EVIL,
+            client_name: EVIL,
+            csrf: EVIL,
+            error: Some(EVIL),
+            username: Some(EVIL),
+        });
         assert_no_injection(&html);
-        for needle in ["id=\"username\"", "name=\"username\"", "autocomplete=\"username\"", "id=\"password\"", "autocomplete=\"current-password\"", "type=\"submit\" id=\"login\"", "name=\"csrf\"", "name=\"interaction\"", "id=\"error\" role=\"alert\"", "action=\"/authorize/login\""] {
+        for needle in [
+            "id=\"username\"",
+            "name=\"username\"",
+            "autocomplete=\"username\"",
+            "id=\"password\"",
+            "autocomplete=\"current-password\"",
+            "type=\"submit\" id=\"login\"",
+            "name=\"csrf\"",
+            "name=\"interaction\"",
+            "id=\"error\" role=\"alert\"",
+            "action=\"/authorize/login\"",
+        ] {
             assert!(html.contains(needle), "{needle}");
         }
-        let clean = login_page(&LoginView { action: "/a", interaction: "i", client_name: "App", csrf: "c", error: None, username: None });
+        let clean = login_page(&LoginView {
+            action: "/a",
+            interaction: "i",
+            client_name: "App",
+            csrf: "c",
+            error: None,
+            username: None,
+        });
         assert!(!clean.contains("role=\"alert\"") && clean.contains("value=\"\""));
     }
 
     #[test]
     fn picker_page() {
-        let patients = vec![("p1".to_string(), "Jane Doe (1980-01-01)".to_string()), ("\"><b".to_string(), EVIL.to_string())];
-        let html = patient_picker_page(&PickerView { action: "/a", interaction: "i", client_name: "App", csrf: "c", patients: &patients });
+        let patients = vec![
+            ("p1".to_string(), "Jane Doe (1980-01-01)".to_string()),
+            ("\"><b".to_string(), EVIL.to_string()),
+        ];
+        let html = patient_picker_page(&PickerView {
+            action: "/a",
+            interaction: "i",
+            client_name: "App",
+            csrf: "c",
+            patients: &patients,
+        });
         assert_no_injection(&html);
         assert!(html.contains("id=\"patient-p1\" value=\"p1\" required"));
         assert!(html.contains("id=\"patient-&quot;&gt;&lt;b\""));
         assert!(html.contains("id=\"continue\""));
-        let none = patient_picker_page(&PickerView { action: "/a", interaction: "i", client_name: "App", csrf: "c", patients: &[] });
+        let none = patient_picker_page(&PickerView {
+            action: "/a",
+            interaction: "i",
+            client_name: "App",
+            csrf: "c",
+            patients: &[],
+        });
         assert!(!none.contains("<form"));
     }
 
     #[test]
     fn consent_page_ids_and_disclosure() {
-        let items = consent_items(&["launch/patient".to_string(), "patient/Observation.rs".to_string(), "offline_access".to_string()]);
+        let items = consent_items(&[
+            "launch/patient".to_string(),
+            "patient/Observation.rs".to_string(),
+            "offline_access".to_string(),
+        ]);
         let html = consent_page(&ConsentView {
             action: "/a",
             interaction: "i",
@@ -333,9 +436,35 @@ mod tests {
         assert!(html.contains("id=\"offline-note\""));
         assert!(html.contains("name=\"decision\" value=\"approve\" id=\"approve\""));
         assert!(html.contains("name=\"decision\" value=\"deny\" id=\"deny\""));
-        let with_logo = consent_page(&ConsentView { action: "/a", interaction: "i", csrf: "c", client_name: "App", logo_uri: Some("https://app.example/logo.png"), username: "u", patient: None, items: &[] });
-        assert!(with_logo.contains("<img class=\"logo\" src=\"https://app.example/logo.png\" alt=\"\">"));
+        let with_logo = consent_page(&ConsentView {
+            action: "/a",
+            interaction: "i",
+            csrf: "c",
+            client_name: "App",
+            logo_uri: Some("https://app.example/logo.png"),
+            username: "u",
+            patient: None,
+            items: &[],
+        });
+        assert!(with_logo
+            .contains("<img class=\"logo\" src=\"https://app.example/logo.png\" alt=\"\">"));
         assert!(!with_logo.contains("offline-note"));
+    }
+
+    #[test]
+    fn logout_pages() {
+        let html = logout_confirm_page(&LogoutView {
+            action: "/logout",
+            csrf: EVIL,
+            carry: &[("client_id", EVIL), ("state", "s")],
+        });
+        assert_no_injection(&html);
+        assert!(
+            html.contains("id=\"logout\"")
+                && html.contains("name=\"client_id\"")
+                && html.contains("name=\"state\" value=\"s\"")
+        );
+        assert!(signed_out_page().contains("id=\"signed-out\""));
     }
 
     #[test]
@@ -347,9 +476,16 @@ mod tests {
 
     #[test]
     fn response_carries_headers() {
-        let res = html_response(StatusCode::BAD_REQUEST, error_page("t", "m"), crate::http::session::page_headers(&[], None));
+        let res = html_response(
+            StatusCode::BAD_REQUEST,
+            error_page("t", "m"),
+            crate::http::session::page_headers(&[], None),
+        );
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-        assert_eq!(res.headers().get("content-type").unwrap(), "text/html; charset=utf-8");
+        assert_eq!(
+            res.headers().get("content-type").unwrap(),
+            "text/html; charset=utf-8"
+        );
         assert_eq!(res.headers().get("x-frame-options").unwrap(), "DENY");
         assert_eq!(res.headers().get("cache-control").unwrap(), "no-store");
     }

@@ -13,9 +13,9 @@
 //! - `page_headers`: anti-clickjacking (`frame-ancestors`, `X-Frame-Options`), a CSP that allows no
 //!   script at all, `no-store` caching.
 //!
-//! Store calls block (a durable commit), so handlers run them on the blocking pool: read the
-//! cookie with `session_cookie_value` on the request thread (an `HttpRequest` cannot move), then
-//! call `load_session` / `start_session` / `end_session_by_id` inside `web::block`.
+//! This module only reads and builds cookies and headers; it never touches the store. Sessions are
+//! created, read and ended by `oauth::flow` / `oauth::logout`, which handlers run on the blocking
+//! pool (a durable commit must not stall an async worker, issue 8 item 5).
 
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::cookie::{Cookie, SameSite};
@@ -23,14 +23,13 @@ use actix_web::HttpRequest;
 use subtle::ConstantTimeEq;
 
 use crate::oauth::random_token;
-use crate::store::{SessionRecord, Store, StoreError};
+
+pub use crate::oauth::flow::SESSION_LIFETIME_SECS;
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "udap_session";
 /// Name of the pre-login CSRF cookie.
 pub const LOGIN_CSRF_COOKIE: &str = "udap_csrf";
-/// How long a login lasts: a working day.
-pub const SESSION_LIFETIME_SECS: i64 = 8 * 3600;
 /// How long a login form stays submittable.
 pub const LOGIN_CSRF_LIFETIME_SECS: i64 = 3600;
 
@@ -39,27 +38,20 @@ const TOKEN_BYTES: usize = 32;
 /// Length of `random_token(TOKEN_BYTES)`: base64url without padding.
 const TOKEN_CHARS: usize = 43;
 
-/// A logged-in user's session, as handlers see it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Session {
-    pub username: String,
-    /// Goes in every form's hidden `csrf` field; checked with `verify_session_csrf`.
-    pub csrf_token: String,
-}
-
-impl std::fmt::Debug for Session {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("username", &self.username).field("csrf_token", &"[redacted]").finish()
-    }
-}
-
 /// Cookie attributes derived from the base URL: `(secure, path)`. `Secure` when the base URL is
 /// https; the path is the base URL's path (`/fhir`), or `/`.
 pub fn cookie_scope(base_url: &str) -> (bool, String) {
     match url::Url::parse(base_url) {
         Ok(u) => {
             let path = u.path().trim_end_matches('/');
-            (u.scheme() == "https", if path.is_empty() { "/".to_string() } else { path.to_string() })
+            (
+                u.scheme() == "https",
+                if path.is_empty() {
+                    "/".to_string()
+                } else {
+                    path.to_string()
+                },
+            )
         }
         // The base URL is validated at start-up; this is only a safe default.
         Err(_) => (true, "/".to_string()),
@@ -69,7 +61,10 @@ pub fn cookie_scope(base_url: &str) -> (bool, String) {
 /// True for values shaped like our tokens (43 base64url characters). Anything else is rejected
 /// before it reaches the store or a comparison.
 fn well_formed(token: &str) -> bool {
-    token.len() == TOKEN_CHARS && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    token.len() == TOKEN_CHARS
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn tokens_equal(a: &str, b: &str) -> bool {
@@ -77,7 +72,14 @@ fn tokens_equal(a: &str, b: &str) -> bool {
     !a.is_empty() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-fn cookie(name: &'static str, value: String, secure: bool, path: &str, same_site: SameSite, max_age: i64) -> Cookie<'static> {
+fn cookie(
+    name: &'static str,
+    value: String,
+    secure: bool,
+    path: &str,
+    same_site: SameSite,
+    max_age: i64,
+) -> Cookie<'static> {
     Cookie::build(name, value)
         .http_only(true)
         .secure(secure)
@@ -89,7 +91,11 @@ fn cookie(name: &'static str, value: String, secure: bool, path: &str, same_site
 
 /// A cookie that deletes `name` (logout, or a used login CSRF cookie).
 pub fn removal_cookie(name: &'static str, secure: bool, path: &str) -> Cookie<'static> {
-    let same_site = if name == LOGIN_CSRF_COOKIE { SameSite::Strict } else { SameSite::Lax };
+    let same_site = if name == LOGIN_CSRF_COOKIE {
+        SameSite::Strict
+    } else {
+        SameSite::Lax
+    };
     let mut c = cookie(name, String::new(), secure, path, same_site, 0);
     c.make_removal();
     c
@@ -97,78 +103,57 @@ pub fn removal_cookie(name: &'static str, secure: bool, path: &str) -> Cookie<'s
 
 /// The session cookie's value, if present and well formed. Cheap; no store access.
 pub fn session_cookie_value(req: &HttpRequest) -> Option<String> {
-    req.cookie(SESSION_COOKIE).map(|c| c.value().to_string()).filter(|v| well_formed(v))
+    req.cookie(SESSION_COOKIE)
+        .map(|c| c.value().to_string())
+        .filter(|v| well_formed(v))
 }
 
-/// The live session for a session id taken from the cookie (blocking store read).
-pub fn load_session(store: &Store, session_id: &str, now: i64) -> Result<Option<Session>, StoreError> {
-    if !well_formed(session_id) {
-        return Ok(None);
-    }
-    Ok(store.sessions().get(session_id, now)?.map(|r| Session { username: r.username, csrf_token: r.csrf_token }))
-}
-
-/// The request's live session, if any. A store failure is logged and treated as "not logged in"
-/// (the user is asked to log in again, which fails visibly if the store is really down).
-pub fn current_session(req: &HttpRequest, store: &Store, now: i64) -> Option<Session> {
-    let id = session_cookie_value(req)?;
-    match load_session(store, &id, now) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read the session store");
-            None
-        }
-    }
-}
-
-/// Starts a new session for `username` (call after a successful login): a fresh id and CSRF token,
-/// stored hashed for `SESSION_LIFETIME_SECS`. Returns the session and the `udap_session` cookie
-/// to set. A previous session of the browser should be ended with `end_session_by_id`.
-pub fn start_session(store: &Store, username: &str, secure: bool, path: &str, now: i64) -> Result<(Session, Cookie<'static>), StoreError> {
-    let id = random_token(TOKEN_BYTES);
-    let csrf_token = random_token(TOKEN_BYTES);
-    let record = SessionRecord { username: username.to_string(), csrf_token: csrf_token.clone(), created_at: now, expires_at: now + SESSION_LIFETIME_SECS };
-    store.sessions().create(&id, &record, now)?;
-    let c = cookie(SESSION_COOKIE, id, secure, path, SameSite::Lax, SESSION_LIFETIME_SECS);
-    Ok((Session { username: username.to_string(), csrf_token }, c))
-}
-
-/// Logout by session id (from `session_cookie_value`): removes the stored session and returns the
-/// cookie that deletes `udap_session` in the browser.
-pub fn end_session_by_id(store: &Store, session_id: Option<&str>, secure: bool, path: &str) -> Result<Cookie<'static>, StoreError> {
-    if let Some(id) = session_id.filter(|id| well_formed(id)) {
-        store.sessions().remove(id)?;
-    }
-    Ok(removal_cookie(SESSION_COOKIE, secure, path))
-}
-
-/// Logout for the request's session; see `end_session_by_id`.
-pub fn end_session(req: &HttpRequest, store: &Store, secure: bool, path: &str) -> Result<Cookie<'static>, StoreError> {
-    end_session_by_id(store, session_cookie_value(req).as_deref(), secure, path)
+/// The cookie that carries a new session's id (from `oauth::flow::create_session`).
+pub fn session_cookie(session_id: String, secure: bool, path: &str) -> Cookie<'static> {
+    cookie(
+        SESSION_COOKIE,
+        session_id,
+        secure,
+        path,
+        SameSite::Lax,
+        SESSION_LIFETIME_SECS,
+    )
 }
 
 /// The login form's CSRF token: the one in the request's `udap_csrf` cookie if it is well formed,
 /// else a new one together with the cookie to set (HttpOnly, SameSite=Strict, one hour).
-pub fn login_csrf(req: &HttpRequest, secure: bool, path: &str) -> (String, Option<Cookie<'static>>) {
-    if let Some(existing) = req.cookie(LOGIN_CSRF_COOKIE).map(|c| c.value().to_string()).filter(|v| well_formed(v)) {
+pub fn login_csrf(
+    req: &HttpRequest,
+    secure: bool,
+    path: &str,
+) -> (String, Option<Cookie<'static>>) {
+    if let Some(existing) = req
+        .cookie(LOGIN_CSRF_COOKIE)
+        .map(|c| c.value().to_string())
+        .filter(|v| well_formed(v))
+    {
         return (existing, None);
     }
     let token = random_token(TOKEN_BYTES);
-    let c = cookie(LOGIN_CSRF_COOKIE, token.clone(), secure, path, SameSite::Strict, LOGIN_CSRF_LIFETIME_SECS);
+    let c = cookie(
+        LOGIN_CSRF_COOKIE,
+        token.clone(),
+        secure,
+        path,
+        SameSite::Strict,
+        LOGIN_CSRF_LIFETIME_SECS,
+    );
     (token, Some(c))
 }
 
 /// Double-submit check for the login form: the `csrf` field equals the `udap_csrf` cookie.
 pub fn verify_login_csrf(req: &HttpRequest, form_token: &str) -> bool {
     match req.cookie(LOGIN_CSRF_COOKIE) {
-        Some(c) => well_formed(c.value()) && well_formed(form_token) && tokens_equal(c.value(), form_token),
+        Some(c) => {
+            well_formed(c.value()) && well_formed(form_token) && tokens_equal(c.value(), form_token)
+        }
         None => false,
     }
-}
-
-/// Synchronizer-token check for forms posted during a session (patient picker, consent).
-pub fn verify_session_csrf(session: &Session, form_token: &str) -> bool {
-    well_formed(form_token) && tokens_equal(&session.csrf_token, form_token)
 }
 
 /// A CSP source for an origin we were given: `https://host[:port]` for http(s) URLs, `scheme:`
@@ -210,14 +195,21 @@ pub fn frame_ancestor_sources(frame_ancestors: &[String]) -> Vec<String> {
 /// form can end in the redirect back to the app. Chrome and Safari apply `form-action` to the
 /// redirects that follow a form post, so its origin must be allowed next to `'self'` or the final
 /// 302 to the app is blocked.
-pub fn page_headers(frame_ancestors: &[String], redirect_uri: Option<&str>) -> Vec<(&'static str, String)> {
+pub fn page_headers(
+    frame_ancestors: &[String],
+    redirect_uri: Option<&str>,
+) -> Vec<(&'static str, String)> {
     let ancestors = frame_ancestor_sources(frame_ancestors);
     let mut form_action = String::from("'self'");
     if let Some(src) = redirect_uri.and_then(origin_source) {
         form_action.push(' ');
         form_action.push_str(&src);
     }
-    let frame = if ancestors.is_empty() { "'none'".to_string() } else { ancestors.join(" ") };
+    let frame = if ancestors.is_empty() {
+        "'none'".to_string()
+    } else {
+        ancestors.join(" ")
+    };
     let csp = format!(
         "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src https: data:; form-action {form_action}; \
          frame-ancestors {frame}; base-uri 'none'"
@@ -252,7 +244,9 @@ mod tests {
         assert_eq!(set.same_site(), Some(SameSite::Strict));
         assert_eq!(set.path(), Some("/fhir"));
 
-        let with_cookie = TestRequest::default().cookie(Cookie::new(LOGIN_CSRF_COOKIE, token.clone())).to_http_request();
+        let with_cookie = TestRequest::default()
+            .cookie(Cookie::new(LOGIN_CSRF_COOKIE, token.clone()))
+            .to_http_request();
         // Reused, not re-issued.
         let (again, none) = login_csrf(&with_cookie, true, "/fhir");
         assert_eq!((again.as_str(), none), (token.as_str(), None));
@@ -261,65 +255,90 @@ mod tests {
         assert!(!verify_login_csrf(&with_cookie, ""));
         assert!(!verify_login_csrf(&with_cookie, &token[..42]));
         assert!(!verify_login_csrf(&plain, &token), "no cookie, no login");
-        let empty = TestRequest::default().cookie(Cookie::new(LOGIN_CSRF_COOKIE, "")).to_http_request();
+        let empty = TestRequest::default()
+            .cookie(Cookie::new(LOGIN_CSRF_COOKIE, ""))
+            .to_http_request();
         assert!(!verify_login_csrf(&empty, ""));
     }
 
     #[test]
-    fn session_round_trip() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db")).unwrap();
-        let (session, c) = start_session(&store, "alice", false, "/", 1000).unwrap();
+    fn session_cookie_attributes() {
+        let c = session_cookie(random_token(TOKEN_BYTES), false, "/");
         assert_eq!(c.name(), SESSION_COOKIE);
-        assert_eq!((c.http_only(), c.secure(), c.same_site(), c.path()), (Some(true), Some(false), Some(SameSite::Lax), Some("/")));
-        assert_eq!(c.max_age(), Some(CookieDuration::seconds(SESSION_LIFETIME_SECS)));
-        assert!(!format!("{session:?}").contains(&session.csrf_token));
-
-        let req = TestRequest::default().cookie(Cookie::new(SESSION_COOKIE, c.value().to_string())).to_http_request();
-        assert_eq!(current_session(&req, &store, 1001), Some(session.clone()));
-        assert!(verify_session_csrf(&session, &session.csrf_token));
-        assert!(!verify_session_csrf(&session, &random_token(TOKEN_BYTES)));
-        assert!(!verify_session_csrf(&session, ""));
-        // Expired after 8 hours.
-        assert_eq!(current_session(&req, &store, 1000 + SESSION_LIFETIME_SECS), None);
-        // Unknown and malformed ids.
-        let other = TestRequest::default().cookie(Cookie::new(SESSION_COOKIE, random_token(TOKEN_BYTES))).to_http_request();
-        assert_eq!(current_session(&other, &store, 1001), None);
-        let junk = TestRequest::default().cookie(Cookie::new(SESSION_COOKIE, "x")).to_http_request();
-        assert_eq!(current_session(&junk, &store, 1001), None);
-
-        let removal = end_session(&req, &store, false, "/").unwrap();
-        assert_eq!(removal.name(), SESSION_COOKIE);
+        assert_eq!(
+            (c.http_only(), c.secure(), c.same_site(), c.path()),
+            (Some(true), Some(false), Some(SameSite::Lax), Some("/"))
+        );
+        assert_eq!(
+            c.max_age(),
+            Some(CookieDuration::seconds(SESSION_LIFETIME_SECS))
+        );
+        let req = TestRequest::default()
+            .cookie(Cookie::new(SESSION_COOKIE, c.value().to_string()))
+            .to_http_request();
+        assert_eq!(session_cookie_value(&req).as_deref(), Some(c.value()));
+        let junk = TestRequest::default()
+            .cookie(Cookie::new(SESSION_COOKIE, "x"))
+            .to_http_request();
+        assert_eq!(session_cookie_value(&junk), None);
+        let removal = removal_cookie(SESSION_COOKIE, false, "/");
         assert_eq!(removal.max_age(), Some(CookieDuration::ZERO));
-        assert_eq!(current_session(&req, &store, 1001), None);
     }
 
     #[test]
     fn cookie_scope_from_base_url() {
-        assert_eq!(cookie_scope("https://as.example/fhir/"), (true, "/fhir".to_string()));
-        assert_eq!(cookie_scope("http://127.0.0.1:8080"), (false, "/".to_string()));
+        assert_eq!(
+            cookie_scope("https://as.example/fhir/"),
+            (true, "/fhir".to_string())
+        );
+        assert_eq!(
+            cookie_scope("http://127.0.0.1:8080"),
+            (false, "/".to_string())
+        );
     }
 
     #[test]
     fn headers() {
         let h = page_headers(&[], Some("https://app.example:8443/cb?x=1"));
-        let get = |h: &[(&str, String)], k: &str| h.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+        let get =
+            |h: &[(&str, String)], k: &str| h.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
         let csp = get(&h, "Content-Security-Policy").unwrap();
         assert!(csp.contains("default-src 'none'"), "{csp}");
-        assert!(csp.contains("form-action 'self' https://app.example:8443;"), "{csp}");
+        assert!(
+            csp.contains("form-action 'self' https://app.example:8443;"),
+            "{csp}"
+        );
         assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
         assert!(!csp.contains("script-src"));
         assert_eq!(get(&h, "X-Frame-Options").as_deref(), Some("DENY"));
         assert_eq!(get(&h, "Cache-Control").as_deref(), Some("no-store"));
         assert_eq!(get(&h, "Referrer-Policy").as_deref(), Some("no-referrer"));
-        assert_eq!(get(&h, "X-Content-Type-Options").as_deref(), Some("nosniff"));
+        assert_eq!(
+            get(&h, "X-Content-Type-Options").as_deref(),
+            Some("nosniff")
+        );
 
-        let ehr = page_headers(&["https://ehr.example/".into(), "bad; script-src *".into(), "'self'".into()], Some("com.example.app:/callback"));
+        let ehr = page_headers(
+            &[
+                "https://ehr.example/".into(),
+                "bad; script-src *".into(),
+                "'self'".into(),
+            ],
+            Some("com.example.app:/callback"),
+        );
         let csp = get(&ehr, "Content-Security-Policy").unwrap();
-        assert!(csp.contains("frame-ancestors https://ehr.example 'self';"), "{csp}");
-        assert!(csp.contains("form-action 'self' com.example.app:;"), "{csp}");
+        assert!(
+            csp.contains("frame-ancestors https://ehr.example 'self';"),
+            "{csp}"
+        );
+        assert!(
+            csp.contains("form-action 'self' com.example.app:;"),
+            "{csp}"
+        );
         assert_eq!(get(&ehr, "X-Frame-Options"), None);
         let none = page_headers(&[], None);
-        assert!(get(&none, "Content-Security-Policy").unwrap().contains("form-action 'self';"));
+        assert!(get(&none, "Content-Security-Policy")
+            .unwrap()
+            .contains("form-action 'self';"));
     }
 }

@@ -10,6 +10,7 @@ use crate::oauth::client_metadata::IntendedUseVocabulary;
 use crate::oauth::registration::RegistrationContext;
 use crate::oauth::grants::GrantPolicy;
 use crate::oauth::jwks_cache::JwksCache;
+use crate::oauth::login_throttle::LoginThrottle;
 use crate::oauth::tokens::TokenIssuer;
 use crate::oauth::urls::Endpoints;
 use crate::store::Store;
@@ -34,6 +35,8 @@ pub struct AppState {
     /// SMART clients' JWK Sets fetched from their `jwks_uri`.
     pub jwks_cache: JwksCache,
     pub grant_policy: GrantPolicy,
+    /// Issue 8 item 3: the password-hashing cap and the login backoff tables.
+    pub login_throttle: LoginThrottle,
 }
 
 impl AppState {
@@ -43,6 +46,7 @@ impl AppState {
         let vocabulary = settings.vocabulary.clone();
         let grant_policy = GrantPolicy { intended_use_enforced_from: settings.intended_use_enforced_from };
         let jwks_cache = JwksCache::new(crate::fetch::Outbound::shared(settings.outbound_allow_private));
+        let settings_throttle = settings.login_throttle;
         Ok(AppState {
             settings,
             store,
@@ -55,6 +59,7 @@ impl AppState {
             tokens,
             jwks_cache,
             grant_policy,
+            login_throttle: LoginThrottle::from_settings(&settings_throttle),
         })
     }
 

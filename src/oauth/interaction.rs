@@ -3,7 +3,9 @@
 
 use serde_json::json;
 
-use crate::store::{CodeRecord, GrantRecord, Interaction, LaunchContext, Store, StoreError};
+use crate::store::{
+    CodeRecord, Completion, GrantRecord, Interaction, LaunchContext, Store, StoreError,
+};
 
 use super::authorize::{needs_patient, redirect_url};
 
@@ -27,16 +29,47 @@ pub enum Next {
     Consent { patient: Option<String> },
     /// No patient can be put in context: the request ends with `access_denied`.
     NoPatient,
+    /// The EHR launch names a patient this user may not act for (issue 8 item 1): the request
+    /// ends with `access_denied`.
+    PatientNotAllowed,
+}
+
+/// Resource types whose users are clinicians: they may open an EHR launch for any patient (the
+/// EHR that created the launch decided who is in context). Everyone else only for the patients
+/// on their user record.
+pub const CLINICIAN_TYPES: &[&str] = &["Practitioner", "PractitionerRole"];
+
+/// True when `fhir_user` (relative `Practitioner/123` or an absolute URL ending in it) names a
+/// clinician resource (`CLINICIAN_TYPES`) with a non-empty id.
+pub fn is_clinician(fhir_user: Option<&str>) -> bool {
+    let Some(f) = fhir_user else { return false };
+    let mut parts = f.rsplit('/');
+    let (id, kind) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    !id.is_empty() && CLINICIAN_TYPES.contains(&kind)
+}
+
+/// Issue 8 item 1: may `user` have `patient` (from an EHR launch) in context? Clinicians may;
+/// anyone else only for a patient on their own record's list.
+pub fn may_act_for(user: &User, patient: &str) -> bool {
+    is_clinician(user.fhir_user.as_deref()) || user.patients.iter().any(|p| p == patient)
 }
 
 /// The patient in context for this interaction, if any is settled.
 fn settled_patient(i: &Interaction) -> Option<String> {
-    i.launch.as_ref().and_then(|l| l.patient.clone()).or_else(|| i.selected_patient.clone())
+    i.launch
+        .as_ref()
+        .and_then(|l| l.patient.clone())
+        .or_else(|| i.selected_patient.clone())
 }
 
 /// Decides the next step for `user` (SMART-17: a patient scope needs a patient in context; a user
 /// with exactly one patient skips the picker).
 pub fn next_step(i: &Interaction, user: &User) -> Next {
+    if let Some(p) = i.launch.as_ref().and_then(|l| l.patient.as_deref()) {
+        if !may_act_for(user, p) {
+            return Next::PatientNotAllowed;
+        }
+    }
     if let Some(p) = settled_patient(i) {
         return Next::Consent { patient: Some(p) };
     }
@@ -45,7 +78,9 @@ pub fn next_step(i: &Interaction, user: &User) -> Next {
     }
     match user.patients.as_slice() {
         [] => Next::NoPatient,
-        [one] => Next::Consent { patient: Some(one.clone()) },
+        [one] => Next::Consent {
+            patient: Some(one.clone()),
+        },
         many => Next::PickPatient(many.to_vec()),
     }
 }
@@ -53,12 +88,19 @@ pub fn next_step(i: &Interaction, user: &User) -> Next {
 /// True when the granted scopes give the app nothing: only context or refresh scopes are left
 /// (the user deselected everything else).
 pub fn grants_nothing(granted: &[String]) -> bool {
-    granted.iter().all(|g| g.starts_with("launch") || g == "offline_access" || g == "online_access")
+    granted
+        .iter()
+        .all(|g| g.starts_with("launch") || g == "offline_access" || g == "online_access")
 }
 
 /// The redirect for a refusal (`access_denied`, SMART-16) with the exact state.
 pub fn deny_url(i: &Interaction, description: &str) -> String {
-    let mut params = vec![("error", "access_denied"), ("error_description", description)];
+    error_url(i, "access_denied", description)
+}
+
+/// The redirect to the app with `error` (an OAuth or OIDC code) and the exact state.
+pub fn error_url(i: &Interaction, error: &str, description: &str) -> String {
+    let mut params = vec![("error", error), ("error_description", description)];
     if let Some(s) = &i.state {
         params.push(("state", s));
     }
@@ -71,16 +113,34 @@ pub fn style_url(base: &str) -> String {
 }
 
 /// Approves `granted` scopes for `user`: records the grant and a single-use code (hashed) in one
-/// transaction, and returns the redirect carrying `code` and `state`.
-pub fn approve(store: &Store, i: &Interaction, user: &User, patient: Option<String>, granted: &[String], now: i64) -> Result<String, StoreError> {
+/// transaction, and returns the redirect carrying `code` and `state`. `None` when the interaction
+/// was already completed (a concurrent approval won): no second code. `session_key` (the
+/// `secret_key` of the approving session) binds the grant's online_access refresh tokens to it.
+pub fn approve(
+    store: &Store,
+    i: &Interaction,
+    user: &User,
+    patient: Option<String>,
+    granted: &[String],
+    session_key: Option<String>,
+    now: i64,
+) -> Result<Option<String>, StoreError> {
     let scope = granted.join(" ");
     let launch = i.launch.clone().unwrap_or_default();
     let has = |s: &str| granted.iter().any(|g| g == s);
     let patient_scopes = needs_patient(&scope) || has("launch");
     let context = LaunchContext {
         patient: if patient_scopes { patient } else { None },
-        encounter: if has("launch") || has("launch/encounter") { launch.encounter.clone() } else { None },
-        fhir_context: if has("launch") { launch.fhir_context.clone() } else { Vec::new() },
+        encounter: if has("launch") || has("launch/encounter") {
+            launch.encounter.clone()
+        } else {
+            None
+        },
+        fhir_context: if has("launch") {
+            launch.fhir_context.clone()
+        } else {
+            Vec::new()
+        },
         // Standalone launches have no EHR banner around them.
         need_patient_banner: patient_scopes.then_some(i.launch.is_none()),
         intent: launch.intent.clone(),
@@ -94,6 +154,7 @@ pub fn approve(store: &Store, i: &Interaction, user: &User, patient: Option<Stri
         fhir_user: user.fhir_user.clone(),
         created_at: now,
         revoked: false,
+        session: session_key,
     };
     let code = super::random_token(32);
     let record = CodeRecord {
@@ -106,16 +167,21 @@ pub fn approve(store: &Store, i: &Interaction, user: &User, patient: Option<Stri
         expires_at: now + CODE_LIFETIME,
         used: false,
     };
-    store.authz().complete(&i.id, &code, &record, &grant)?;
+    if store.authz().complete(&i.id, &code, &record, &grant)? == Completion::AlreadyCompleted {
+        return Ok(None);
+    }
     let mut params = vec![("code", code.as_str())];
     if let Some(s) = &i.state {
         params.push(("state", s));
     }
-    Ok(redirect_url(&i.redirect_uri, &params))
+    Ok(Some(redirect_url(&i.redirect_uri, &params)))
 }
 
 /// The launch-context members of a token response (SMART-22).
-pub fn context_members(grant: &GrantRecord, base: &str) -> serde_json::Map<String, serde_json::Value> {
+pub fn context_members(
+    grant: &GrantRecord,
+    base: &str,
+) -> serde_json::Map<String, serde_json::Value> {
     let mut m = serde_json::Map::new();
     let c = &grant.context;
     if let Some(p) = &c.patient {
@@ -161,20 +227,106 @@ mod tests {
     }
 
     fn user(patients: &[&str]) -> User {
-        User { username: "u".into(), fhir_user: None, patients: patients.iter().map(|s| s.to_string()).collect() }
+        User {
+            username: "u".into(),
+            fhir_user: None,
+            patients: patients.iter().map(|s| s.to_string()).collect(),
+        }
     }
 
     #[test]
     fn patient_picker_only_when_needed_and_ambiguous() {
         // SMART-17
         let i = interaction("launch/patient patient/Observation.rs");
-        assert_eq!(next_step(&i, &user(&["p1", "p2"])), Next::PickPatient(vec!["p1".into(), "p2".into()]));
-        assert_eq!(next_step(&i, &user(&["p1"])), Next::Consent { patient: Some("p1".into()) });
+        assert_eq!(
+            next_step(&i, &user(&["p1", "p2"])),
+            Next::PickPatient(vec!["p1".into(), "p2".into()])
+        );
+        assert_eq!(
+            next_step(&i, &user(&["p1"])),
+            Next::Consent {
+                patient: Some("p1".into())
+            }
+        );
         assert_eq!(next_step(&i, &user(&[])), Next::NoPatient);
-        assert_eq!(next_step(&interaction("user/Observation.rs"), &user(&["p1", "p2"])), Next::Consent { patient: None });
+        assert_eq!(
+            next_step(&interaction("user/Observation.rs"), &user(&["p1", "p2"])),
+            Next::Consent { patient: None }
+        );
         let mut ehr = interaction("launch patient/Observation.rs");
-        ehr.launch = Some(LaunchContext { patient: Some("p9".into()), ..Default::default() });
-        assert_eq!(next_step(&ehr, &user(&["p1", "p2"])), Next::Consent { patient: Some("p9".into()) });
+        ehr.launch = Some(LaunchContext {
+            patient: Some("p9".into()),
+            ..Default::default()
+        });
+        let clinician = User {
+            fhir_user: Some("Practitioner/pr7".into()),
+            ..user(&["p1", "p2"])
+        };
+        assert_eq!(
+            next_step(&ehr, &clinician),
+            Next::Consent {
+                patient: Some("p9".into())
+            }
+        );
+    }
+
+    #[test]
+    fn clinicians_are_practitioner_users() {
+        // Issue 8 item 1: who counts as a clinician.
+        let table: &[(Option<&str>, bool)] = &[
+            (Some("Practitioner/pr7"), true),
+            (Some("PractitionerRole/r1"), true),
+            (Some("https://fhir.example/r4/Practitioner/pr7"), true),
+            (Some("Patient/p1"), false),
+            (Some("RelatedPerson/rp1"), false),
+            (Some("Practitioner/"), false),
+            (Some("Practitioner"), false),
+            (Some("NotPractitioner/x"), false),
+            (Some(""), false),
+            (None, false),
+        ];
+        for &(fhir_user, expected) in table {
+            assert_eq!(is_clinician(fhir_user), expected, "{fhir_user:?}");
+        }
+    }
+
+    #[test]
+    fn an_ehr_launch_patient_must_be_one_the_user_may_act_for() {
+        // Issue 8 item 1: (fhirUser, user's patients, launch patient, allowed)
+        let table: &[(Option<&str>, &[&str], &str, bool)] = &[
+            (Some("Patient/p1"), &["p1"], "p1", true),
+            (Some("RelatedPerson/rp1"), &["p1", "p2"], "p2", true),
+            (Some("Patient/p1"), &["p1"], "p9", false),
+            (None, &[], "p9", false),
+            (Some("Patient/p9"), &[], "p9", false), // only the record's list counts
+            (Some("Practitioner/pr7"), &[], "p9", true),
+            (Some("PractitionerRole/r1"), &["p1"], "p9", true),
+        ];
+        for &(fhir_user, patients, launch_patient, allowed) in table {
+            let u = User {
+                username: "u".into(),
+                fhir_user: fhir_user.map(String::from),
+                patients: patients.iter().map(|p| p.to_string()).collect(),
+            };
+            assert_eq!(
+                may_act_for(&u, launch_patient),
+                allowed,
+                "{fhir_user:?} {patients:?} {launch_patient}"
+            );
+            let mut ehr = interaction("launch patient/Observation.rs");
+            ehr.launch = Some(LaunchContext {
+                patient: Some(launch_patient.into()),
+                ..Default::default()
+            });
+            let expected = if allowed {
+                Next::Consent {
+                    patient: Some(launch_patient.into()),
+                }
+            } else {
+                Next::PatientNotAllowed
+            };
+            assert_eq!(next_step(&ehr, &u), expected);
+        }
     }
 
     #[test]

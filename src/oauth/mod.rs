@@ -22,6 +22,10 @@ pub mod smart_config;
 pub mod tokens;
 pub mod udap_jwt;
 pub mod urls;
+// Issue 8 items 3, 5, 8: login throttling, the browser steps over the store, logout.
+pub mod flow;
+pub mod login_throttle;
+pub mod logout;
 
 pub use error::{ErrorCode, OAuthError, Reason};
 

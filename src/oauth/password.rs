@@ -6,8 +6,10 @@
 //! also argon2's defaults. Verification reads the parameters from the stored PHC string, so hashes
 //! made with older parameters keep working after these change.
 
+use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use subtle::ConstantTimeEq;
 
 /// Shortest password the administrator CLI accepts.
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -80,11 +82,94 @@ pub fn verify_password(pw: &str, phc: &str) -> bool {
     hasher().verify_password(pw.as_bytes(), phc).is_ok()
 }
 
+/// Working memory for argon2 checks, kept between checks (issue 8 item 3). Each check fills about
+/// 19 MiB; allocating it afresh every time left freed blocks in the allocator's per-thread arenas
+/// (a login flood grew the server by ~19 MiB per blocking thread that ever hashed). The login
+/// throttle owns one of these per hashing slot, so the memory for password checks is bounded by
+/// the number of slots.
+#[derive(Default)]
+pub struct HashMemory {
+    blocks: Vec<Block>,
+}
+
+impl std::fmt::Debug for HashMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HashMemory({} KiB)", self.blocks.len())
+    }
+}
+
+/// Largest working memory kept between checks (64 MiB); a stored hash asking for more gets a
+/// temporary buffer.
+const MAX_KEPT_BLOCKS: usize = 64 * 1024;
+
+impl HashMemory {
+    pub fn new() -> Self {
+        HashMemory::default()
+    }
+
+    /// KiB currently held.
+    pub fn kib(&self) -> usize {
+        self.blocks.len()
+    }
+}
+
+/// `verify_password` with caller-provided working memory (the same answers).
+pub fn verify_password_in(pw: &str, phc: &str, memory: &mut HashMemory) -> bool {
+    if pw.len() > MAX_PASSWORD_BYTES {
+        dummy_verify_in("", memory);
+        return false;
+    }
+    check_phc(pw.as_bytes(), phc, memory).unwrap_or(false)
+}
+
+/// `dummy_verify` with caller-provided working memory.
+pub fn dummy_verify_in(pw: &str, memory: &mut HashMemory) {
+    let pw = if pw.len() > MAX_PASSWORD_BYTES {
+        ""
+    } else {
+        pw
+    };
+    let _ = check_phc(pw.as_bytes(), DUMMY_PHC, memory);
+}
+
+/// Recomputes the PHC string's hash for `pw` with its own algorithm, version and parameters, in
+/// `memory`, and compares the outputs in constant time. `None` for a malformed hash.
+fn check_phc(pw: &[u8], phc: &str, memory: &mut HashMemory) -> Option<bool> {
+    let hash = PasswordHash::new(phc).ok()?;
+    let algorithm = Algorithm::try_from(hash.algorithm.as_str()).ok()?;
+    let version = match hash.version {
+        Some(v) => Version::try_from(v).ok()?,
+        None => Version::default(),
+    };
+    let params = Params::try_from(&hash).ok()?;
+    let (salt, expected) = (hash.salt.as_ref()?, hash.hash.as_ref()?);
+    let needed = params.block_count();
+    let mut temporary = Vec::new();
+    let blocks: &mut [Block] = if needed <= MAX_KEPT_BLOCKS {
+        if memory.blocks.len() < needed {
+            memory.blocks.resize(needed, Block::default());
+        }
+        &mut memory.blocks[..needed]
+    } else {
+        temporary.resize(needed, Block::default());
+        &mut temporary
+    };
+    let mut out = vec![0u8; expected.len()];
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(pw, salt, &mut out, blocks)
+        .ok()?;
+    Some(bool::from(out.as_slice().ct_eq(expected.as_bytes())))
+}
+
 /// Spends the time of one verification for a username that does not exist, so the response time
 /// does not tell an attacker which usernames are real. Call it where `verify_password` would have
 /// been called, and treat the outcome as a failed login.
 pub fn dummy_verify(pw: &str) {
-    let pw = if pw.len() > MAX_PASSWORD_BYTES { "" } else { pw };
+    let pw = if pw.len() > MAX_PASSWORD_BYTES {
+        ""
+    } else {
+        pw
+    };
     let _ = hasher().verify_password(pw.as_bytes(), DUMMY_PHC);
 }
 
@@ -99,7 +184,10 @@ mod tests {
         assert!(verify_password("correct horse battery", &phc));
         assert!(!verify_password("correct horse batterx", &phc));
         assert!(!verify_password("", &phc));
-        assert!(!verify_password("correct horse battery", "not a phc string"));
+        assert!(!verify_password(
+            "correct horse battery",
+            "not a phc string"
+        ));
         // A fresh salt every time.
         assert_ne!(phc, hash_password("correct horse battery").unwrap());
     }
@@ -108,10 +196,16 @@ mod tests {
     fn policy() {
         assert_eq!(hash_password(""), Err(PasswordError::Empty));
         assert_eq!(hash_password("1234567"), Err(PasswordError::TooShort));
-        assert_eq!(check_policy(&"x".repeat(MAX_PASSWORD_BYTES + 1)), Err(PasswordError::TooLong));
+        assert_eq!(
+            check_policy(&"x".repeat(MAX_PASSWORD_BYTES + 1)),
+            Err(PasswordError::TooLong)
+        );
         // Characters, not bytes: eight non-ASCII characters are enough.
         assert_eq!(check_policy("éééééééé"), Ok(()));
-        assert!(!verify_password(&"x".repeat(MAX_PASSWORD_BYTES + 1), DUMMY_PHC));
+        assert!(!verify_password(
+            &"x".repeat(MAX_PASSWORD_BYTES + 1),
+            DUMMY_PHC
+        ));
     }
 
     #[test]
@@ -121,7 +215,51 @@ mod tests {
         assert_eq!(params(DUMMY_PHC), params(&fresh));
         // It parses, so dummy_verify really runs argon2 instead of failing fast.
         assert!(argon2::password_hash::phc::PasswordHash::new(DUMMY_PHC).is_ok());
-        assert_eq!(hasher().verify_password(b"anything", DUMMY_PHC), Err(argon2::password_hash::Error::PasswordInvalid));
+        assert_eq!(
+            hasher().verify_password(b"anything", DUMMY_PHC),
+            Err(argon2::password_hash::Error::PasswordInvalid)
+        );
         dummy_verify("anything");
+    }
+
+    #[test]
+    fn checks_in_kept_memory_agree_with_the_library() {
+        let phc = hash_password("correct horse battery").unwrap();
+        let mut memory = HashMemory::new();
+        let table: &[(&str, &str, bool)] = &[
+            ("correct horse battery", &phc, true),
+            ("correct horse batterx", &phc, false),
+            ("", &phc, false),
+            ("correct horse battery", "not a phc string", false),
+            ("anything", DUMMY_PHC, false),
+        ];
+        for _ in 0..2 {
+            for &(pw, hash, expected) in table {
+                assert_eq!(
+                    verify_password_in(pw, hash, &mut memory),
+                    expected,
+                    "{pw:?}"
+                );
+                assert_eq!(verify_password(pw, hash), expected, "{pw:?}");
+            }
+        }
+        assert!(!verify_password_in(
+            &"x".repeat(MAX_PASSWORD_BYTES + 1),
+            &phc,
+            &mut memory
+        ));
+        // One buffer of m = 19456 KiB, reused.
+        assert_eq!(memory.kib(), 19456);
+        // Older parameters still verify (m = 8 MiB, t = 3).
+        let old = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8192, 3, 1, None).unwrap(),
+        )
+        .hash_password_with_salt(b"old password", b"0123456789abcdef")
+        .unwrap()
+        .to_string();
+        assert!(verify_password_in("old password", &old, &mut memory));
+        assert!(!verify_password_in("old passwork", &old, &mut memory));
     }
 }

@@ -77,6 +77,8 @@ pub fn smart_configuration(ep: &Endpoints, policy: &AlgPolicy) -> Value {
 /// the SMART document lists.
 pub fn openid_configuration(ep: &Endpoints, policy: &AlgPolicy) -> Value {
     let mut doc = shared_members(ep, policy);
+    // OIDC RP-initiated logout (issue 8 item 8).
+    doc.insert("end_session_endpoint".into(), json!(format!("{}/logout", ep.base.trim_end_matches('/'))));
     doc.insert("subject_types_supported".into(), json!(["public"]));
     doc.insert("id_token_signing_alg_values_supported".into(), json!(["RS256"]));
     doc.insert("scopes_supported".into(), json!(["openid", "fhirUser", "profile"]));

@@ -101,6 +101,10 @@ pub struct GrantRecord {
     pub fhir_user: Option<String>,
     pub created_at: i64,
     pub revoked: bool,
+    /// Issue 8 item 8: SHA-256 (`secret_key`) of the browser session that approved the grant.
+    /// `online_access` refresh tokens work only while that session lives. Absent in older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
 }
 
 /// A refresh token (by hash); `grant_id` is its family.
@@ -159,6 +163,16 @@ pub enum RefreshUse {
     Invalid,
 }
 
+/// What `Authz::complete` did (issue 8 item 8: one code per interaction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    /// The interaction was pending: it is gone, and the grant and code are stored.
+    Completed,
+    /// The interaction was no longer there (completed, denied or expired by a concurrent
+    /// request): nothing was written.
+    AlreadyCompleted,
+}
+
 /// The authorization-code repositories, from `Store::authz()`.
 pub struct Authz<'s> {
     store: &'s Store,
@@ -178,12 +192,17 @@ impl<'s> Authz<'s> {
         Ok(self.store.read(|txn| INTERACTIONS.get(txn, id))?.filter(|i| i.expires_at > now))
     }
 
-    /// Ends a pending authorization and issues its code and grant, in one transaction.
-    pub fn complete(&self, interaction_id: &str, code: &str, record: &CodeRecord, grant: &GrantRecord) -> Result<(), StoreError> {
+    /// Ends a pending authorization and issues its code and grant, in one transaction, once: the
+    /// removal of the interaction decides, so of two concurrent approvals only the first stores a
+    /// code; the other gets `AlreadyCompleted` and writes nothing.
+    pub fn complete(&self, interaction_id: &str, code: &str, record: &CodeRecord, grant: &GrantRecord) -> Result<Completion, StoreError> {
         self.store.write(|txn| {
-            INTERACTIONS.remove(txn, interaction_id)?;
+            if !INTERACTIONS.remove(txn, interaction_id)? {
+                return Ok(Completion::AlreadyCompleted);
+            }
             GRANTS.put(txn, &grant.grant_id, grant)?;
-            CODES.put(txn, &secret_key(code), record)
+            CODES.put(txn, &secret_key(code), record)?;
+            Ok(Completion::Completed)
         })
     }
 
@@ -286,5 +305,31 @@ fn revoke_grant_in(txn: &redb::WriteTransaction, grant_id: &str) -> Result<bool,
             Ok(true)
         }
         _ => Ok(false),
+    }
+}
+
+#[cfg(test)]
+mod completion_tests {
+    use super::*;
+
+    #[test]
+    fn an_interaction_completes_once() {
+        // Issue 8 item 8: two approvals of one interaction store one code.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let a = store.authz();
+        let i = Interaction {
+            id: "i".into(), client_id: "c".into(), redirect_uri: "https://a/cb".into(), redirect_uri_sent: true, state: None, scope: "openid".into(),
+            code_challenge: None, nonce: None, aud: String::new(), launch: None, username: None, selected_patient: None, created_at: 0, expires_at: 600,
+        };
+        a.put_interaction(&i).unwrap();
+        let code = |g: &str| CodeRecord { client_id: "c".into(), redirect_uri: "https://a/cb".into(), redirect_uri_sent: true, code_challenge: None, grant_id: g.into(), nonce: None, expires_at: 60, used: false };
+        let grant = |g: &str| GrantRecord { grant_id: g.into(), client_id: "c".into(), username: "u".into(), scope: "openid".into(), context: LaunchContext::default(), fhir_user: None, created_at: 0, revoked: false, session: None };
+        assert_eq!(a.complete("i", "code-1", &code("g1"), &grant("g1")).unwrap(), Completion::Completed);
+        assert_eq!(a.complete("i", "code-2", &code("g2"), &grant("g2")).unwrap(), Completion::AlreadyCompleted);
+        assert!(matches!(a.consume_code("code-1", 0).unwrap(), CodeUse::Fresh(_)));
+        assert!(matches!(a.consume_code("code-2", 0).unwrap(), CodeUse::Unknown), "no second code");
+        assert!(a.grant("g2").unwrap().is_none(), "no second grant");
+        assert_eq!(a.complete("never-existed", "code-3", &code("g3"), &grant("g3")).unwrap(), Completion::AlreadyCompleted);
     }
 }

@@ -49,9 +49,11 @@ mod tests {
         };
         a.put_interaction(&i).unwrap();
         let code = CodeRecord { client_id: "c".into(), redirect_uri: "r".into(), redirect_uri_sent: true, code_challenge: None, grant_id: "g".into(), nonce: None, expires_at: 10_000, used: false };
-        let grant = crate::store::GrantRecord { grant_id: "g".into(), client_id: "c".into(), username: "u".into(), scope: "openid".into(), context: LaunchContext::default(), fhir_user: None, created_at: 0, revoked: false };
+        let grant = crate::store::GrantRecord { grant_id: "g".into(), client_id: "c".into(), username: "u".into(), scope: "openid".into(), context: LaunchContext::default(), fhir_user: None, created_at: 0, revoked: false, session: None };
         store.revoked_tokens().revoke("jti-old", 10).unwrap();
-        a.complete("nothing", "code-value", &code, &grant).unwrap();
+        // A live interaction completed into the code (issue 8 item 8: completion needs one).
+        a.put_interaction(&crate::store::Interaction { id: "live".into(), expires_at: 10_000, ..i.clone() }).unwrap();
+        a.complete("live", "code-value", &code, &grant).unwrap();
         let removed = super::prune_expired(store.database(), 1000).unwrap();
         assert_eq!(removed, 3, "old launch, old interaction, old revoked marker");
         assert!(a.launch("new", 0).unwrap().is_some());

@@ -31,7 +31,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 
-pub use authz::{secret_key, Authz, CodeRecord, CodeUse, GrantRecord, Interaction, LaunchContext, LaunchRecord, LaunchTake, RefreshRecord, RefreshUse};
+pub use authz::{secret_key, Authz, CodeRecord, CodeUse, Completion, GrantRecord, Interaction, LaunchContext, LaunchRecord, LaunchTake, RefreshRecord, RefreshUse};
 pub use clients::{ClientMetadata, ClientOrigin, ClientRecord, ClientStatus, Clients, IntendedUse};
 pub use community::{Communities, CommunityRecord, REVOCATION_FAIL_CLOSED, REVOCATION_FAIL_OPEN};
 pub use error::StoreError;

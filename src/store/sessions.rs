@@ -47,7 +47,12 @@ impl<'s> Sessions<'s> {
 
     /// Stores a new session under the hash of `session_id`, and drops every expired session, in
     /// one transaction.
-    pub fn create(&self, session_id: &str, record: &SessionRecord, now: i64) -> Result<(), StoreError> {
+    pub fn create(
+        &self,
+        session_id: &str,
+        record: &SessionRecord,
+        now: i64,
+    ) -> Result<(), StoreError> {
         self.store.write(|txn| {
             prune_in(txn, now)?;
             TABLE.put(txn, &secret_key(session_id), record)
@@ -57,7 +62,19 @@ impl<'s> Sessions<'s> {
     /// The session for `session_id`, if it exists and has not expired.
     pub fn get(&self, session_id: &str, now: i64) -> Result<Option<SessionRecord>, StoreError> {
         let key = secret_key(session_id);
-        Ok(self.store.read(|txn| TABLE.get(txn, &key))?.filter(|s| s.expires_at > now))
+        Ok(self
+            .store
+            .read(|txn| TABLE.get(txn, &key))?
+            .filter(|s| s.expires_at > now))
+    }
+
+    /// True while the session stored under `key` (the `secret_key` of its id, as grants record it)
+    /// exists and has not expired: online_access refresh tokens live no longer (issue 8 item 8).
+    pub fn is_live_key(&self, key: &str, now: i64) -> Result<bool, StoreError> {
+        Ok(self
+            .store
+            .read(|txn| TABLE.get(txn, key))?
+            .is_some_and(|s| s.expires_at > now))
     }
 
     /// Ends a session (logout); true if it existed.
@@ -78,8 +95,16 @@ impl<'s> Sessions<'s> {
 }
 
 /// Removes the rows matching `doomed`, inside the caller's transaction.
-fn remove_where(txn: &redb::WriteTransaction, doomed: impl Fn(&SessionRecord) -> bool) -> Result<usize, StoreError> {
-    let keys: Vec<String> = TABLE.list(txn)?.into_iter().filter(|(_, s)| doomed(s)).map(|(k, _)| k).collect();
+fn remove_where(
+    txn: &redb::WriteTransaction,
+    doomed: impl Fn(&SessionRecord) -> bool,
+) -> Result<usize, StoreError> {
+    let keys: Vec<String> = TABLE
+        .list(txn)?
+        .into_iter()
+        .filter(|(_, s)| doomed(s))
+        .map(|(k, _)| k)
+        .collect();
     for key in &keys {
         TABLE.remove(txn, key)?;
     }
@@ -91,7 +116,10 @@ fn prune_in(txn: &redb::WriteTransaction, now: i64) -> Result<usize, StoreError>
 }
 
 /// Used by `Users` so a removed user, or a changed password, ends the user's sessions atomically.
-pub(super) fn remove_for_user_in(txn: &redb::WriteTransaction, username: &str) -> Result<usize, StoreError> {
+pub(super) fn remove_for_user_in(
+    txn: &redb::WriteTransaction,
+    username: &str,
+) -> Result<usize, StoreError> {
     remove_where(txn, |s| s.username == username)
 }
 
@@ -100,7 +128,12 @@ mod tests {
     use super::*;
 
     fn rec(user: &str, expires_at: i64) -> SessionRecord {
-        SessionRecord { username: user.into(), csrf_token: "tok-secret".into(), created_at: 0, expires_at }
+        SessionRecord {
+            username: user.into(),
+            csrf_token: "tok-secret".into(),
+            created_at: 0,
+            expires_at,
+        }
     }
 
     #[test]
@@ -113,6 +146,12 @@ mod tests {
         assert_eq!(s.get("id-a", 50).unwrap(), Some(rec("alice", 100)));
         assert_eq!(s.get("id-a", 100).unwrap(), None, "expired at expires_at");
         assert_eq!(s.get("nope", 50).unwrap(), None);
+        assert!(s.is_live_key(&secret_key("id-a"), 50).unwrap());
+        assert!(!s.is_live_key(&secret_key("id-a"), 100).unwrap(), "expired");
+        assert!(
+            !s.is_live_key("id-a", 50).unwrap(),
+            "the raw id is not a key"
+        );
         // The raw id is not a key.
         let raw = store.read(|txn| TABLE.get(txn, "id-a")).unwrap();
         assert!(raw.is_none());
@@ -143,7 +182,10 @@ mod tests {
             updated_at: 0,
         };
         store.users().put(&user).unwrap();
-        store.sessions().create("sid", &rec("alice", 100), 0).unwrap();
+        store
+            .sessions()
+            .create("sid", &rec("alice", 100), 0)
+            .unwrap();
         assert!(store.users().remove("alice").unwrap());
         assert_eq!(store.sessions().get("sid", 1).unwrap(), None);
     }

@@ -8,3 +8,8 @@ mod exchange;
 mod refresh;
 mod launch;
 mod udap_consumer;
+// Issue 8 items 1, 3, 8: login limits, logout and sessions, one code per consent, launch patients.
+mod login_limits;
+mod session_end;
+mod consent_once;
+mod launch_patient;
