@@ -196,3 +196,160 @@ pub fn build_all(records: &[CommunityRecord], base_url: &str, fetcher: Arc<CrlFe
     }
     Ok(set)
 }
+
+/// The communities being served, replaced whole when the stored records change, so a change
+/// made by an admin command or through another instance on the same database takes effect
+/// without a restart (issue 9 item 4). Per-instance caches that belong to a community (its
+/// validated chains) go with the old set.
+pub struct LiveCommunities {
+    current: parking_lot::RwLock<Arc<CommunitySet>>,
+    /// SHA-256 of the records the current set was built from.
+    digest: parking_lot::Mutex<[u8; 32]>,
+    base_url: String,
+    fetcher: Arc<CrlFetcher>,
+}
+
+/// What [`LiveCommunities::reload`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reload {
+    /// The records are as they were.
+    Unchanged,
+    /// The records changed and the new set is served.
+    Replaced { communities: usize },
+}
+
+fn records_digest(records: &[CommunityRecord]) -> [u8; 32] {
+    openssl::sha::sha256(&serde_json::to_vec(records).unwrap_or_default())
+}
+
+impl LiveCommunities {
+    /// Builds the set from `records` (refusing a community that cannot be served).
+    pub fn build(records: &[CommunityRecord], base_url: &str, fetcher: Arc<CrlFetcher>, now: i64) -> Result<Self, CommunityError> {
+        let set = build_all(records, base_url, fetcher.clone(), now)?;
+        Ok(LiveCommunities {
+            current: parking_lot::RwLock::new(Arc::new(set)),
+            digest: parking_lot::Mutex::new(records_digest(records)),
+            base_url: base_url.to_string(),
+            fetcher,
+        })
+    }
+
+    /// The set to use for one request: a snapshot that a concurrent reload does not change.
+    pub fn current(&self) -> Arc<CommunitySet> {
+        self.current.read().clone()
+    }
+
+    /// Rebuilds the set when `records` differ from what is served. A change that cannot be served
+    /// (an unreadable anchor, a key that does not match its certificate) is refused whole: the
+    /// running set stays, and the error says what to fix.
+    pub fn reload(&self, records: &[CommunityRecord], now: i64) -> Result<Reload, CommunityError> {
+        let digest = records_digest(records);
+        let mut served = self.digest.lock();
+        if *served == digest {
+            return Ok(Reload::Unchanged);
+        }
+        let set = build_all(records, &self.base_url, self.fetcher.clone(), now)?;
+        let communities = set.len();
+        *self.current.write() = Arc::new(set);
+        *served = digest;
+        Ok(Reload::Replaced { communities })
+    }
+}
+
+/// How often a serving instance looks for community changes in the store. Changes made through
+/// another instance or an admin command take effect within this interval (issue 9: within 5 s).
+pub const COMMUNITY_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A thread that reloads [`LiveCommunities`] when the stored records change. Dropping it stops
+/// and joins the thread (and so lets go of its store handle).
+pub struct CommunityPoller {
+    stop: Option<std::sync::mpsc::SyncSender<()>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl CommunityPoller {
+    pub fn spawn(live: Arc<LiveCommunities>, store: crate::store::Store, interval: std::time::Duration, clock: fn() -> i64) -> std::io::Result<Self> {
+        let (stop, stop_rx) = std::sync::mpsc::sync_channel::<()>(0);
+        let handle = std::thread::Builder::new().name("udap-community-poller".into()).spawn(move || {
+            // The last refused change, so a bad record is reported once, not every interval.
+            let mut refused: Option<String> = None;
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop_rx.recv_timeout(interval) {
+                let records = match store.communities().list() {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read the communities; will retry");
+                        continue;
+                    }
+                };
+                match live.reload(&records, clock()) {
+                    Ok(Reload::Unchanged) => {}
+                    Ok(Reload::Replaced { communities }) => {
+                        refused = None;
+                        tracing::info!(communities, "communities changed in the store; now serving the new set");
+                    }
+                    Err(e) => {
+                        let text = e.to_string();
+                        if refused.as_deref() != Some(text.as_str()) {
+                            tracing::error!(error = %text, "a changed community cannot be served; still serving the previous set (fix it with `udap-server community ...`)");
+                            refused = Some(text);
+                        }
+                    }
+                }
+            }
+        })?;
+        Ok(CommunityPoller { stop: Some(stop), handle: Some(handle) })
+    }
+}
+
+impl Drop for CommunityPoller {
+    fn drop(&mut self) {
+        self.stop = None;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod live_tests {
+    use super::*;
+    use crate::pki::ca::CertSpec;
+    use crate::pki::testing::TestPki;
+
+    fn record(pki: &TestPki, uri: &str, base_url: &str) -> CommunityRecord {
+        let server = pki.issue_leaf(&CertSpec::leaf("udap-server", base_url, pki.now)).unwrap();
+        CommunityRecord {
+            uri: uri.into(),
+            anchors_pem: vec![pki.root.cert_pem.clone()],
+            intermediates_pem: vec![],
+            crls_pem: vec![pki.root_crl_pem.clone(), pki.intermediate_crl_pem.clone()],
+            signing_chain_pem: format!("{}{}", server.cert_pem, pki.intermediate.cert_pem),
+            signing_key_pem: server.key_pem,
+            revocation: "fail-closed".into(),
+            is_default: true,
+            created_at: pki.now,
+            updated_at: pki.now,
+            settings: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_changed_record_is_served_and_a_bad_change_is_refused_whole() {
+        // Issue 9 item 4 / issue 10: changes without restart; a bad change leaves the running set.
+        let now = chrono::Utc::now().timestamp();
+        let pki = TestPki::new(now).unwrap();
+        let base = "https://as.example.org";
+        let good = record(&pki, crate::pki::testing::COMMUNITY_URI, base);
+        let live = LiveCommunities::build(std::slice::from_ref(&good), base, Arc::new(CrlFetcher::offline()), now).unwrap();
+        assert_eq!(live.reload(std::slice::from_ref(&good), now).unwrap(), Reload::Unchanged);
+        let mut second = record(&pki, "urn:example:second", base);
+        second.is_default = false;
+        assert_eq!(live.reload(&[good.clone(), second.clone()], now).unwrap(), Reload::Replaced { communities: 2 });
+        assert!(live.current().get("urn:example:second").is_some());
+        let mut broken = second.clone();
+        broken.signing_key_pem = "not a key".into();
+        assert!(live.reload(&[good.clone(), broken], now).is_err());
+        assert_eq!(live.current().len(), 2, "the running set stays");
+        assert_eq!(live.reload(std::slice::from_ref(&good), now).unwrap(), Reload::Replaced { communities: 1 });
+    }
+}

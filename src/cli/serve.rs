@@ -130,7 +130,7 @@ pub fn prepare(settings: Settings) -> anyhow::Result<AppState> {
     let outbound = Outbound::shared(settings.outbound_allow_private);
     let fetcher = Arc::new(CrlFetcher::with_outbound(outbound.clone()));
     fetcher.spawn_refresher(CRL_REFRESH_INTERVAL, || chrono::Utc::now().timestamp())?;
-    let communities = community::build_all(&records, &settings.base_url, fetcher, now)
+    let communities = community::LiveCommunities::build(&records, &settings.base_url, fetcher, now)
         .context("a configured community cannot be served; fix it with `udap-server community ...`")?;
     store.spawn_pruner(Duration::from_secs(60), || chrono::Utc::now().timestamp())?;
     let kek = crate::kek::Kek::from_env()?;
@@ -138,7 +138,11 @@ pub fn prepare(settings: Settings) -> anyhow::Result<AppState> {
         tracing::info!(kek_id = k.id(), "private keys are sealed at rest with the configured key-encryption key");
     }
     let tokens = crate::server_keys::token_issuer(&store, &settings, kek.as_ref(), now)?;
-    Ok(AppState::new(settings, store, communities, tokens)?.with_outbound(outbound))
+    let communities = Arc::new(communities);
+    // Issue 9 item 4: changes to the stored communities (another instance, an admin command)
+    // are picked up without a restart.
+    let poller = community::CommunityPoller::spawn(communities.clone(), store.clone(), community::COMMUNITY_POLL_INTERVAL, || chrono::Utc::now().timestamp())?;
+    Ok(AppState::new(settings, store, communities, tokens)?.with_outbound(outbound).with_community_poller(poller))
 }
 
 pub fn run(args: ServeArgs, data_dir: PathBuf, log_format: Option<LogFormat>) -> anyhow::Result<()> {
@@ -151,7 +155,7 @@ pub fn run(args: ServeArgs, data_dir: PathBuf, log_format: Option<LogFormat>) ->
     let listener = TcpListener::bind(settings.listen)
         .with_context(|| format!("cannot listen on {} (in use, or not an address of this host?)", settings.listen))?;
     let state = prepare(settings)?;
-    let (base_url, n) = (state.settings.base_url.clone(), state.communities.len());
+    let (base_url, n) = (state.settings.base_url.clone(), state.communities.current().len());
     let server = http::start(state, listener)?;
     tracing::info!(addr = %server.addr, %base_url, communities = n, "udap-server listening");
     server.wait()?;

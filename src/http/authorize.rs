@@ -158,7 +158,7 @@ async fn authorize(
     let started = blocking(move || {
         let ctx = AuthorizeContext {
             store: &st.store,
-            communities: &st.communities,
+            communities: st.communities.current(),
             fhir_bases: std::slice::from_ref(&st.endpoints.base),
         };
         Ok(flow::begin(

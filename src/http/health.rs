@@ -12,7 +12,7 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
         "status": if store_ok { "ok" } else { "degraded" },
         "store": if store_ok { "ok" } else { "unreadable" },
         "version": env!("CARGO_PKG_VERSION"),
-        "communities": state.communities.len(),
+        "communities": state.communities.current().len(),
         "uptime_secs": state.started_at.elapsed().as_secs(),
     });
     if store_ok {
@@ -24,7 +24,7 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let extra = [
-        ("communities", "Configured trust communities", state.communities.len() as u64),
+        ("communities", "Configured trust communities", state.communities.current().len() as u64),
         ("uptime_seconds", "Seconds since the server started", state.started_at.elapsed().as_secs()),
         ("jti_commits", "Write transactions committed by the replay store (group commit)", state.store.jti().commit_count()),
     ];

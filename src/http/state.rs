@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use crate::community::CommunitySet;
+use crate::community::LiveCommunities;
 use crate::config::Settings;
 use crate::jose::AlgPolicy;
 use crate::oauth::client_auth::AuthContext;
@@ -21,7 +21,10 @@ use super::metrics::Metrics;
 pub struct AppState {
     pub settings: Settings,
     pub store: Store,
-    pub communities: CommunitySet,
+    /// Reloaded when the stored communities change (`cli::serve` polls).
+    pub communities: std::sync::Arc<LiveCommunities>,
+    /// Polls the store for community changes; dropped with the state (joins its thread).
+    community_poller: Option<crate::community::CommunityPoller>,
     /// UDAP-2: the explicit algorithm allow-list applied to every JWT the server receives.
     pub alg_policy: AlgPolicy,
     pub metrics: Metrics,
@@ -40,7 +43,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(settings: Settings, store: Store, communities: CommunitySet, tokens: TokenIssuer) -> Result<Self, crate::jose::JoseError> {
+    pub fn new(settings: Settings, store: Store, communities: std::sync::Arc<LiveCommunities>, tokens: TokenIssuer) -> Result<Self, crate::jose::JoseError> {
         let alg_policy = AlgPolicy::from_names(&settings.allowed_algs)?;
         let endpoints = Endpoints::new(&settings.base_url);
         let vocabulary = settings.vocabulary.clone();
@@ -51,6 +54,7 @@ impl AppState {
             settings,
             store,
             communities,
+            community_poller: None,
             alg_policy,
             metrics: Metrics::default(),
             started_at: Instant::now(),
@@ -63,6 +67,12 @@ impl AppState {
         })
     }
 
+    /// Keeps the community poller running for as long as this state lives.
+    pub fn with_community_poller(mut self, poller: crate::community::CommunityPoller) -> Self {
+        self.community_poller = Some(poller);
+        self
+    }
+
     /// Issue 8 item 4: fetch JWK Sets through `outbound`, the client the CRL fetcher uses too, so
     /// the concurrency bound covers every outbound fetch.
     pub fn with_outbound(mut self, outbound: std::sync::Arc<crate::fetch::Outbound>) -> Self {
@@ -73,7 +83,7 @@ impl AppState {
     /// What client authentication needs (token, introspection, revocation, launch endpoints).
     pub fn auth_context(&self) -> AuthContext<'_> {
         AuthContext {
-            communities: &self.communities,
+            communities: self.communities.current(),
             policy: &self.alg_policy,
             store: &self.store,
             jwks: &self.jwks_cache,
@@ -85,7 +95,7 @@ impl AppState {
     /// What UDAP registration needs.
     pub fn registration_context(&self) -> RegistrationContext<'_> {
         RegistrationContext {
-            communities: &self.communities,
+            communities: self.communities.current(),
             policy: &self.alg_policy,
             registration_endpoint: &self.endpoints.registration,
             store: &self.store,

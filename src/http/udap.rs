@@ -21,12 +21,8 @@ pub struct MetadataQuery {
 /// An unknown community gets the default community's metadata (IG 1.1 allows 204 or the default;
 /// the default is the more interoperable choice). No community at all → 404 (UDAP-8).
 pub async fn metadata(state: web::Data<AppState>, query: web::Query<MetadataQuery>) -> Result<HttpResponse, OAuthError> {
-    let community = query
-        .community
-        .as_deref()
-        .and_then(|uri| state.communities.get(uri))
-        .or_else(|| state.communities.default_community())
-        .cloned();
+    let communities = state.communities.current();
+    let community = query.community.as_deref().and_then(|uri| communities.get(uri)).or_else(|| communities.default_community()).cloned();
     let Some(community) = community else {
         return Ok(HttpResponse::NotFound().json(serde_json::json!({"error": "not_found", "error_description": "no UDAP trust community is configured"})));
     };

@@ -46,7 +46,8 @@ pub enum AuthorizeError {
 /// What `/authorize` needs from the server.
 pub struct AuthorizeContext<'a> {
     pub store: &'a Store,
-    pub communities: &'a CommunitySet,
+    /// A snapshot of the communities served (`community::LiveCommunities::current`).
+    pub communities: std::sync::Arc<CommunitySet>,
     /// The FHIR base URLs this server protects; `aud` must be one of them (SMART-14).
     pub fhir_bases: &'a [String],
 }

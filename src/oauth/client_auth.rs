@@ -61,7 +61,8 @@ pub struct Credentials {
 
 /// What authentication needs from the server.
 pub struct AuthContext<'a> {
-    pub communities: &'a CommunitySet,
+    /// A snapshot of the communities served (`community::LiveCommunities::current`).
+    pub communities: std::sync::Arc<CommunitySet>,
     pub policy: &'a AlgPolicy,
     pub store: &'a Store,
     pub jwks: &'a JwksCache,

@@ -88,7 +88,8 @@ pub struct RegistrationOutcome {
 
 /// What registration needs from the running server.
 pub struct RegistrationContext<'a> {
-    pub communities: &'a CommunitySet,
+    /// A snapshot of the communities served (`community::LiveCommunities::current`).
+    pub communities: std::sync::Arc<CommunitySet>,
     pub policy: &'a AlgPolicy,
     /// This server's registration endpoint URL, which `aud` must contain (UDAP-15).
     pub registration_endpoint: &'a str,
@@ -110,7 +111,7 @@ pub fn register(ctx: &RegistrationContext<'_>, body: &[u8], now: i64) -> Result<
     let statement = request.get("software_statement").and_then(Value::as_str).ok_or(RegistrationError::MissingStatement)?;
 
     // UDAP-16 4.1 and 4.2: signature with the x5c leaf, then a trusted path in some community.
-    let (community, verified) = udap_jwt::verify_in_any_community(statement, ctx.policy, ctx.communities, now)
+    let (community, verified) = udap_jwt::verify_in_any_community(statement, ctx.policy, &ctx.communities, now)
         .map_err(RegistrationError::Statement)?;
     let claims = &verified.claims;
     let reg = &verified.registered;

@@ -8,6 +8,7 @@ mod authcode;
 mod browser;
 mod discovery;
 mod interop;
+mod live_changes;
 mod registration;
 mod token_client_credentials;
 mod token_introspection;
