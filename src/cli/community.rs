@@ -9,10 +9,9 @@ use serde_json::json;
 
 use crate::community;
 use crate::pki::{CrlFetcher, RevocationPolicy};
-use crate::store::{CommunityRecord, Store};
+use crate::store::CommunityRecord;
 
 use super::emit;
-use super::serve::store_path;
 
 #[derive(Debug, Subcommand)]
 pub enum CommunityCommand {
@@ -115,8 +114,8 @@ fn read_crl(path: &Path) -> anyhow::Result<String> {
     Ok(String::from_utf8(crl.to_pem()?)?)
 }
 
-pub fn run(cmd: CommunityCommand, data_dir: &Path, json_out: bool) -> anyhow::Result<()> {
-    let store = Store::open(&store_path(data_dir))?;
+pub fn run(cmd: CommunityCommand, target: &super::StoreTarget, json_out: bool) -> anyhow::Result<()> {
+    let store = target.open()?;
     let now = chrono::Utc::now().timestamp();
     match cmd {
         CommunityCommand::Add { uri, anchors, intermediates, crls, signing_cert, signing_key, revocation, default } => {
