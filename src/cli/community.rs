@@ -153,9 +153,13 @@ pub fn run(cmd: CommunityCommand, target: &super::StoreTarget, json_out: bool) -
                 .iter()
                 .map(|r| json!({"uri": r.uri, "default": r.is_default, "anchors": r.anchors_pem.len(), "intermediates": r.intermediates_pem.len(), "crls": r.crls_pem.len(), "revocation": r.revocation}))
                 .collect();
+            let embedded = store.is_embedded();
             emit(json_out, &json!(rows), || {
-                if list.is_empty() {
+                if list.is_empty() && embedded {
                     return "no communities (serve creates a development community on first start)".into();
+                }
+                if list.is_empty() {
+                    return "no communities (serve needs one in the shared database: `udap-server community add --help`)".into();
                 }
                 list.iter()
                     .map(|r| format!("{}{}  anchors={} intermediates={} crls={} revocation={}", r.uri, if r.is_default { " (default)" } else { "" }, r.anchors_pem.len(), r.intermediates_pem.len(), r.crls_pem.len(), r.revocation))

@@ -107,7 +107,7 @@ pub fn prepare(settings: Settings) -> anyhow::Result<AppState> {
         anyhow::bail!(
             "the PostgreSQL database has no trust community; add one first, e.g. \
              `udap-server --database-url URL community add --uri URI --anchor ROOT.pem --signing-cert SERVER.pem --signing-key SERVER.key` \
-             (see README, \"Running several instances\"), then start the server again"
+             (`udap-server community add --help`), then start the server again"
         );
     }
     let records = store.communities().list()?;

@@ -38,6 +38,8 @@ pub(crate) async fn migrate(client: &mut Client) -> Result<Migrated, StoreError>
 }
 
 async fn apply(client: &mut Client) -> Result<Migrated, StoreError> {
+    // "relation already exists, skipping" is expected on every start; keep it out of the log.
+    client.batch_execute("SET client_min_messages TO warning").await?;
     client
         .batch_execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (
