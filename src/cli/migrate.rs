@@ -13,11 +13,21 @@ pub fn run(target: &StoreTarget, json_out: bool) -> anyhow::Result<()> {
         StoreLocation::Postgres(opts) => ("postgres", opts.url.to_string()),
     };
     let m = Store::migrate(&location)?;
-    emit(json_out, &json!({ "backend": backend, "database": place, "from_version": m.from, "schema_version": m.to }), || {
-        if m.from == m.to {
-            format!("{backend} database {place} is at schema version {}; nothing to do", m.to)
-        } else {
-            format!("{backend} database {place} migrated from schema version {} to {}", m.from, m.to)
-        }
-    })
+    emit(
+        json_out,
+        &json!({ "backend": backend, "database": place, "from_version": m.from, "schema_version": m.to }),
+        || {
+            if m.from == m.to {
+                format!(
+                    "{backend} database {place} is at schema version {}; nothing to do",
+                    m.to
+                )
+            } else {
+                format!(
+                    "{backend} database {place} migrated from schema version {} to {}",
+                    m.from, m.to
+                )
+            }
+        },
+    )
 }

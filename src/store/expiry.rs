@@ -12,13 +12,31 @@ struct Expiring {
 }
 
 const EXPIRING: &[Expiring] = &[
-    Expiring { table: authz::INTERACTIONS.name(), field: Some("expires_at") },
-    Expiring { table: authz::CODES.name(), field: Some("expires_at") },
-    Expiring { table: authz::LAUNCHES.name(), field: Some("expires_at") },
+    Expiring {
+        table: authz::INTERACTIONS.name(),
+        field: Some("expires_at"),
+    },
+    Expiring {
+        table: authz::CODES.name(),
+        field: Some("expires_at"),
+    },
+    Expiring {
+        table: authz::LAUNCHES.name(),
+        field: Some("expires_at"),
+    },
     // A rotated refresh token is kept until it would have expired, so its reuse is still detected.
-    Expiring { table: authz::REFRESH.name(), field: Some("expires_at") },
-    Expiring { table: sessions::TABLE.name(), field: Some("expires_at") },
-    Expiring { table: tokens::REVOKED.name(), field: None },
+    Expiring {
+        table: authz::REFRESH.name(),
+        field: Some("expires_at"),
+    },
+    Expiring {
+        table: sessions::TABLE.name(),
+        field: Some("expires_at"),
+    },
+    Expiring {
+        table: tokens::REVOKED.name(),
+        field: None,
+    },
 ];
 
 /// Removes every record that expired before `cutoff`; returns how many.

@@ -23,11 +23,15 @@ enum Backend {
 
 impl JtiStore {
     pub(crate) fn redb(jti: RedbJti) -> Self {
-        JtiStore { backend: Backend::Redb(jti) }
+        JtiStore {
+            backend: Backend::Redb(jti),
+        }
     }
 
     pub(crate) fn postgres(jti: PgJti) -> Self {
-        JtiStore { backend: Backend::Postgres(jti) }
+        JtiStore {
+            backend: Backend::Postgres(jti),
+        }
     }
 
     /// UDAP-5: atomically record `(iss, jti)` until `keep_until`.
@@ -41,7 +45,13 @@ impl JtiStore {
     /// spent and is replaced, since the IG requires allowing reuse after expiration. Of concurrent
     /// calls with the same pair exactly one returns true (across instances, on PostgreSQL). On
     /// `Err` nothing is known to be recorded; treat the request as failed (never as fresh).
-    pub fn insert_if_absent(&self, iss: &str, jti: &str, keep_until: i64, now: i64) -> Result<bool, StoreError> {
+    pub fn insert_if_absent(
+        &self,
+        iss: &str,
+        jti: &str,
+        keep_until: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         check_key(TABLE, iss)?;
         check_key(TABLE, jti)?;
         match &self.backend {

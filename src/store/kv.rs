@@ -61,12 +61,7 @@ impl<T: Serialize + DeserializeOwned> JsonTable<T> {
     }
 
     /// Insert or replace the record at `key`.
-    pub(crate) fn put(
-        &self,
-        txn: &WriteTxn,
-        key: &str,
-        record: &T,
-    ) -> Result<(), StoreError> {
+    pub(crate) fn put(&self, txn: &WriteTxn, key: &str, record: &T) -> Result<(), StoreError> {
         check_key(self.name, key)?;
         let bytes = serde_json::to_vec(record).map_err(|source| StoreError::Encode {
             table: self.name,

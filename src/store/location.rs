@@ -37,7 +37,10 @@ impl DatabaseUrl {
             if url.password().is_some() {
                 let _ = url.set_password(Some("***"));
             }
-            let pairs: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+            let pairs: Vec<(String, String)> = url
+                .query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
             if pairs.iter().any(|(k, _)| k == "password") {
                 let mut q = url.query_pairs_mut();
                 q.clear();
@@ -50,7 +53,13 @@ impl DatabaseUrl {
         // key=value form: blank out the value after `password=`.
         self.0
             .split_whitespace()
-            .map(|part| if part.to_ascii_lowercase().starts_with("password=") { "password=***" } else { part })
+            .map(|part| {
+                if part.to_ascii_lowercase().starts_with("password=") {
+                    "password=***"
+                } else {
+                    part
+                }
+            })
             .collect::<Vec<_>>()
             .join(" ")
     }
@@ -80,7 +89,11 @@ pub struct PgOptions {
 
 impl PgOptions {
     pub fn new(url: DatabaseUrl) -> Self {
-        PgOptions { url, pool_size: DEFAULT_POOL_SIZE, connect_timeout: DEFAULT_CONNECT_TIMEOUT }
+        PgOptions {
+            url,
+            pool_size: DEFAULT_POOL_SIZE,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        }
     }
 }
 
@@ -100,9 +113,18 @@ mod tests {
     #[test]
     fn passwords_never_show() {
         let cases = [
-            ("postgres://udap:s3cret@db.example:5432/udap", "postgres://udap:***@db.example:5432/udap"),
-            ("postgres://udap@db/udap?password=s3cret&sslmode=require", "postgres://udap@db/udap?password=***&sslmode=require"),
-            ("host=db user=udap password=s3cret dbname=udap", "host=db user=udap password=*** dbname=udap"),
+            (
+                "postgres://udap:s3cret@db.example:5432/udap",
+                "postgres://udap:***@db.example:5432/udap",
+            ),
+            (
+                "postgres://udap@db/udap?password=s3cret&sslmode=require",
+                "postgres://udap@db/udap?password=***&sslmode=require",
+            ),
+            (
+                "host=db user=udap password=s3cret dbname=udap",
+                "host=db user=udap password=*** dbname=udap",
+            ),
         ];
         for (url, shown) in cases {
             let u = DatabaseUrl::new(url);

@@ -57,7 +57,10 @@ fn prune_once(backend: &Backend, cutoff: i64) {
     }
     match super::expiry::prune_expired(backend, cutoff) {
         Ok(0) => {}
-        Ok(removed) => tracing::info!(removed, "pruned expired codes, sessions, launches and tokens"),
+        Ok(removed) => tracing::info!(
+            removed,
+            "pruned expired codes, sessions, launches and tokens"
+        ),
         Err(e) => tracing::warn!(error = %e, "pruning expired records failed; will retry"),
     }
 }

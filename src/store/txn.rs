@@ -16,6 +16,7 @@ pub(crate) enum ReadTxn<'a> {
 }
 
 /// A write transaction: everything in it commits together, or nothing does.
+#[allow(clippy::large_enum_variant)] // one at a time per call, on the stack; boxing would allocate per transaction
 pub(crate) enum WriteTxn<'a> {
     Redb(::redb::WriteTransaction),
     Postgres(PgTxn<'a>),
@@ -61,7 +62,12 @@ impl Reader for WriteTxn<'_> {
 
 impl WriteTxn<'_> {
     /// Insert or replace the JSON `value` at `key`.
-    pub(crate) fn raw_put(&self, table: &'static str, key: &str, value: &[u8]) -> Result<(), StoreError> {
+    pub(crate) fn raw_put(
+        &self,
+        table: &'static str,
+        key: &str,
+        value: &[u8],
+    ) -> Result<(), StoreError> {
         match self {
             WriteTxn::Redb(t) => super::redb::kv::put(t, table, key, value),
             WriteTxn::Postgres(t) => t.put(table, key, value),

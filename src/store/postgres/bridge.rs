@@ -42,7 +42,10 @@ impl Bridge {
             .thread_name("udap-pg")
             .enable_all()
             .build()
-            .map_err(|source| StoreError::Thread { name: "PostgreSQL driver", source })?;
+            .map_err(|source| StoreError::Thread {
+                name: "PostgreSQL driver",
+                source,
+            })?;
         Ok(Bridge { rt: Some(rt) })
     }
 

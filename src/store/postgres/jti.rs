@@ -33,10 +33,20 @@ pub(crate) struct PgJti {
 
 impl PgJti {
     pub(crate) fn new(backend: PgBackend) -> Self {
-        PgJti { backend, commits: AtomicU64::new(0), submitted: AtomicU64::new(0) }
+        PgJti {
+            backend,
+            commits: AtomicU64::new(0),
+            submitted: AtomicU64::new(0),
+        }
     }
 
-    pub(crate) fn insert_if_absent(&self, iss: &str, jti: &str, keep_until: i64, now: i64) -> Result<bool, StoreError> {
+    pub(crate) fn insert_if_absent(
+        &self,
+        iss: &str,
+        jti: &str,
+        keep_until: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         if iss.contains('\0') || jti.contains('\0') {
             return Err(StoreError::KeyNotStorable { table: "jti" });
         }

@@ -29,9 +29,13 @@ pub struct Migrated {
 /// Apply every pending migration. The lock is a session lock: if this connection dies, the lock
 /// goes with it.
 pub(crate) async fn migrate(client: &mut Client) -> Result<Migrated, StoreError> {
-    client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await?;
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
     let result = apply(client).await;
-    let unlocked = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await;
+    let unlocked = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await;
     let migrated = result?;
     unlocked?;
     Ok(migrated)
@@ -39,7 +43,9 @@ pub(crate) async fn migrate(client: &mut Client) -> Result<Migrated, StoreError>
 
 async fn apply(client: &mut Client) -> Result<Migrated, StoreError> {
     // "relation already exists, skipping" is expected on every start; keep it out of the log.
-    client.batch_execute("SET client_min_messages TO warning").await?;
+    client
+        .batch_execute("SET client_min_messages TO warning")
+        .await?;
     client
         .batch_execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -51,7 +57,10 @@ async fn apply(client: &mut Client) -> Result<Migrated, StoreError> {
         .await?;
     let from = current_version(client).await?;
     if from > SCHEMA_VERSION {
-        return Err(StoreError::SchemaTooNew { found: from, supported: SCHEMA_VERSION });
+        return Err(StoreError::SchemaTooNew {
+            found: from,
+            supported: SCHEMA_VERSION,
+        });
     }
     let now = chrono::Utc::now().timestamp();
     for (version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v > from) {
@@ -65,11 +74,19 @@ async fn apply(client: &mut Client) -> Result<Migrated, StoreError> {
         tx.commit().await?;
         tracing::info!(version, name, "database migrated");
     }
-    Ok(Migrated { from, to: SCHEMA_VERSION })
+    Ok(Migrated {
+        from,
+        to: SCHEMA_VERSION,
+    })
 }
 
 /// The highest applied migration; 0 when none.
 pub(crate) async fn current_version(client: &Client) -> Result<i64, StoreError> {
-    let row = client.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[]).await?;
+    let row = client
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            &[],
+        )
+        .await?;
     Ok(row.get::<_, i64>(0))
 }

@@ -40,13 +40,15 @@ struct Shared {
 fn tls() -> Result<postgres_openssl::MakeTlsConnector, StoreError> {
     // Used when the server offers TLS (sslmode=prefer, the default) or must (sslmode=require):
     // the certificate is verified against the system's trust store, host name included.
-    let builder = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).map_err(StoreError::backend)?;
+    let builder = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls())
+        .map_err(StoreError::backend)?;
     Ok(postgres_openssl::MakeTlsConnector::new(builder.build()))
 }
 
 fn config(opts: &PgOptions) -> Result<tokio_postgres::Config, StoreError> {
     // The parse error names the problem, never the text (which holds the password).
-    let mut config: tokio_postgres::Config = opts.url.expose().parse().map_err(StoreError::backend)?;
+    let mut config: tokio_postgres::Config =
+        opts.url.expose().parse().map_err(StoreError::backend)?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(opts.connect_timeout);
     }
@@ -69,7 +71,13 @@ impl PgBackend {
         let config = config(opts)?;
         let tls = tls()?;
         let bridge = Bridge::new()?;
-        let manager = Manager::from_config(config.clone(), tls.clone(), ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager = Manager::from_config(
+            config.clone(),
+            tls.clone(),
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
         let pool = Pool::builder(manager)
             .max_size(opts.pool_size.max(1))
             .runtime(Runtime::Tokio1)
@@ -77,7 +85,14 @@ impl PgBackend {
             .create_timeout(Some(opts.connect_timeout))
             .build()
             .map_err(StoreError::backend)?;
-        let backend = PgBackend { shared: Arc::new(Shared { pool, config, tls, bridge }) };
+        let backend = PgBackend {
+            shared: Arc::new(Shared {
+                pool,
+                config,
+                tls,
+                bridge,
+            }),
+        };
         let migrated = backend.migrate()?;
         Ok((backend, migrated))
     }
@@ -113,11 +128,18 @@ impl PgBackend {
         })
     }
 
-    pub(crate) fn read<R>(&self, f: impl FnOnce(&ReadTxn) -> Result<R, StoreError>) -> Result<R, StoreError> {
+    pub(crate) fn read<R>(
+        &self,
+        f: impl FnOnce(&ReadTxn) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
         let s = &self.shared;
         let mut client = s.bridge.block_on(s.pool.get())?;
         let tx = s.bridge.block_on(
-            client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start(),
+            client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start(),
         )?;
         let txn = ReadTxn::Postgres(PgTxn::new(tx, &s.bridge, false));
         let out = f(&txn)?;
@@ -128,10 +150,18 @@ impl PgBackend {
     }
 
     /// On error the transaction is dropped, which rolls it back: none of `f`'s writes persist.
-    pub(crate) fn write<R>(&self, f: impl FnOnce(&WriteTxn) -> Result<R, StoreError>) -> Result<R, StoreError> {
+    pub(crate) fn write<R>(
+        &self,
+        f: impl FnOnce(&WriteTxn) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
         let s = &self.shared;
         let mut client = s.bridge.block_on(s.pool.get())?;
-        let tx = s.bridge.block_on(client.build_transaction().isolation_level(IsolationLevel::ReadCommitted).start())?;
+        let tx = s.bridge.block_on(
+            client
+                .build_transaction()
+                .isolation_level(IsolationLevel::ReadCommitted)
+                .start(),
+        )?;
         let txn = WriteTxn::Postgres(PgTxn::new(tx, &s.bridge, true));
         let out = f(&txn)?;
         if let WriteTxn::Postgres(t) = txn {
@@ -147,7 +177,12 @@ impl PgBackend {
 
     /// Deletes every row of `table` whose expiry (the number at `field`, or the value itself) is
     /// before `cutoff`, in chunks. Rows without such a number are kept.
-    pub(crate) fn delete_expired(&self, table: &'static str, field: Option<&str>, cutoff: i64) -> Result<usize, StoreError> {
+    pub(crate) fn delete_expired(
+        &self,
+        table: &'static str,
+        field: Option<&str>,
+        cutoff: i64,
+    ) -> Result<usize, StoreError> {
         // The predicate is repeated outside the sub-select so that a row changed concurrently is
         // judged again on its new value. CASE keeps the cast away from non-numbers.
         const SQL: &str = "DELETE FROM kv WHERE tbl = $1 \
@@ -161,7 +196,9 @@ impl PgBackend {
             let st = client.prepare_cached(SQL).await?;
             let mut total = 0;
             loop {
-                let n = client.execute(&st, &[&table, &path, &cutoff, &CHUNK]).await?;
+                let n = client
+                    .execute(&st, &[&table, &path, &cutoff, &CHUNK])
+                    .await?;
                 total += n as usize;
                 if n < CHUNK as u64 {
                     return Ok(total);

@@ -63,21 +63,35 @@ fn key_lock(table: &str, key: &str) -> i64 {
 
 impl<'a> PgTxn<'a> {
     pub(crate) fn new(tx: Transaction<'a>, bridge: &'a Bridge, write: bool) -> Self {
-        PgTxn { tx, bridge, write, exclusive: RefCell::default(), shared: RefCell::default() }
+        PgTxn {
+            tx,
+            bridge,
+            write,
+            exclusive: RefCell::default(),
+            shared: RefCell::default(),
+        }
     }
 
     pub(crate) fn commit(self) -> Result<(), StoreError> {
         Ok(self.bridge.block_on(self.tx.commit())?)
     }
 
-    fn execute(&self, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Result<u64, StoreError> {
+    fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<u64, StoreError> {
         self.bridge.block_on(async {
             let st = self.tx.prepare_cached(sql).await?;
             Ok(self.tx.execute(&st, params).await?)
         })
     }
 
-    fn query(&self, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+    fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
         self.bridge.block_on(async {
             let st = self.tx.prepare_cached(sql).await?;
             Ok(self.tx.query(&st, params).await?)
@@ -98,7 +112,10 @@ impl<'a> PgTxn<'a> {
             !self.shared.borrow().contains(&t)
         };
         if need_table {
-            self.execute("SELECT pg_advisory_xact_lock_shared($1), pg_advisory_xact_lock($2)", &[&t, &k])?;
+            self.execute(
+                "SELECT pg_advisory_xact_lock_shared($1), pg_advisory_xact_lock($2)",
+                &[&t, &k],
+            )?;
             self.shared.borrow_mut().insert(t);
         } else {
             self.execute("SELECT pg_advisory_xact_lock($1)", &[&k])?;
@@ -121,7 +138,11 @@ impl<'a> PgTxn<'a> {
         Ok(())
     }
 
-    pub(crate) fn get(&self, table: &'static str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    pub(crate) fn get(
+        &self,
+        table: &'static str,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         if key.contains('\0') {
             return Ok(None); // `text` cannot hold it, so no such row was ever stored.
         }
@@ -133,10 +154,18 @@ impl<'a> PgTxn<'a> {
     pub(crate) fn list(&self, table: &'static str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         self.lock_table(table)?;
         let rows = self.query(LIST, &[&table])?;
-        Ok(rows.into_iter().map(|r| (r.get::<_, String>(0), r.get::<_, String>(1).into_bytes())).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1).into_bytes()))
+            .collect())
     }
 
-    pub(crate) fn put(&self, table: &'static str, key: &str, value: &[u8]) -> Result<(), StoreError> {
+    pub(crate) fn put(
+        &self,
+        table: &'static str,
+        key: &str,
+        value: &[u8],
+    ) -> Result<(), StoreError> {
         if key.contains('\0') {
             return Err(StoreError::KeyNotStorable { table });
         }

@@ -7,8 +7,8 @@ use std::thread::JoinHandle;
 
 use redb::Database;
 
-use super::jti_writer::{self, Counters, Request, QUEUE_DEPTH};
 use super::jti_tables;
+use super::jti_writer::{self, Counters, Request, QUEUE_DEPTH};
 use crate::store::StoreError;
 
 /// Replay cache keyed by `(iss, jti)`, each entry kept until that JWT's `exp`. UDAP-5.

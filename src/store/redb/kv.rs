@@ -34,21 +34,37 @@ impl Source for WriteTransaction {
     }
 }
 
-pub(crate) fn get(txn: &impl Source, table: &'static str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+pub(crate) fn get(
+    txn: &impl Source,
+    table: &'static str,
+    key: &str,
+) -> Result<Option<Vec<u8>>, StoreError> {
     txn.get(table, key)
 }
 
-pub(crate) fn list(txn: &impl Source, table: &'static str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+pub(crate) fn list(
+    txn: &impl Source,
+    table: &'static str,
+) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
     txn.list(table)
 }
 
-pub(crate) fn put(txn: &WriteTransaction, table: &'static str, key: &str, value: &[u8]) -> Result<(), StoreError> {
+pub(crate) fn put(
+    txn: &WriteTransaction,
+    table: &'static str,
+    key: &str,
+    value: &[u8],
+) -> Result<(), StoreError> {
     let mut t = txn.open_table(def(table))?;
     t.insert(key, value)?;
     Ok(())
 }
 
-pub(crate) fn remove(txn: &WriteTransaction, table: &'static str, key: &str) -> Result<bool, StoreError> {
+pub(crate) fn remove(
+    txn: &WriteTransaction,
+    table: &'static str,
+    key: &str,
+) -> Result<bool, StoreError> {
     let mut t = txn.open_table(def(table))?;
     let existed = t.remove(key)?.is_some();
     Ok(existed)

@@ -30,7 +30,10 @@ impl RedbBackend {
     /// Create or open the file, check the schema version and create every table.
     pub(crate) fn open(path: &Path) -> Result<RedbBackend, StoreError> {
         let db = Arc::new(open::open_database(path)?);
-        let backend = RedbBackend { db, path: path.to_path_buf() };
+        let backend = RedbBackend {
+            db,
+            path: path.to_path_buf(),
+        };
         backend.write(|txn| match txn {
             WriteTxn::Redb(t) => schema::init(t),
             WriteTxn::Postgres(_) => Err(StoreError::Aborted),
@@ -38,13 +41,19 @@ impl RedbBackend {
         Ok(backend)
     }
 
-    pub(crate) fn read<R>(&self, f: impl FnOnce(&ReadTxn) -> Result<R, StoreError>) -> Result<R, StoreError> {
+    pub(crate) fn read<R>(
+        &self,
+        f: impl FnOnce(&ReadTxn) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
         let txn = ReadTxn::Redb(self.db.begin_read()?);
         f(&txn)
     }
 
     /// On error the transaction is dropped, which aborts it: none of `f`'s writes persist.
-    pub(crate) fn write<R>(&self, f: impl FnOnce(&WriteTxn) -> Result<R, StoreError>) -> Result<R, StoreError> {
+    pub(crate) fn write<R>(
+        &self,
+        f: impl FnOnce(&WriteTxn) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
         let txn = WriteTxn::Redb(self.db.begin_write()?);
         let out = f(&txn)?;
         if let WriteTxn::Redb(t) = txn {
@@ -64,12 +73,19 @@ impl RedbBackend {
 
     /// Deletes, in one write transaction, every row of `table` whose expiry (the number at
     /// `field`, or the value itself) is before `cutoff`. Rows without such a number are kept.
-    pub(crate) fn delete_expired(&self, table: &'static str, field: Option<&str>, cutoff: i64) -> Result<usize, StoreError> {
+    pub(crate) fn delete_expired(
+        &self,
+        table: &'static str,
+        field: Option<&str>,
+        cutoff: i64,
+    ) -> Result<usize, StoreError> {
         self.write(|txn| {
             let WriteTxn::Redb(t) = txn else { return Ok(0) };
             let mut doomed = Vec::new();
             for (key, bytes) in kv::list(t, table)? {
-                let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else { continue };
+                let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+                    continue;
+                };
                 let at = match field {
                     Some(f) => value.get(f).and_then(serde_json::Value::as_i64),
                     None => value.as_i64(),

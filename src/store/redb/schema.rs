@@ -2,8 +2,8 @@
 
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
-use super::kv::def;
 use super::jti_tables;
+use super::kv::def;
 use crate::store::{StoreError, JSON_TABLES};
 
 /// Version of the table layout this build reads and writes. Bump it, and add a migration here,

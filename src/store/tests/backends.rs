@@ -55,9 +55,15 @@ impl TestDb {
         let admin_url = admin_url()?;
         let name = format!("udap_t_{}", hex::encode(rand_bytes(8)));
         admin_exec(&admin_url, &format!("CREATE DATABASE {name}"));
-        let mut url = url::Url::parse(&admin_url).expect("UDAP_TEST_DATABASE_URL is a postgres:// URL");
+        let mut url =
+            url::Url::parse(&admin_url).expect("UDAP_TEST_DATABASE_URL is a postgres:// URL");
         url.set_path(&format!("/{name}"));
-        Some(TestDb { store: None, admin_url, name, url: url.to_string() })
+        Some(TestDb {
+            store: None,
+            admin_url,
+            name,
+            url: url.to_string(),
+        })
     }
 
     /// A new database with a connected (migrated) store.
@@ -84,7 +90,10 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         self.store = None;
-        if let Err(e) = try_exec(&self.admin_url, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)) {
+        if let Err(e) = try_exec(
+            &self.admin_url,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        ) {
             eprintln!("cannot drop test database {}: {e}", self.name);
         }
     }

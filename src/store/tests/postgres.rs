@@ -5,7 +5,9 @@
 use std::sync::{Arc, Barrier};
 
 use super::backends::TestDb;
-use crate::store::{DatabaseUrl, PgOptions, Store, StoreError, StoreLocation, POSTGRES_SCHEMA_VERSION};
+use crate::store::{
+    DatabaseUrl, PgOptions, Store, StoreError, StoreLocation, POSTGRES_SCHEMA_VERSION,
+};
 
 #[test]
 fn instances_starting_together_on_an_empty_database_migrate_once() {
@@ -25,7 +27,10 @@ fn instances_starting_together_on_an_empty_database_migrate_once() {
         assert_eq!(h.join().unwrap().expect("connect").expect("read"), 0);
     }
     let again = Store::migrate(&StoreLocation::Postgres(db.options())).unwrap();
-    assert_eq!((again.from, again.to), (POSTGRES_SCHEMA_VERSION, POSTGRES_SCHEMA_VERSION));
+    assert_eq!(
+        (again.from, again.to),
+        (POSTGRES_SCHEMA_VERSION, POSTGRES_SCHEMA_VERSION)
+    );
 }
 
 #[test]
@@ -43,7 +48,10 @@ fn a_database_migrated_by_a_newer_release_is_refused() {
     let Some(db) = TestDb::create() else { return };
     db.exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', 0)");
     let err = Store::connect(&db.options()).unwrap_err();
-    assert!(matches!(err, StoreError::SchemaTooNew { found: 99, supported } if supported == POSTGRES_SCHEMA_VERSION), "{err:?}");
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found: 99, supported } if supported == POSTGRES_SCHEMA_VERSION),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("newer"), "{err}");
 }
 
@@ -52,10 +60,17 @@ fn store_calls_work_inside_an_async_runtime() {
     // actix's workers call some store reads directly (health, login pages): the backend must not
     // need a runtime of the caller's, nor panic inside one.
     let Some(db) = TestDb::create() else { return };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         db.store().check_readable().unwrap();
-        assert!(db.store().jti().insert_if_absent("iss", "in-async", 100, 0).unwrap());
+        assert!(db
+            .store()
+            .jti()
+            .insert_if_absent("iss", "in-async", 100, 0)
+            .unwrap());
         assert!(db.store().users().get("nobody").unwrap().is_none());
     });
 }
@@ -63,7 +78,9 @@ fn store_calls_work_inside_an_async_runtime() {
 #[test]
 fn connection_errors_never_show_the_password() {
     // Nothing listens on port 1; runs without a test database.
-    let mut opts = PgOptions::new(DatabaseUrl::new("postgres://udap:s3cret-pw@127.0.0.1:1/udap?sslmode=disable"));
+    let mut opts = PgOptions::new(DatabaseUrl::new(
+        "postgres://udap:s3cret-pw@127.0.0.1:1/udap?sslmode=disable",
+    ));
     opts.connect_timeout = std::time::Duration::from_secs(5);
     let err = Store::connect(&opts).unwrap_err();
     let shown = format!("{err} {err:?}");
