@@ -333,4 +333,23 @@ mod tests {
         let err = toml::from_str::<FileConfig>("[server]\nlisten_addr = \"x\"\n").unwrap_err();
         assert!(err.to_string().contains("listen_addr"));
     }
+
+    // Issue 9: the store location.
+    #[test]
+    fn store_url_from_file_flag_wins_and_password_is_never_shown() {
+        use crate::store::StoreLocation;
+        let s = resolve("", Overrides::default()).unwrap();
+        assert!(matches!(&s.store, StoreLocation::Embedded(p) if p.ends_with("udap.redb")));
+        let file: FileConfig = toml::from_str("[store]\nurl = \"postgres://u:filepw@db/udap\"\npool_size = 4\n").unwrap();
+        let from_file = store_location(Path::new("/d"), &file.store, None, None).unwrap();
+        assert!(matches!(&from_file, StoreLocation::Postgres(o) if o.pool_size == 4 && o.url.expose() == "postgres://u:filepw@db/udap"));
+        let from_flag = store_location(Path::new("/d"), &file.store, Some("postgres://u:flagpw@db2/udap"), Some(8)).unwrap();
+        assert!(matches!(&from_flag, StoreLocation::Postgres(o) if o.pool_size == 8 && o.url.expose().contains("db2")));
+        let shown = format!("{from_flag:?} {:?}", file.store);
+        assert!(!shown.contains("flagpw") && !shown.contains("filepw"), "{shown}");
+        let err = store_location(Path::new("/d"), &file.store, None, Some(0)).unwrap_err().to_string();
+        assert!(err.contains("store.pool_size"), "{err}");
+        let settings = Settings::resolve(PathBuf::from("/d"), file, Overrides::default()).unwrap();
+        assert!(!format!("{settings:?}").contains("filepw"));
+    }
 }
