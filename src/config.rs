@@ -73,6 +73,56 @@ pub struct FileServer {
 pub struct FileConfig {
     #[serde(default)]
     pub server: FileServer,
+    /// Issue 9: where the store lives.
+    #[serde(default)]
+    pub store: FileStore,
+}
+
+/// Issue 9: the `[store]` table. Without `url`, the embedded redb file in the data directory.
+#[derive(Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileStore {
+    /// PostgreSQL connection URL (`--database-url`, `UDAP_DATABASE_URL` win over it).
+    pub url: Option<String>,
+    /// Most pooled connections per instance [default: 16].
+    pub pool_size: Option<usize>,
+    /// Seconds to wait for a connection [default: 10].
+    pub connect_timeout_secs: Option<u64>,
+}
+
+impl std::fmt::Debug for FileStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password.
+        f.debug_struct("FileStore")
+            .field("url", &self.url.as_ref().map(|u| crate::store::DatabaseUrl::new(u.as_str())))
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .finish()
+    }
+}
+
+/// Issue 9: the store location from the command line (`--database-url`, `--database-pool-size`,
+/// and their `UDAP_*` variables) over the file's `[store]` table over the default (redb in
+/// `data_dir`).
+pub fn store_location(data_dir: &Path, file: &FileStore, url: Option<&str>, pool_size: Option<usize>) -> Result<crate::store::StoreLocation, ConfigError> {
+    use crate::store::{DatabaseUrl, PgOptions, StoreLocation};
+    let Some(url) = url.or(file.url.as_deref()).filter(|u| !u.trim().is_empty()) else {
+        return Ok(StoreLocation::Embedded(crate::store::embedded_path(data_dir)));
+    };
+    let mut opts = PgOptions::new(DatabaseUrl::new(url));
+    if let Some(n) = pool_size.or(file.pool_size) {
+        if n == 0 || n > 1024 {
+            return Err(invalid("store.pool_size (UDAP_DATABASE_POOL_SIZE, --database-pool-size)", "must be between 1 and 1024"));
+        }
+        opts.pool_size = n;
+    }
+    if let Some(secs) = file.connect_timeout_secs {
+        if secs == 0 {
+            return Err(invalid("store.connect_timeout_secs", "must be at least 1"));
+        }
+        opts.connect_timeout = std::time::Duration::from_secs(secs);
+    }
+    Ok(StoreLocation::Postgres(opts))
 }
 
 impl FileConfig {
@@ -122,6 +172,8 @@ pub struct Settings {
     pub outbound_allow_private: bool,
     /// Issue 8 item 3: the password-hashing cap and login backoff.
     pub login_throttle: crate::oauth::login_throttle::ThrottleSettings,
+    /// Issue 9: the store: `[store]` of the file here; `serve` applies the command line over it.
+    pub store: crate::store::StoreLocation,
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -130,6 +182,7 @@ const DEFAULT_TOKEN_LIFETIME: u64 = 300;
 impl Settings {
     /// Merges file < overrides and validates the result.
     pub fn resolve(data_dir: PathBuf, file: FileConfig, o: Overrides) -> Result<Self, ConfigError> {
+        let store = store_location(&data_dir, &file.store, None, None)?;
         let f = file.server;
         let login_throttle = login_throttle(&o, &f)?;
         let listen_text = o.listen.or(f.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_string());
@@ -209,6 +262,7 @@ impl Settings {
         .map_err(|problem| invalid("server.intended_users_vocabulary / intended_purposes_vocabulary (UDAP_INTENDED_*_VOCABULARY)", problem))?;
         Ok(Settings {
             login_throttle,
+            store,
             data_dir,
             access_log: o.access_log.or(f.access_log).unwrap_or(false),
             outbound_allow_private: o.outbound_allow_private_networks.or(f.outbound_allow_private_networks).unwrap_or(false),
@@ -336,5 +390,24 @@ mod tests {
     fn unknown_file_keys_are_rejected() {
         let err = toml::from_str::<FileConfig>("[server]\nlisten_addr = \"x\"\n").unwrap_err();
         assert!(err.to_string().contains("listen_addr"));
+    }
+
+    // Issue 9: the store location.
+    #[test]
+    fn store_url_from_file_flag_wins_and_password_is_never_shown() {
+        use crate::store::StoreLocation;
+        let s = resolve("", Overrides::default()).unwrap();
+        assert!(matches!(&s.store, StoreLocation::Embedded(p) if p.ends_with("udap.redb")));
+        let file: FileConfig = toml::from_str("[store]\nurl = \"postgres://u:filepw@db/udap\"\npool_size = 4\n").unwrap();
+        let from_file = store_location(Path::new("/d"), &file.store, None, None).unwrap();
+        assert!(matches!(&from_file, StoreLocation::Postgres(o) if o.pool_size == 4 && o.url.expose() == "postgres://u:filepw@db/udap"));
+        let from_flag = store_location(Path::new("/d"), &file.store, Some("postgres://u:flagpw@db2/udap"), Some(8)).unwrap();
+        assert!(matches!(&from_flag, StoreLocation::Postgres(o) if o.pool_size == 8 && o.url.expose().contains("db2")));
+        let shown = format!("{from_flag:?} {:?}", file.store);
+        assert!(!shown.contains("flagpw") && !shown.contains("filepw"), "{shown}");
+        let err = store_location(Path::new("/d"), &file.store, None, Some(0)).unwrap_err().to_string();
+        assert!(err.contains("store.pool_size"), "{err}");
+        let settings = Settings::resolve(PathBuf::from("/d"), file, Overrides::default()).unwrap();
+        assert!(!format!("{settings:?}").contains("filepw"));
     }
 }

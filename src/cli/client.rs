@@ -1,7 +1,7 @@
 //! `udap-server client ...`: register clients by hand (SMART apps, backend services, resource
 //! servers) and manage every client: list, show, disable, enable, remove, set intended use.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::{Subcommand, ValueEnum};
@@ -13,7 +13,6 @@ use crate::oauth::random_token;
 use crate::store::{ClientRecord, ClientStatus, IntendedUse, Store};
 
 use super::emit;
-use super::serve::store_path;
 
 /// How a client authenticates at the token endpoint: the OAuth registered names
 /// (`token_endpoint_auth_method`), with the kebab-case spellings kept as aliases.
@@ -172,8 +171,8 @@ fn load(store: &Store, client_id: &str) -> anyhow::Result<ClientRecord> {
     store.clients().get(client_id)?.with_context(|| format!("no client {client_id}; see `udap-server client list`"))
 }
 
-pub fn run(cmd: ClientCommand, data_dir: &Path, json_out: bool) -> anyhow::Result<()> {
-    let store = Store::open(&store_path(data_dir))?;
+pub fn run(cmd: ClientCommand, target: &super::StoreTarget, json_out: bool) -> anyhow::Result<()> {
+    let store = target.open()?;
     let now = chrono::Utc::now().timestamp();
     match cmd {
         ClientCommand::Add { name, auth, redirect_uris, jwks, jwks_uri, grant_types, scope, intended_users, intended_purposes, vocabulary } => {

@@ -9,10 +9,9 @@ use serde_json::json;
 
 use crate::community;
 use crate::pki::{CrlFetcher, RevocationPolicy};
-use crate::store::{CommunityRecord, Store};
+use crate::store::CommunityRecord;
 
 use super::emit;
-use super::serve::store_path;
 
 #[derive(Debug, Subcommand)]
 pub enum CommunityCommand {
@@ -115,8 +114,8 @@ fn read_crl(path: &Path) -> anyhow::Result<String> {
     Ok(String::from_utf8(crl.to_pem()?)?)
 }
 
-pub fn run(cmd: CommunityCommand, data_dir: &Path, json_out: bool) -> anyhow::Result<()> {
-    let store = Store::open(&store_path(data_dir))?;
+pub fn run(cmd: CommunityCommand, target: &super::StoreTarget, json_out: bool) -> anyhow::Result<()> {
+    let store = target.open()?;
     let now = chrono::Utc::now().timestamp();
     match cmd {
         CommunityCommand::Add { uri, anchors, intermediates, crls, signing_cert, signing_key, revocation, default } => {
@@ -154,9 +153,13 @@ pub fn run(cmd: CommunityCommand, data_dir: &Path, json_out: bool) -> anyhow::Re
                 .iter()
                 .map(|r| json!({"uri": r.uri, "default": r.is_default, "anchors": r.anchors_pem.len(), "intermediates": r.intermediates_pem.len(), "crls": r.crls_pem.len(), "revocation": r.revocation}))
                 .collect();
+            let embedded = store.is_embedded();
             emit(json_out, &json!(rows), || {
-                if list.is_empty() {
+                if list.is_empty() && embedded {
                     return "no communities (serve creates a development community on first start)".into();
+                }
+                if list.is_empty() {
+                    return "no communities (serve needs one in the shared database: `udap-server community add --help`)".into();
                 }
                 list.iter()
                     .map(|r| format!("{}{}  anchors={} intermediates={} crls={} revocation={}", r.uri, if r.is_default { " (default)" } else { "" }, r.anchors_pem.len(), r.intermediates_pem.len(), r.crls_pem.len(), r.revocation))

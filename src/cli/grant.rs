@@ -1,16 +1,14 @@
 //! `udap-server grant ...`: what users have allowed apps, and revoking it (HTI1-4: a patient's
 //! revocation takes effect at once: access tokens introspect inactive, refresh tokens stop working).
 
-use std::path::Path;
 
 use anyhow::bail;
 use clap::Subcommand;
 use serde_json::{json, Value};
 
-use crate::store::{GrantRecord, Store};
+use crate::store::GrantRecord;
 
 use super::emit;
-use super::serve::store_path;
 
 #[derive(Debug, Subcommand)]
 pub enum GrantCommand {
@@ -35,8 +33,8 @@ fn row(g: &GrantRecord) -> Value {
         "created_at": chrono::DateTime::from_timestamp(g.created_at, 0).map(|t| t.to_rfc3339())})
 }
 
-pub fn run(cmd: GrantCommand, data_dir: &Path, json_out: bool) -> anyhow::Result<()> {
-    let store = Store::open(&store_path(data_dir))?;
+pub fn run(cmd: GrantCommand, target: &super::StoreTarget, json_out: bool) -> anyhow::Result<()> {
+    let store = target.open()?;
     match cmd {
         GrantCommand::List { username, client } => {
             let grants = store.authz().grants_of(&username, client.as_deref())?;

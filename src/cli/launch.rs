@@ -1,16 +1,13 @@
 //! `udap-server launch create`: an EHR launch context for testing or for EHRs without HTTP access
 //! (EHRs normally call `POST {base}/launch` with the `udap-server/launch` scope).
 
-use std::path::Path;
 
 use clap::Subcommand;
 use serde_json::json;
 
 use crate::oauth::launch::{self, LaunchRequest};
-use crate::store::Store;
 
 use super::emit;
-use super::serve::store_path;
 
 #[derive(Debug, Subcommand)]
 pub enum LaunchCommand {
@@ -33,8 +30,8 @@ Example:
     },
 }
 
-pub fn run(cmd: LaunchCommand, data_dir: &Path, json_out: bool) -> anyhow::Result<()> {
-    let store = Store::open(&store_path(data_dir))?;
+pub fn run(cmd: LaunchCommand, target: &super::StoreTarget, json_out: bool) -> anyhow::Result<()> {
+    let store = target.open()?;
     let now = chrono::Utc::now().timestamp();
     match cmd {
         LaunchCommand::Create { client_id, patient, encounter } => {

@@ -8,6 +8,7 @@ pub mod client;
 pub mod community;
 pub mod grant;
 pub mod launch;
+pub mod migrate;
 pub mod serve;
 pub mod user;
 
@@ -27,7 +28,8 @@ statements, and receive OAuth 2.0 access tokens.
 Quick start (development): `udap-server serve` creates a development community in the data \
 directory and serves plain HTTP on 127.0.0.1:8080.
 
-Administrator commands open the data directory directly; stop a running server first.";
+Administrator commands open the data directory directly; stop a running server first. With \
+--database-url (PostgreSQL), they work on the shared database while servers run.";
 
 /// Top-level options and the command to run.
 #[derive(Debug, Parser)]
@@ -44,6 +46,16 @@ pub struct Cli {
     /// Log line format.
     #[arg(long, env = "UDAP_LOG_FORMAT", value_enum, global = true)]
     pub log_format: Option<LogFormat>,
+
+    /// PostgreSQL database shared by several instances, e.g.
+    /// postgres://udap:PASSWORD@db.example.org:5432/udap (config: [store] url). Without it, the
+    /// embedded database in the data directory. Used by `serve` and every admin command.
+    #[arg(long, env = "UDAP_DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Most PostgreSQL connections per instance [default: 16] (config: [store] pool_size).
+    #[arg(long, env = "UDAP_DATABASE_POOL_SIZE", global = true)]
+    pub database_pool_size: Option<usize>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -74,6 +86,34 @@ pub enum Command {
     /// client and server certificates, revocation, CRLs).
     #[command(subcommand)]
     Ca(ca::CaCommand),
+    /// Create or upgrade the database schema (PostgreSQL with --database-url, else the embedded
+    /// file), then exit. `serve` also does this at start.
+    Migrate,
+}
+
+/// Where the admin commands (and `serve`) find the store: the global options over the `[store]`
+/// table of the configuration file named by `UDAP_CONFIG` (admin commands) or `--config` (serve).
+#[derive(Debug, Clone)]
+pub struct StoreTarget {
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub pool_size: Option<usize>,
+}
+
+impl StoreTarget {
+    /// The location, reading `[store]` from `UDAP_CONFIG` when that names a file.
+    pub fn location(&self) -> anyhow::Result<crate::store::StoreLocation> {
+        let file = match std::env::var_os("UDAP_CONFIG") {
+            Some(path) if !path.is_empty() => crate::config::FileConfig::load(std::path::Path::new(&path))?,
+            _ => crate::config::FileConfig::default(),
+        };
+        Ok(crate::config::store_location(&self.data_dir, &file.store, self.database_url.as_deref(), self.pool_size)?)
+    }
+
+    /// Opens (or connects to) the store.
+    pub fn open(&self) -> anyhow::Result<crate::store::Store> {
+        Ok(crate::store::Store::open_at(&self.location()?)?)
+    }
 }
 
 /// Sets up logging: `UDAP_LOG` (or `RUST_LOG`) filters, e.g. `UDAP_LOG=udap_server=debug`.
@@ -94,12 +134,13 @@ pub fn init_tracing(format: LogFormat, default_level: &str) {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let target = StoreTarget { data_dir: cli.data_dir.clone(), database_url: cli.database_url.clone(), pool_size: cli.database_pool_size };
     let command = match cli.command {
-        Command::Serve(args) => return serve::run(args, cli.data_dir, cli.log_format),
+        Command::Serve(args) => return serve::run(args, target, cli.log_format),
         other => other,
     };
     init_tracing(cli.log_format.unwrap_or_default(), "warn");
-    let (dir, json) = (&cli.data_dir, cli.json);
+    let (dir, json) = (&target, cli.json);
     match command {
         Command::Serve(_) => Ok(()),
         Command::Community(cmd) => community::run(cmd, dir, json),
@@ -108,6 +149,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Launch(cmd) => launch::run(cmd, dir, json),
         Command::Grant(cmd) => grant::run(cmd, dir, json),
         Command::Ca(cmd) => ca::run(cmd, json),
+        Command::Migrate => migrate::run(dir, json),
     }
 }
 

@@ -115,16 +115,25 @@ impl ServeArgs {
 /// How often cached distribution-point CRLs are checked for a due refresh (issue 8 item 4).
 const CRL_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 
-/// Path of the database inside the data directory.
+/// Path of the embedded database inside the data directory.
 pub fn store_path(data_dir: &std::path::Path) -> PathBuf {
-    data_dir.join("udap.redb")
+    crate::store::embedded_path(data_dir)
 }
 
 /// Everything `serve` does before accepting connections; also used by tests to boot the real app.
 pub fn prepare(settings: Settings) -> anyhow::Result<AppState> {
-    let store = Store::open(&store_path(&settings.data_dir))?;
+    let store = Store::open_at(&settings.store)?;
     let now = chrono::Utc::now().timestamp();
-    crate::dev_community::ensure(&store, &settings, now)?;
+    if store.is_embedded() {
+        crate::dev_community::ensure(&store, &settings, now)?;
+    } else if store.communities().list()?.is_empty() {
+        // No self-made trust in a shared database: the development community is for one machine.
+        anyhow::bail!(
+            "the PostgreSQL database has no trust community; add one first, e.g. \
+             `udap-server --database-url URL community add --uri URI --anchor ROOT.pem --signing-cert SERVER.pem --signing-key SERVER.key` \
+             (`udap-server community add --help`), then start the server again"
+        );
+    }
     let records = store.communities().list()?;
     // Issue 8 item 4: one outbound client (address policy, concurrency bound) for CRLs and JWK Sets.
     let outbound = Outbound::shared(settings.outbound_allow_private);
@@ -145,12 +154,14 @@ pub fn prepare(settings: Settings) -> anyhow::Result<AppState> {
     Ok(AppState::new(settings, store, communities, tokens)?.with_outbound(outbound).with_community_poller(poller))
 }
 
-pub fn run(args: ServeArgs, data_dir: PathBuf, log_format: Option<LogFormat>) -> anyhow::Result<()> {
+pub fn run(args: ServeArgs, target: crate::cli::StoreTarget, log_format: Option<LogFormat>) -> anyhow::Result<()> {
     let file = match &args.config {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::default(),
     };
-    let settings = Settings::resolve(data_dir, file, args.overrides(log_format))?;
+    let store = crate::config::store_location(&target.data_dir, &file.store, target.database_url.as_deref(), target.pool_size)?;
+    let mut settings = Settings::resolve(target.data_dir, file, args.overrides(log_format))?;
+    settings.store = store;
     crate::cli::init_tracing(settings.log_format, "info,actix_server=warn");
     let listener = TcpListener::bind(settings.listen)
         .with_context(|| format!("cannot listen on {} (in use, or not an address of this host?)", settings.listen))?;

@@ -6,17 +6,15 @@
 //! argon2id hashes.
 
 use std::io::{BufRead, IsTerminal};
-use std::path::Path;
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use serde_json::{json, Value};
 
 use crate::oauth::password::{check_policy, hash_password, PasswordError, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
-use crate::store::{Store, UserRecord};
+use crate::store::UserRecord;
 
 use super::emit;
-use super::serve::store_path;
 
 /// Longest username accepted.
 const MAX_USERNAME_CHARS: usize = 128;
@@ -152,7 +150,7 @@ fn first_line_password(input: impl BufRead) -> anyhow::Result<String> {
     }
 }
 
-pub fn run(cmd: UserCommand, data_dir: &Path, json_out: bool) -> anyhow::Result<()> {
+pub fn run(cmd: UserCommand, target: &super::StoreTarget, json_out: bool) -> anyhow::Result<()> {
     let now = chrono::Utc::now().timestamp();
     match cmd {
         UserCommand::Add { username, password_stdin: _, fhir_user, patients } => {
@@ -171,7 +169,7 @@ pub fn run(cmd: UserCommand, data_dir: &Path, json_out: bool) -> anyhow::Result<
             }
             let password = read_password_from_stdin()?;
             let password_hash = hash_password(&password).context("cannot hash the password")?;
-            let store = Store::open(&store_path(data_dir))?;
+            let store = target.open()?;
             let user = UserRecord { username, password_hash, fhir_user, patients: unique, created_at: now, updated_at: now };
             if !store.users().create(&user)? {
                 bail!(
@@ -188,7 +186,7 @@ pub fn run(cmd: UserCommand, data_dir: &Path, json_out: bool) -> anyhow::Result<
             })
         }
         UserCommand::List => {
-            let store = Store::open(&store_path(data_dir))?;
+            let store = target.open()?;
             let users = store.users().list()?;
             emit(json_out, &Value::Array(users.iter().map(summary).collect()), || {
                 if users.is_empty() {
@@ -199,14 +197,14 @@ pub fn run(cmd: UserCommand, data_dir: &Path, json_out: bool) -> anyhow::Result<
             })
         }
         UserCommand::Remove { username } => {
-            let store = Store::open(&store_path(data_dir))?;
+            let store = target.open()?;
             if !store.users().remove(&username)? {
                 bail!("no user {username}; see `udap-server user list`");
             }
             emit(json_out, &json!({"removed": username}), || format!("user {username} removed (sessions ended)"))
         }
         UserCommand::SetPassword { username, password_stdin: _ } => {
-            let store = Store::open(&store_path(data_dir))?;
+            let store = target.open()?;
             if store.users().get(&username)?.is_none() {
                 bail!("no user {username}; see `udap-server user list`");
             }

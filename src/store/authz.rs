@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::kv::JsonTable;
-use super::{Store, StoreError};
+use super::{Store, StoreError, WriteTxn};
 
 pub(crate) const INTERACTIONS: JsonTable<Interaction> = JsonTable::new("interactions");
 pub(crate) const CODES: JsonTable<CodeRecord> = JsonTable::new("codes");
@@ -297,7 +297,7 @@ impl<'s> Authz<'s> {
     }
 }
 
-fn revoke_grant_in(txn: &redb::WriteTransaction, grant_id: &str) -> Result<bool, StoreError> {
+fn revoke_grant_in(txn: &WriteTxn, grant_id: &str) -> Result<bool, StoreError> {
     match GRANTS.get(txn, grant_id)? {
         Some(mut g) if !g.revoked => {
             g.revoked = true;

@@ -59,9 +59,22 @@ pub enum StoreError {
     #[error("no record in table `{table}` at key `{key}`")]
     NotFound { table: &'static str, key: String },
 
-    /// redb reported an error. Shared (`Arc`) because one failed group commit answers many callers.
+    /// The database reported an error (redb, or PostgreSQL and its pool). Backend-neutral: the
+    /// driver's error is kept only as a source for the log. Shared (`Arc`) because one failed
+    /// group commit answers many callers.
     #[error("storage error: {0}")]
-    Backend(#[source] Arc<redb::Error>),
+    Backend(#[source] Arc<dyn std::error::Error + Send + Sync>),
+
+    /// The PostgreSQL database was migrated by a newer udap-server than this one.
+    #[error(
+        "the database has schema version {found}, newer than the version {supported} this udap-server \
+         supports; run the udap-server release that migrated it (nothing was changed)"
+    )]
+    SchemaTooNew { found: i64, supported: i64 },
+
+    /// A key the backend cannot hold (PostgreSQL `text` cannot contain U+0000); nothing was written.
+    #[error("key for table `{table}` contains a character the database cannot store")]
+    KeyNotStorable { table: &'static str },
 
     /// The jti writer thread is gone (the store is shutting down, or the thread failed).
     #[error("the replay-cache writer has stopped")]
@@ -76,9 +89,16 @@ pub enum StoreError {
     },
 }
 
-impl From<redb::Error> for StoreError {
-    fn from(e: redb::Error) -> Self {
+impl StoreError {
+    /// Wraps a driver error.
+    pub(crate) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Self {
         StoreError::Backend(Arc::new(e))
+    }
+}
+
+impl From<::redb::Error> for StoreError {
+    fn from(e: ::redb::Error) -> Self {
+        StoreError::backend(e)
     }
 }
 
@@ -87,15 +107,27 @@ macro_rules! from_redb {
     ($($t:ty),*) => {$(
         impl From<$t> for StoreError {
             fn from(e: $t) -> Self {
-                StoreError::from(redb::Error::from(e))
+                StoreError::from(::redb::Error::from(e))
             }
         }
     )*};
 }
 from_redb!(
-    redb::StorageError,
-    redb::TableError,
-    redb::TransactionError,
-    redb::CommitError,
-    redb::DatabaseError
+    ::redb::StorageError,
+    ::redb::TableError,
+    ::redb::TransactionError,
+    ::redb::CommitError,
+    ::redb::DatabaseError
 );
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        StoreError::backend(e)
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        StoreError::backend(e)
+    }
+}

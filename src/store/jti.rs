@@ -1,53 +1,37 @@
 //! `JtiStore`: the replay cache for client assertions and software statements. UDAP-5.
 
-use std::sync::atomic::Ordering;
-use std::sync::mpsc;
-use std::sync::Arc;
-use std::thread::JoinHandle;
-
-use redb::Database;
-
-use super::jti_writer::{self, Counters, Request, QUEUE_DEPTH};
 use super::kv::check_key;
-use super::{jti_tables, StoreError};
+use super::postgres::jti::PgJti;
+use super::redb::jti::RedbJti;
+use super::StoreError;
 
 const TABLE: &str = "jti";
 
-/// Replay cache keyed by `(iss, jti)`, each entry kept until that JWT's `exp`. UDAP-5.
+/// Replay cache keyed by `(iss, jti)`, each entry kept until that JWT's `keep_until`. UDAP-5.
 ///
-/// Inserts go through one writer thread that group-commits them (see `jti_writer`). Calls block
-/// until the commit is on disk; from async code, call them on a blocking thread
-/// (`actix_web::web::block`, `tokio::task::spawn_blocking`).
+/// On redb, inserts go through one writer thread that group-commits them; on PostgreSQL, each is
+/// one atomic statement. Either way a call blocks until the entry is durably committed; from
+/// async code, call it on a blocking thread (`actix_web::web::block`).
 pub struct JtiStore {
-    db: Arc<Database>,
-    // `Option` only so `Drop` can close the queue before joining the writer.
-    tx: Option<mpsc::SyncSender<Request>>,
-    writer: Option<JoinHandle<()>>,
-    counters: Arc<Counters>,
+    backend: Backend,
+}
+
+enum Backend {
+    Redb(RedbJti),
+    Postgres(PgJti),
 }
 
 impl JtiStore {
-    /// Start the writer thread over `db`, whose jti tables already exist.
-    pub(crate) fn start(db: Arc<Database>) -> Result<JtiStore, StoreError> {
-        let (tx, rx) = mpsc::sync_channel(QUEUE_DEPTH);
-        let counters = Arc::new(Counters::default());
-        let writer = {
-            let db = Arc::clone(&db);
-            let counters = Arc::clone(&counters);
-            std::thread::Builder::new()
-                .name("udap-jti-writer".into())
-                .spawn(move || jti_writer::run(db, rx, counters))
-                .map_err(|source| StoreError::Thread {
-                    name: "jti writer",
-                    source,
-                })?
-        };
-        Ok(JtiStore {
-            db,
-            tx: Some(tx),
-            writer: Some(writer),
-            counters,
-        })
+    pub(crate) fn redb(jti: RedbJti) -> Self {
+        JtiStore {
+            backend: Backend::Redb(jti),
+        }
+    }
+
+    pub(crate) fn postgres(jti: PgJti) -> Self {
+        JtiStore {
+            backend: Backend::Postgres(jti),
+        }
     }
 
     /// UDAP-5: atomically record `(iss, jti)` until `keep_until`.
@@ -59,8 +43,8 @@ impl JtiStore {
     /// Returns `Ok(true)` if the pair is fresh (now recorded and durably committed), `Ok(false)` if
     /// it is a replay of a JWT that could still be accepted. An entry whose `keep_until < now` is
     /// spent and is replaced, since the IG requires allowing reuse after expiration. Of concurrent
-    /// calls with the same pair exactly one returns true. On `Err` nothing is known to be
-    /// recorded; treat the request as failed (never as fresh).
+    /// calls with the same pair exactly one returns true (across instances, on PostgreSQL). On
+    /// `Err` nothing is known to be recorded; treat the request as failed (never as fresh).
     pub fn insert_if_absent(
         &self,
         iss: &str,
@@ -70,58 +54,48 @@ impl JtiStore {
     ) -> Result<bool, StoreError> {
         check_key(TABLE, iss)?;
         check_key(TABLE, jti)?;
-        let tx = self.tx.as_ref().ok_or(StoreError::WriterStopped)?;
-        let (reply_tx, reply_rx) = mpsc::sync_channel(1);
-        let request = Request {
-            iss: iss.to_owned(),
-            jti: jti.to_owned(),
-            exp: keep_until,
-            now,
-            reply: reply_tx,
-        };
-        tx.send(request).map_err(|_| StoreError::WriterStopped)?;
-        self.counters.submitted.fetch_add(1, Ordering::Relaxed);
-        // A dropped reply sender (writer gone mid-batch) is an error, never a "fresh".
-        reply_rx.recv().map_err(|_| StoreError::WriterStopped)?
+        match &self.backend {
+            Backend::Redb(j) => j.insert_if_absent(iss, jti, keep_until, now),
+            Backend::Postgres(j) => j.insert_if_absent(iss, jti, keep_until, now),
+        }
     }
 
-    /// Delete entries with `exp < now`; returns how many. Runs in chunks of its own transactions,
-    /// which serialize with the writer's commits through redb's write lock.
+    /// Delete entries with `keep_until < now`; returns how many. Runs in chunks, each its own
+    /// transaction, so inserts are never held up for long.
     pub fn prune_expired(&self, now: i64) -> Result<usize, StoreError> {
-        Ok(jti_tables::prune_expired(&self.db, now)?)
+        match &self.backend {
+            Backend::Redb(j) => j.prune_expired(now),
+            Backend::Postgres(j) => j.prune_expired(now),
+        }
     }
 
-    /// Group commits performed by the writer since start (for metrics: with `insert_count`, the
-    /// mean batch size).
+    /// Commits of replay entries since start (redb: group commits, so with `insert_count` the mean
+    /// batch size; PostgreSQL: one per insert).
     pub fn commit_count(&self) -> u64 {
-        self.counters.commits.load(Ordering::Relaxed)
+        match &self.backend {
+            Backend::Redb(j) => j.commit_count(),
+            Backend::Postgres(j) => j.commit_count(),
+        }
     }
 
-    /// Inserts accepted into the writer's queue since start.
+    /// Inserts submitted since start.
     pub fn insert_count(&self) -> u64 {
-        self.counters.submitted.load(Ordering::Relaxed)
+        match &self.backend {
+            Backend::Redb(j) => j.insert_count(),
+            Backend::Postgres(j) => j.insert_count(),
+        }
     }
 
     /// Entries currently stored (live, or expired and not yet pruned).
     pub fn len(&self) -> Result<u64, StoreError> {
-        Ok(jti_tables::count(&self.db)?)
+        match &self.backend {
+            Backend::Redb(j) => j.len(),
+            Backend::Postgres(j) => j.len(),
+        }
     }
 
     /// True if no entries are stored.
     pub fn is_empty(&self) -> Result<bool, StoreError> {
         Ok(self.len()? == 0)
-    }
-}
-
-impl Drop for JtiStore {
-    fn drop(&mut self) {
-        // Closing the queue lets the writer answer what is queued and exit; joining it releases
-        // its handle on the database before the file lock is dropped.
-        self.tx = None;
-        if let Some(writer) = self.writer.take() {
-            if writer.join().is_err() {
-                tracing::error!("replay-cache writer thread panicked");
-            }
-        }
     }
 }

@@ -1,25 +1,25 @@
-//! Typed JSON tables: a record type `T` stored as JSON bytes under a string key.
+//! Typed JSON tables: a record type `T` stored as JSON under a string key, on any backend.
 //!
-//! Each repository (communities, later clients, codes, ...) is a `JsonTable<T>` constant plus a few
-//! lines of rules. JSON keeps rows readable for an administrator with redb tooling and lets a record
-//! gain optional fields (`#[serde(default)]`) without a schema migration.
+//! Each repository (communities, clients, codes, ...) is a `JsonTable<T>` constant plus a few
+//! lines of rules. JSON keeps rows readable for an administrator (redb tooling, or `psql` on the
+//! `kv` table) and lets a record gain optional fields (`#[serde(default)]`) without a migration.
 //!
 //! Reads work inside either a read or a write transaction (`Reader`), so a multi-record change can
-//! read, decide and write in one write transaction.
+//! read, decide and write in one write transaction. The same code runs on redb and PostgreSQL
+//! (`txn::ReadTxn`, `txn::WriteTxn`).
 
 use std::marker::PhantomData;
 
-use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub(crate) use super::txn::Reader;
+use super::txn::WriteTxn;
 use super::StoreError;
 
 /// Longest key accepted in any table. Keys are identifiers (URIs, client ids, hashes); anything
 /// longer is hostile or a bug, and would only bloat the file.
 pub(crate) const MAX_KEY_LEN: usize = 4096;
-
-pub(crate) type RawDef = TableDefinition<'static, &'static str, &'static [u8]>;
 
 /// A table of `T` records as JSON, keyed by string.
 pub(crate) struct JsonTable<T> {
@@ -38,16 +38,12 @@ impl<T> JsonTable<T> {
     pub(crate) const fn name(&self) -> &'static str {
         self.name
     }
-
-    pub(crate) const fn def(&self) -> RawDef {
-        TableDefinition::new(self.name)
-    }
 }
 
 impl<T: Serialize + DeserializeOwned> JsonTable<T> {
     /// The record at `key`, if any.
     pub(crate) fn get(&self, txn: &impl Reader, key: &str) -> Result<Option<T>, StoreError> {
-        match txn.raw_get(self.def(), key)? {
+        match txn.raw_get(self.name, key)? {
             Some(bytes) => self.decode(key, &bytes).map(Some),
             None => Ok(None),
         }
@@ -55,7 +51,7 @@ impl<T: Serialize + DeserializeOwned> JsonTable<T> {
 
     /// Every record, in key order.
     pub(crate) fn list(&self, txn: &impl Reader) -> Result<Vec<(String, T)>, StoreError> {
-        txn.raw_list(self.def())?
+        txn.raw_list(self.name)?
             .into_iter()
             .map(|(key, bytes)| {
                 let record = self.decode(&key, &bytes)?;
@@ -65,27 +61,18 @@ impl<T: Serialize + DeserializeOwned> JsonTable<T> {
     }
 
     /// Insert or replace the record at `key`.
-    pub(crate) fn put(
-        &self,
-        txn: &WriteTransaction,
-        key: &str,
-        record: &T,
-    ) -> Result<(), StoreError> {
+    pub(crate) fn put(&self, txn: &WriteTxn, key: &str, record: &T) -> Result<(), StoreError> {
         check_key(self.name, key)?;
         let bytes = serde_json::to_vec(record).map_err(|source| StoreError::Encode {
             table: self.name,
             source,
         })?;
-        let mut table = txn.open_table(self.def())?;
-        table.insert(key, bytes.as_slice())?;
-        Ok(())
+        txn.raw_put(self.name, key, &bytes)
     }
 
     /// Delete the record at `key`; true if it existed.
-    pub(crate) fn remove(&self, txn: &WriteTransaction, key: &str) -> Result<bool, StoreError> {
-        let mut table = txn.open_table(self.def())?;
-        let existed = table.remove(key)?.is_some();
-        Ok(existed)
+    pub(crate) fn remove(&self, txn: &WriteTxn, key: &str) -> Result<bool, StoreError> {
+        txn.raw_remove(self.name, key)
     }
 
     fn decode(&self, key: &str, bytes: &[u8]) -> Result<T, StoreError> {
@@ -108,7 +95,7 @@ impl<T: Serialize + DeserializeOwned> JsonTable<T> {
     }
 }
 
-/// Reject over-long keys before they reach redb.
+/// Reject over-long keys before they reach the database.
 pub(crate) fn check_key(table: &'static str, key: &str) -> Result<(), StoreError> {
     if key.len() > MAX_KEY_LEN {
         return Err(StoreError::KeyTooLong {
@@ -118,47 +105,4 @@ pub(crate) fn check_key(table: &'static str, key: &str) -> Result<(), StoreError
         });
     }
     Ok(())
-}
-
-/// Raw reads shared by read and write transactions. Values are copied out (rows are small) so no
-/// redb guard outlives the call.
-pub(crate) trait Reader {
-    fn raw_get(&self, def: RawDef, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
-    fn raw_list(&self, def: RawDef) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
-}
-
-impl Reader for ReadTransaction {
-    fn raw_get(&self, def: RawDef, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        get_from(&self.open_table(def)?, key)
-    }
-    fn raw_list(&self, def: RawDef) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        list_from(&self.open_table(def)?)
-    }
-}
-
-impl Reader for WriteTransaction {
-    fn raw_get(&self, def: RawDef, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        get_from(&self.open_table(def)?, key)
-    }
-    fn raw_list(&self, def: RawDef) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        list_from(&self.open_table(def)?)
-    }
-}
-
-fn get_from(
-    table: &impl ReadableTable<&'static str, &'static [u8]>,
-    key: &str,
-) -> Result<Option<Vec<u8>>, StoreError> {
-    Ok(table.get(key)?.map(|guard| guard.value().to_vec()))
-}
-
-fn list_from(
-    table: &impl ReadableTable<&'static str, &'static [u8]>,
-) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-    let mut out = Vec::new();
-    for row in table.iter()? {
-        let (key, value) = row?;
-        out.push((key.value().to_owned(), value.value().to_vec()));
-    }
-    Ok(out)
 }

@@ -2,13 +2,10 @@
 //! other expired short-lived records (`expiry`).
 
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use redb::Database;
-
-use super::{jti_tables, StoreError};
+use super::{Backend, StoreError};
 
 /// The pruner deletes entries that expired at least this long ago, not the moment they expire:
 /// a request that read the clock a moment before the pruner did must still find its entry.
@@ -26,7 +23,7 @@ pub(crate) struct Pruner {
 
 impl Pruner {
     pub(crate) fn spawn(
-        db: Arc<Database>,
+        backend: Backend,
         interval: Duration,
         clock: impl Fn() -> i64 + Send + 'static,
     ) -> Result<Pruner, StoreError> {
@@ -37,7 +34,7 @@ impl Pruner {
             .spawn(move || {
                 // Anything but a timeout (the sender dropped: the store is going away) ends it.
                 while let Err(RecvTimeoutError::Timeout) = stop_rx.recv_timeout(interval) {
-                    prune_once(&db, clock().saturating_sub(PRUNE_GRACE_SECS));
+                    prune_once(&backend, clock().saturating_sub(PRUNE_GRACE_SECS));
                 }
             })
             .map_err(|source| StoreError::Thread {
@@ -51,16 +48,19 @@ impl Pruner {
     }
 }
 
-fn prune_once(db: &Database, cutoff: i64) {
-    match jti_tables::prune_expired(db, cutoff) {
+fn prune_once(backend: &Backend, cutoff: i64) {
+    match backend.prune_jti(cutoff) {
         // Counts only: jti values identify individual assertions and stay out of the logs.
         Ok(0) => tracing::debug!("replay cache: nothing to prune"),
         Ok(removed) => tracing::info!(removed, "replay cache: pruned expired entries"),
         Err(e) => tracing::warn!(error = %e, "replay cache: pruning failed; will retry"),
     }
-    match super::expiry::prune_expired(db, cutoff) {
+    match super::expiry::prune_expired(backend, cutoff) {
         Ok(0) => {}
-        Ok(removed) => tracing::info!(removed, "pruned expired codes, sessions, launches and tokens"),
+        Ok(removed) => tracing::info!(
+            removed,
+            "pruned expired codes, sessions, launches and tokens"
+        ),
         Err(e) => tracing::warn!(error = %e, "pruning expired records failed; will retry"),
     }
 }

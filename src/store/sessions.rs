@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::kv::JsonTable;
-use super::{secret_key, Store, StoreError};
+use super::{secret_key, Store, StoreError, WriteTxn};
 
 pub(crate) const TABLE: JsonTable<SessionRecord> = JsonTable::new("sessions");
 
@@ -95,31 +95,20 @@ impl<'s> Sessions<'s> {
 }
 
 /// Removes the rows matching `doomed`, inside the caller's transaction.
-fn remove_where(
-    txn: &redb::WriteTransaction,
-    doomed: impl Fn(&SessionRecord) -> bool,
-) -> Result<usize, StoreError> {
-    let keys: Vec<String> = TABLE
-        .list(txn)?
-        .into_iter()
-        .filter(|(_, s)| doomed(s))
-        .map(|(k, _)| k)
-        .collect();
+fn remove_where(txn: &WriteTxn, doomed: impl Fn(&SessionRecord) -> bool) -> Result<usize, StoreError> {
+    let keys: Vec<String> = TABLE.list(txn)?.into_iter().filter(|(_, s)| doomed(s)).map(|(k, _)| k).collect();
     for key in &keys {
         TABLE.remove(txn, key)?;
     }
     Ok(keys.len())
 }
 
-fn prune_in(txn: &redb::WriteTransaction, now: i64) -> Result<usize, StoreError> {
+fn prune_in(txn: &WriteTxn, now: i64) -> Result<usize, StoreError> {
     remove_where(txn, |s| s.expires_at <= now)
 }
 
 /// Used by `Users` so a removed user, or a changed password, ends the user's sessions atomically.
-pub(super) fn remove_for_user_in(
-    txn: &redb::WriteTransaction,
-    username: &str,
-) -> Result<usize, StoreError> {
+pub(super) fn remove_for_user_in(txn: &WriteTxn, username: &str) -> Result<usize, StoreError> {
     remove_where(txn, |s| s.username == username)
 }
 

@@ -155,11 +155,7 @@ fn settings_default_to_empty_when_absent_from_the_row() {
     json.as_object_mut().unwrap().remove("settings");
     let bytes = serde_json::to_vec(&json).unwrap();
     store
-        .write(|txn| {
-            let mut table = txn.open_table(crate::store::community::TABLE.def())?;
-            table.insert("urn:old-row", bytes.as_slice())?;
-            Ok(())
-        })
+        .write(|txn| txn.raw_put(crate::store::community::TABLE.name(), "urn:old-row", &bytes))
         .unwrap();
     let got = store.communities().get("urn:old-row").unwrap().unwrap();
     assert!(got.settings.is_empty());

@@ -1,8 +1,11 @@
 //! Unit tests for `store`, one file per concern, each against a fresh temporary directory.
 
+mod backends;
 mod community;
+mod conformance;
 mod jti;
 mod open;
+mod postgres;
 
 use std::path::PathBuf;
 
@@ -15,7 +18,7 @@ pub(super) fn temp_db() -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
-pub(super) fn open_temp() -> (tempfile::TempDir, Store) {
+pub(crate) fn open_temp() -> (tempfile::TempDir, Store) {
     let (dir, path) = temp_db();
     let store = Store::open(&path).unwrap();
     (dir, store)

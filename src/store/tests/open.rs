@@ -4,8 +4,8 @@ use redb::{Database, ReadableDatabase};
 
 use super::{open_temp, temp_db};
 use crate::store::kv::Reader;
-use crate::store::schema::{META, SCHEMA_VERSION_KEY};
-use crate::store::{community, Store, StoreError, SCHEMA_VERSION};
+use crate::store::redb::schema::{META, SCHEMA_VERSION_KEY};
+use crate::store::{community, Store, StoreError, WriteTxn, SCHEMA_VERSION};
 
 #[test]
 fn store_is_clone_send_sync() {
@@ -19,7 +19,7 @@ fn open_creates_parent_dirs_and_file() {
     assert!(!path.exists());
     let store = Store::open(&path).unwrap();
     assert!(path.is_file());
-    assert_eq!(store.path(), path.as_path());
+    assert_eq!(store.path(), Some(path.as_path()));
 }
 
 #[cfg(unix)]
@@ -131,7 +131,8 @@ fn corrupt_row_is_an_error_not_a_panic() {
     let (_dir, store) = open_temp();
     store
         .write(|txn| {
-            let mut table = txn.open_table(community::TABLE.def())?;
+            let WriteTxn::Redb(txn) = txn else { unreachable!() };
+            let mut table = txn.open_table(crate::store::redb::kv::def(community::TABLE.name()))?;
             table.insert("urn:broken", b"{not json".as_slice())?;
             Ok(())
         })
@@ -148,7 +149,7 @@ fn corrupt_row_is_an_error_not_a_panic() {
     ));
     // The raw row is still there for an administrator to inspect.
     let raw = store
-        .read(|txn| txn.raw_get(community::TABLE.def(), "urn:broken"))
+        .read(|txn| txn.raw_get(community::TABLE.name(), "urn:broken"))
         .unwrap();
     assert_eq!(raw.as_deref(), Some(b"{not json".as_slice()));
 }

@@ -5,7 +5,7 @@
 //! `jti_by_exp`: `(exp, iss, jti) -> ()`, an expiry index so pruning touches only expired rows
 //! instead of scanning the whole table while holding the write lock.
 
-use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
+use redb::{Database, ReadableTable, Table, TableDefinition, WriteTransaction};
 
 pub(crate) const JTI: TableDefinition<(&str, &str), i64> = TableDefinition::new("jti");
 pub(crate) const JTI_BY_EXP: TableDefinition<(i64, &str, &str), ()> =
@@ -80,7 +80,7 @@ impl<'txn> JtiTables<'txn> {
 }
 
 /// Delete every replay entry with `exp < now`, in chunks of one transaction each.
-pub(crate) fn prune_expired(db: &redb::Database, now: i64) -> Result<usize, redb::Error> {
+pub(crate) fn prune_expired(db: &Database, now: i64) -> Result<usize, redb::Error> {
     let mut total = 0;
     loop {
         let txn = db.begin_write()?;
@@ -102,7 +102,7 @@ pub(crate) fn prune_expired(db: &redb::Database, now: i64) -> Result<usize, redb
 }
 
 /// Number of replay entries (live and not yet pruned), for metrics.
-pub(crate) fn count(db: &redb::Database) -> Result<u64, redb::Error> {
+pub(crate) fn count(db: &Database) -> Result<u64, redb::Error> {
     use redb::{ReadableDatabase, ReadableTableMetadata};
     let txn = db.begin_read()?;
     let table = txn.open_table(JTI)?;

@@ -2,8 +2,9 @@
 
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
-use super::kv::RawDef;
-use super::{authz, clients, community, jti_tables, server_keys, sessions, tokens, users, StoreError};
+use super::jti_tables;
+use super::kv::def;
+use crate::store::{StoreError, JSON_TABLES};
 
 /// Version of the table layout this build reads and writes. Bump it, and add a migration here,
 /// whenever a table's key or value type changes incompatibly.
@@ -11,23 +12,6 @@ pub const SCHEMA_VERSION: u64 = 1;
 
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub(crate) const SCHEMA_VERSION_KEY: &str = "schema_version";
-
-/// Every JSON table. Add new repositories here so `open` creates them (read transactions cannot
-/// create tables, and a missing table would otherwise be an error on first read).
-const JSON_TABLES: &[RawDef] = &[
-    community::TABLE.def(),
-    clients::TABLE.def(),
-    clients::IDENTITIES.def(),
-    server_keys::TABLE.def(),
-    tokens::REVOKED.def(),
-    authz::INTERACTIONS.def(),
-    authz::CODES.def(),
-    authz::GRANTS.def(),
-    authz::REFRESH.def(),
-    authz::LAUNCHES.def(),
-    users::TABLE.def(),
-    sessions::TABLE.def(),
-];
 
 /// Check the stored version, then create all tables. Runs in the caller's transaction, which is
 /// dropped (aborted) on error so a file from a newer release is never modified.
@@ -49,8 +33,8 @@ pub(crate) fn init(txn: &WriteTransaction) -> Result<(), StoreError> {
             }
         }
     }
-    for def in JSON_TABLES {
-        txn.open_table(*def)?;
+    for table in JSON_TABLES {
+        txn.open_table(def(table))?;
     }
     txn.open_table(jti_tables::JTI)?;
     txn.open_table(jti_tables::JTI_BY_EXP)?;

@@ -6,7 +6,7 @@ use std::path::Path;
 use redb::backends::FileBackend;
 use redb::{Builder, Database, DatabaseError};
 
-use super::StoreError;
+use crate::store::StoreError;
 
 /// Open (creating if needed) the redb file at `path`, owner-only on unix.
 pub(super) fn open_database(path: &Path) -> Result<Database, StoreError> {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use redb::Database;
 
 use super::jti_tables::JtiTables;
-use super::StoreError;
+use crate::store::StoreError;
 
 /// Most requests decided in one transaction; bounds the transaction's size and the latency of the
 /// last request in a batch.
@@ -60,7 +60,7 @@ pub(super) fn run(db: Arc<Database>, rx: Receiver<Request>, counters: Arc<Counte
                 // The transaction was dropped uncommitted: nothing in this batch is recorded, so
                 // every caller gets the error.
                 tracing::error!(error = %e, batch = batch.len(), "replay-cache group commit failed");
-                let shared = Arc::new(e);
+                let shared: Arc<dyn std::error::Error + Send + Sync> = Arc::new(e);
                 for req in batch.drain(..) {
                     let _ = req
                         .reply

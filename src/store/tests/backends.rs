@@ -1,0 +1,106 @@
+//! The backends the conformance suite runs on: redb on a temporary file, and PostgreSQL on a fresh
+//! database created for the test (from `UDAP_TEST_DATABASE_URL`) and dropped after it.
+//!
+//! Without `UDAP_TEST_DATABASE_URL` the PostgreSQL variant prints why it is skipped and passes,
+//! unless `UDAP_REQUIRE_POSTGRES=1` (scripts/test sets it in CI), where a missing database fails.
+
+use crate::store::postgres::bridge::Bridge;
+use crate::store::{DatabaseUrl, PgOptions, Store};
+
+pub(crate) const URL_VAR: &str = "UDAP_TEST_DATABASE_URL";
+
+/// A store on a database of its own; the database is dropped with it.
+pub(crate) struct TestDb {
+    store: Option<Store>,
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+/// The server URL, or `None` (after saying why) when PostgreSQL tests are skipped.
+pub(crate) fn admin_url() -> Option<String> {
+    match std::env::var(URL_VAR) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("UDAP_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "{URL_VAR} is not set but UDAP_REQUIRE_POSTGRES=1: PostgreSQL tests must run (scripts/pg-test-cluster start)"
+            );
+            eprintln!("skipped: {URL_VAR} not set");
+            None
+        }
+    }
+}
+
+/// Runs SQL statements on the database at `url` (CREATE / DROP DATABASE, test set-up).
+pub(crate) fn admin_exec(url: &str, sql: &str) {
+    try_exec(url, sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+fn try_exec(url: &str, sql: &str) -> Result<(), tokio_postgres::Error> {
+    let bridge = Bridge::new().expect("runtime");
+    bridge.block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+        let driver = tokio::spawn(connection);
+        let result = client.batch_execute(sql).await;
+        drop(client);
+        let _ = driver.await;
+        result
+    })
+}
+
+impl TestDb {
+    /// A new, empty database (no schema yet).
+    pub(crate) fn empty() -> Option<TestDb> {
+        let admin_url = admin_url()?;
+        let name = format!("udap_t_{}", hex::encode(rand_bytes(8)));
+        admin_exec(&admin_url, &format!("CREATE DATABASE {name}"));
+        let mut url =
+            url::Url::parse(&admin_url).expect("UDAP_TEST_DATABASE_URL is a postgres:// URL");
+        url.set_path(&format!("/{name}"));
+        Some(TestDb {
+            store: None,
+            admin_url,
+            name,
+            url: url.to_string(),
+        })
+    }
+
+    /// A new database with a connected (migrated) store.
+    pub(crate) fn create() -> Option<TestDb> {
+        let mut db = TestDb::empty()?;
+        db.store = Some(Store::connect(&db.options()).expect("connect to the test database"));
+        Some(db)
+    }
+
+    pub(crate) fn options(&self) -> PgOptions {
+        PgOptions::new(DatabaseUrl::new(self.url.as_str()))
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        self.store.as_ref().expect("connected")
+    }
+
+    /// Runs SQL in this test's database.
+    pub(crate) fn exec(&self, sql: &str) {
+        admin_exec(&self.url, sql);
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        self.store = None;
+        if let Err(e) = try_exec(
+            &self.admin_url,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        ) {
+            eprintln!("cannot drop test database {}: {e}", self.name);
+        }
+    }
+}
+
+fn rand_bytes(n: usize) -> Vec<u8> {
+    let mut b = vec![0; n];
+    openssl::rand::rand_bytes(&mut b).unwrap();
+    b
+}
