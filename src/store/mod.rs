@@ -25,6 +25,8 @@ mod users;
 
 #[cfg(test)]
 mod tests;
+#[doc(hidden)]
+pub mod test_db;
 
 use std::path::Path;
 use std::sync::Arc;

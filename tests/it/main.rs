@@ -14,6 +14,7 @@ mod token_client_credentials;
 mod token_introspection;
 mod tls;
 mod token_smart;
+mod two_instances;
 mod wire_errors;
 // Issue 8 item 4: outbound fetches (JWKS, CRLs) and their bounds.
 mod outbound_fetch;

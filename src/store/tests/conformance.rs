@@ -726,7 +726,7 @@ macro_rules! conformance {
             $(
                 #[test]
                 fn $name() {
-                    let Some(db) = crate::store::tests::backends::TestDb::create() else { return };
+                    let Some(db) = crate::store::test_db::TestDb::create() else { return };
                     super::$name(db.store());
                 }
             )*

@@ -1,6 +1,5 @@
 //! Unit tests for `store`, one file per concern, each against a fresh temporary directory.
 
-mod backends;
 mod community;
 mod conformance;
 mod jti;

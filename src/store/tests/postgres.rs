@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Barrier};
 
-use super::backends::TestDb;
+use crate::store::test_db::TestDb;
 use crate::store::{
     DatabaseUrl, PgOptions, Store, StoreError, StoreLocation, POSTGRES_SCHEMA_VERSION,
 };

@@ -122,6 +122,11 @@ pub struct Options {
     pub records: Vec<RecordFactory>,
     /// The default community (else a fresh `TestCommunity`).
     pub community: Option<TestCommunity>,
+    /// A PostgreSQL database instead of the data directory's redb file (issue 9).
+    pub database: Option<udap_server::store::PgOptions>,
+    /// The database is shared with a running instance that already holds the communities: store
+    /// nothing before starting (the second instance of a pair).
+    pub join: bool,
     /// Path of the base URL, e.g. "/fhir" (empty: the root).
     pub base_path: String,
 }
@@ -148,9 +153,12 @@ pub struct TestServer {
     server: Option<RunningServer>,
     overrides: Overrides,
     base_path: String,
+    /// Where requests go when it differs from the base URL's origin (the second instance of a
+    /// pair serves the first one's base URL, as instances behind one load balancer do).
+    listen_origin: Option<(String, String)>,
 }
 
-fn settings_for(dir: &std::path::Path, listener: &TcpListener, overrides: &Overrides, base_path: &str) -> Settings {
+fn settings_for(dir: &std::path::Path, listener: &TcpListener, overrides: &Overrides, base_path: &str, database: Option<&udap_server::store::PgOptions>) -> Settings {
     let addr = listener.local_addr().expect("addr");
     let mut o = overrides.clone();
     o.listen = Some(addr.to_string());
@@ -158,7 +166,11 @@ fn settings_for(dir: &std::path::Path, listener: &TcpListener, overrides: &Overr
     // Issue 8 item 4: the stub JWKS and CRL hosts listen on 127.0.0.1, which the outbound address
     // policy refuses by default; a test can still set it to false.
     o.outbound_allow_private_networks = Some(o.outbound_allow_private_networks.unwrap_or(true));
-    Settings::resolve(dir.to_path_buf(), FileConfig::default(), o).expect("settings")
+    let mut settings = Settings::resolve(dir.to_path_buf(), FileConfig::default(), o).expect("settings");
+    if let Some(db) = database {
+        settings.store = udap_server::store::StoreLocation::Postgres(db.clone());
+    }
+    settings
 }
 
 impl TestServer {
@@ -169,11 +181,11 @@ impl TestServer {
     pub fn start_with(opts: Options) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let settings = settings_for(dir.path(), &listener, &opts.overrides, &opts.base_path);
+        let settings = settings_for(dir.path(), &listener, &opts.overrides, &opts.base_path, opts.database.as_ref());
         let base = settings.base_url.clone();
         let community = opts.community.unwrap_or_else(|| TestCommunity::new(COMMUNITY_URI));
-        {
-            let store = Store::open(&udap_server::cli::serve::store_path(dir.path())).expect("store");
+        if !opts.join {
+            let store = Store::open_at(&settings.store).expect("store");
             let mut rec = community.record(&base, true);
             rec.settings = opts.community_settings.clone();
             store.communities().put(rec).expect("put community");
@@ -186,6 +198,9 @@ impl TestServer {
         }
         let state = udap_server::cli::serve::prepare(settings).expect("prepare");
         let store = StoreHandle(Some(state.store.clone()));
+        let listen = format!("http://{}", listener.local_addr().expect("addr"));
+        let origin = origin_of(&base);
+        let listen_origin = (origin != listen).then_some((origin, listen));
         let server = http::start(state, listener).expect("start");
         TestServer {
             ep: Endpoints::new(&base),
@@ -198,6 +213,7 @@ impl TestServer {
             server: Some(server),
             overrides: opts.overrides,
             base_path: opts.base_path,
+            listen_origin,
         }
     }
 
@@ -219,7 +235,7 @@ impl TestServer {
         let mut tries = 0;
         let (state, listener) = loop {
             let listener = TcpListener::bind(addr);
-            let settings = listener.as_ref().ok().map(|l| settings_for(self.dir.path(), l, &self.overrides, &self.base_path));
+            let settings = listener.as_ref().ok().map(|l| settings_for(self.dir.path(), l, &self.overrides, &self.base_path, None));
             match (listener, settings.map(udap_server::cli::serve::prepare)) {
                 (Ok(l), Some(Ok(state))) => break (state, l),
                 _ if tries < 100 => {
@@ -235,21 +251,29 @@ impl TestServer {
 
     /// GET a path under the base URL.
     pub fn get(&self, path: &str) -> reqwest::blocking::Response {
-        self.http.get(format!("{}{}", self.base.trim_end_matches('/'), path)).send().expect("GET")
+        self.http.get(self.route(&format!("{}{}", self.base.trim_end_matches('/'), path))).send().expect("GET")
     }
 
     /// GET a path at the server root (health, metrics).
     pub fn get_root(&self, path: &str) -> reqwest::blocking::Response {
-        let u = url::Url::parse(&self.base).expect("base");
-        self.http.get(format!("{}://{}{}", u.scheme(), u.host_str().unwrap_or("127.0.0.1"), u.port().map(|p| format!(":{p}")).unwrap_or_default()) + path).send().expect("GET")
+        self.http.get(self.route(&format!("{}{path}", origin_of(&self.base)))).send().expect("GET")
+    }
+
+    /// `url` sent to this instance: the base URL's origin swapped for the listening address when
+    /// they differ (the second instance of a pair).
+    pub fn route(&self, url: &str) -> String {
+        match &self.listen_origin {
+            Some((origin, listen)) if url.starts_with(origin.as_str()) => format!("{listen}{}", &url[origin.len()..]),
+            _ => url.to_string(),
+        }
     }
 
     pub fn post_json(&self, url: &str, body: &Value) -> reqwest::blocking::Response {
-        self.http.post(url).json(body).send().expect("POST")
+        self.http.post(self.route(url)).json(body).send().expect("POST")
     }
 
     pub fn post_form(&self, url: &str, form: &[(&str, &str)]) -> reqwest::blocking::Response {
-        self.http.post(url).form(form).send().expect("POST form")
+        self.http.post(self.route(url)).form(form).send().expect("POST form")
     }
 
     /// A software statement for `identity` with sensible client_credentials defaults; `patch`
@@ -304,6 +328,12 @@ impl Drop for TestServer {
             s.stop();
         }
     }
+}
+
+/// `scheme://host:port` of a URL.
+pub fn origin_of(url: &str) -> String {
+    let u = url::Url::parse(url).expect("URL");
+    format!("{}://{}{}", u.scheme(), u.host_str().unwrap_or("127.0.0.1"), u.port().map(|p| format!(":{p}")).unwrap_or_default())
 }
 
 /// Shallow-merges `patch` into `target`; `null` removes a key.

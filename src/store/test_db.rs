@@ -1,5 +1,6 @@
-//! The backends the conformance suite runs on: redb on a temporary file, and PostgreSQL on a fresh
-//! database created for the test (from `UDAP_TEST_DATABASE_URL`) and dropped after it.
+//! Test support, shared by the store's conformance suite and the integration tests (so it lives
+//! once): a PostgreSQL database of its own per test, created from `UDAP_TEST_DATABASE_URL` and
+//! dropped after it. Not part of the server.
 //!
 //! Without `UDAP_TEST_DATABASE_URL` the PostgreSQL variant prints why it is skipped and passes,
 //! unless `UDAP_REQUIRE_POSTGRES=1` (scripts/test sets it in CI), where a missing database fails.
@@ -7,10 +8,10 @@
 use crate::store::postgres::bridge::Bridge;
 use crate::store::{DatabaseUrl, PgOptions, Store};
 
-pub(crate) const URL_VAR: &str = "UDAP_TEST_DATABASE_URL";
+pub const URL_VAR: &str = "UDAP_TEST_DATABASE_URL";
 
 /// A store on a database of its own; the database is dropped with it.
-pub(crate) struct TestDb {
+pub struct TestDb {
     store: Option<Store>,
     admin_url: String,
     name: String,
@@ -18,7 +19,7 @@ pub(crate) struct TestDb {
 }
 
 /// The server URL, or `None` (after saying why) when PostgreSQL tests are skipped.
-pub(crate) fn admin_url() -> Option<String> {
+pub fn admin_url() -> Option<String> {
     match std::env::var(URL_VAR) {
         Ok(url) if !url.trim().is_empty() => Some(url),
         _ => {
@@ -33,7 +34,7 @@ pub(crate) fn admin_url() -> Option<String> {
 }
 
 /// Runs SQL statements on the database at `url` (CREATE / DROP DATABASE, test set-up).
-pub(crate) fn admin_exec(url: &str, sql: &str) {
+pub fn admin_exec(url: &str, sql: &str) {
     try_exec(url, sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
@@ -51,7 +52,7 @@ fn try_exec(url: &str, sql: &str) -> Result<(), tokio_postgres::Error> {
 
 impl TestDb {
     /// A new, empty database (no schema yet).
-    pub(crate) fn empty() -> Option<TestDb> {
+    pub fn empty() -> Option<TestDb> {
         let admin_url = admin_url()?;
         let name = format!("udap_t_{}", hex::encode(rand_bytes(8)));
         admin_exec(&admin_url, &format!("CREATE DATABASE {name}"));
@@ -67,22 +68,22 @@ impl TestDb {
     }
 
     /// A new database with a connected (migrated) store.
-    pub(crate) fn create() -> Option<TestDb> {
+    pub fn create() -> Option<TestDb> {
         let mut db = TestDb::empty()?;
         db.store = Some(Store::connect(&db.options()).expect("connect to the test database"));
         Some(db)
     }
 
-    pub(crate) fn options(&self) -> PgOptions {
+    pub fn options(&self) -> PgOptions {
         PgOptions::new(DatabaseUrl::new(self.url.as_str()))
     }
 
-    pub(crate) fn store(&self) -> &Store {
+    pub fn store(&self) -> &Store {
         self.store.as_ref().expect("connected")
     }
 
     /// Runs SQL in this test's database.
-    pub(crate) fn exec(&self, sql: &str) {
+    pub fn exec(&self, sql: &str) {
         admin_exec(&self.url, sql);
     }
 }
