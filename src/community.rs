@@ -129,7 +129,11 @@ pub fn build(record: &CommunityRecord, fetcher: Arc<CrlFetcher>, now: i64) -> Re
     let leaf = chain
         .first()
         .ok_or_else(|| CommunityError::Trust { uri: uri.clone(), problem: "signing chain holds no certificate".into() })?;
-    let key = PKey::private_key_from_pem(record.signing_key_pem.as_bytes())
+    // Sealed at rest when a key-encryption key is configured (issue 9).
+    let key_pem = crate::kek::configured()
+        .and_then(|k| crate::kek::open_stored(k, &crate::kek::community_key_context(&uri), &record.signing_key_pem))
+        .map_err(|e| CommunityError::Trust { uri: uri.clone(), problem: format!("signing key: {e}") })?;
+    let key = PKey::private_key_from_pem(key_pem.as_bytes())
         .map_err(|_| CommunityError::Trust { uri: uri.clone(), problem: "signing key is not a PEM private key".into() })?;
     let leaf_key = leaf
         .public_key()
@@ -175,7 +179,7 @@ pub fn build(record: &CommunityRecord, fetcher: Arc<CrlFetcher>, now: i64) -> Re
         )
     };
 
-    let signer = Signer::from_pem(&record.signing_key_pem, Some(&record.signing_chain_pem))
+    let signer = Signer::from_pem(&key_pem, Some(&record.signing_chain_pem))
         .map_err(|e| CommunityError::Trust { uri: uri.clone(), problem: format!("signing key: {e}") })?;
     Ok(Community { uri, trust, policy, certifier_trust, signer, signing_sans: validated.san_uris, is_default: record.is_default, record: record.clone() })
 }

@@ -63,7 +63,7 @@ fn create(store: &Store, settings: &Settings, now: i64) -> anyhow::Result<()> {
         intermediates_pem: vec![read(&intermediate)?],
         crls_pem: crls.iter().map(|c| read(&c.pem_path)).collect::<Result<_, _>>()?,
         signing_chain_pem: read(&server_pem)?,
-        signing_key_pem: read(&server_key)?,
+        signing_key_pem: crate::kek::seal_community_key(DEV_COMMUNITY_URI, &read(&server_key)?)?,
         revocation: REVOCATION_FAIL_CLOSED.to_string(),
         is_default: true,
         created_at: now,
@@ -101,7 +101,7 @@ fn refresh(store: &Store, settings: &Settings, mut record: CommunityRecord, now:
         let server = ca.issue_leaf(std::slice::from_ref(&settings.base_url), Some("udap-server development server"), KeyKind::Rsa2048, 365, true, now)?;
         let (pem, key) = CaDir::write_leaf(&server, &dir.join("server"), true)?;
         record.signing_chain_pem = read(&pem)?;
-        record.signing_key_pem = read(&key)?;
+        record.signing_key_pem = crate::kek::seal_community_key(DEV_COMMUNITY_URI, &read(&key)?)?;
         tracing::info!(base_url = %settings.base_url, "development community: issued a server certificate for the new base URL");
         changed = true;
     }

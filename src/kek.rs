@@ -36,6 +36,8 @@ pub enum KekError {
     Corrupt,
     #[error("sealing failed")]
     Seal,
+    #[error("{0}")]
+    Config(String),
 }
 
 /// A loaded key-encryption key.
@@ -108,6 +110,25 @@ impl Kek {
         let plain = self.key.open_in_place(nonce, Aad::from(context.as_bytes()), &mut buf).map_err(|_| KekError::Corrupt)?;
         String::from_utf8(plain.to_vec()).map_err(|_| KekError::Corrupt)
     }
+}
+
+/// The KEK this process was configured with (environment), loaded once.
+pub fn configured() -> Result<Option<&'static Kek>, KekError> {
+    static KEK: std::sync::OnceLock<Result<Option<Kek>, String>> = std::sync::OnceLock::new();
+    match KEK.get_or_init(|| Kek::from_env().map_err(|e| e.to_string())) {
+        Ok(k) => Ok(k.as_ref()),
+        Err(text) => Err(KekError::Config(text.clone())),
+    }
+}
+
+/// The record name bound to a community's sealed signing key.
+pub fn community_key_context(uri: &str) -> String {
+    format!("communities/{uri}/signing_key")
+}
+
+/// A community's signing key PEM as it is stored: sealed when a KEK is configured.
+pub fn seal_community_key(uri: &str, pem: &str) -> Result<String, KekError> {
+    seal_if_configured(configured()?, &community_key_context(uri), pem)
 }
 
 /// True for a value produced by [`Kek::seal`].

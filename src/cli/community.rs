@@ -126,7 +126,7 @@ pub fn run(cmd: CommunityCommand, target: &super::StoreTarget, json_out: bool) -
                 intermediates_pem: intermediates.iter().map(|p| read_text(p, "intermediate")).collect::<Result<_, _>>()?,
                 crls_pem: crls.iter().map(|p| read_crl(p)).collect::<Result<_, _>>()?,
                 signing_chain_pem: read_text(&signing_cert, "signing certificate")?,
-                signing_key_pem: read_text(&signing_key, "signing key")?,
+                signing_key_pem: crate::kek::seal_community_key(&uri, &read_text(&signing_key, "signing key")?)?,
                 revocation: revocation.to_string(),
                 is_default: default || existing.as_ref().is_some_and(|e| e.is_default),
                 created_at: existing.as_ref().map_or(now, |e| e.created_at),

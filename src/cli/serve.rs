@@ -142,11 +142,11 @@ pub fn prepare(settings: Settings) -> anyhow::Result<AppState> {
     let communities = community::LiveCommunities::build(&records, &settings.base_url, fetcher, now)
         .context("a configured community cannot be served; fix it with `udap-server community ...`")?;
     store.spawn_pruner(Duration::from_secs(60), || chrono::Utc::now().timestamp())?;
-    let kek = crate::kek::Kek::from_env()?;
-    if let Some(k) = &kek {
+    let kek = crate::kek::configured()?;
+    if let Some(k) = kek {
         tracing::info!(kek_id = k.id(), "private keys are sealed at rest with the configured key-encryption key");
     }
-    let tokens = crate::server_keys::token_issuer(&store, &settings, kek.as_ref(), now)?;
+    let tokens = crate::server_keys::token_issuer(&store, &settings, kek, now)?;
     let communities = Arc::new(communities);
     // Issue 9 item 4: changes to the stored communities (another instance, an admin command)
     // are picked up without a restart.

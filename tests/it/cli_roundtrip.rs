@@ -287,3 +287,49 @@ fn access_log_has_one_line_per_request_without_the_query() {
     assert!(line.contains("status=200") && line.contains("method=GET"), "{line}");
     assert!(!text.contains("secret-looking-value"), "query strings are never logged");
 }
+
+#[test]
+fn private_keys_are_sealed_at_rest_with_a_key_encryption_key() {
+    // Issue 9: private keys in the database are protected with a KEK from the environment.
+    const KEK: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let port = free_port();
+    let spawn = |kek: Option<&str>| {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--data-dir").arg(&data).args(["serve", "--listen", &format!("127.0.0.1:{port}")]).stdout(Stdio::null()).stderr(Stdio::piped());
+        cmd.env_remove("UDAP_KEY_ENCRYPTION_KEY").env_remove("UDAP_KEY_ENCRYPTION_KEY_FILE");
+        if let Some(k) = kek {
+            cmd.env("UDAP_KEY_ENCRYPTION_KEY", k);
+        }
+        cmd.spawn().expect("spawn serve")
+    };
+    let healthy = || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if reqwest::blocking::get(format!("http://127.0.0.1:{port}/.well-known/udap")).is_ok_and(|r| r.status().is_success()) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    };
+    let first = Served(spawn(Some(KEK)));
+    assert!(healthy(), "zero-config serve with a KEK");
+    drop(first);
+    {
+        let store = udap_server::store::Store::open(&data.join("udap.redb")).unwrap();
+        let community = store.communities().default().unwrap().expect("dev community");
+        assert!(udap_server::kek::is_sealed(&community.signing_key_pem));
+        assert!(!community.signing_key_pem.contains("PRIVATE KEY"));
+        let key = store.server_keys().get_or_create("token-rs256", 0, || panic!("created by serve")).unwrap();
+        assert!(udap_server::kek::is_sealed(&key.key_pem));
+    }
+    // Without the KEK the server refuses to start, and says which key it needs.
+    let out = spawn(None).wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("key-encryption key"), "{err}");
+    let _again = Served(spawn(Some(KEK)));
+    assert!(healthy(), "serves again with the KEK");
+}
