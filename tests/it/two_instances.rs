@@ -129,3 +129,42 @@ fn a_community_added_through_one_instance_is_trusted_by_the_other() {
     assert_eq!(cancel.status().as_u16(), 200);
     assert_eq!(error_of(p.b.udap_token(&p.a.assertion(&other, &client_id, json!({})))), (400, "invalid_client".into()));
 }
+
+#[test]
+fn sign_in_on_one_instance_consent_on_the_other_and_exchange_on_the_first() {
+    // Sessions, interactions, codes and grants live in the shared database.
+    use crate::authcode::flow::{add_app, add_user, authorize_url, exchange_public, hidden, location, query, Browser, PASSWORD, REDIRECT, VERIFIER};
+    let Some(p) = Pair::start() else { return };
+    let scope = "launch/patient patient/*.rs openid fhirUser";
+    add_app(&p.a, "app", "none", None, scope);
+    add_user(&p.a, "alice", Some("Patient/p1"), &["p1"]);
+    let b = Browser::new();
+    // Instance A: the authorization request and the sign-in.
+    let login_url = location(&b.get(&authorize_url(&p.a, "app", scope, &[])));
+    let html = b.get(&login_url).text().unwrap();
+    let signed_in = b.post(&format!("{}/login", p.a.base), &[("username", "alice"), ("password", PASSWORD), ("csrf", &hidden(&html, "csrf")), ("interaction", &hidden(&html, "interaction"))]);
+    let next = location(&signed_in);
+    // Instance B: the consent page and the decision (the browser's cookie names a session A made).
+    let res = b.get(&p.b.route(&next));
+    assert_eq!(res.status().as_u16(), 200, "B knows A's session and interaction");
+    let html = res.text().unwrap();
+    assert!(html.contains("id=\"approve\""), "the consent page");
+    let mut form: Vec<(&str, &str)> = vec![("decision", "approve")];
+    let (csrf, interaction) = (hidden(&html, "csrf"), hidden(&html, "interaction"));
+    form.push(("csrf", &csrf));
+    form.push(("interaction", &interaction));
+    let offered = crate::authcode::flow::checkbox_values(&html);
+    for (value, checked) in &offered {
+        if *checked {
+            form.push(("scope", value));
+        }
+    }
+    let done = location(&b.post(&p.b.route(&format!("{}/authorize/consent", p.a.base)), &form));
+    assert!(done.starts_with(REDIRECT), "{done}");
+    let code = query(&done)["code"].clone();
+    // Instance A: the code exchange.
+    let res = exchange_public(&p.a, "app", &code, VERIFIER);
+    assert_eq!(res.status().as_u16(), 200);
+    let t: Value = res.json().unwrap();
+    assert_eq!(t["patient"], "p1");
+}
