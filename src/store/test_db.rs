@@ -78,6 +78,11 @@ impl TestDb {
         PgOptions::new(DatabaseUrl::new(self.url.as_str()))
     }
 
+    /// The database's URL (with its password: for test processes only).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     pub fn store(&self) -> &Store {
         self.store.as_ref().expect("connected")
     }

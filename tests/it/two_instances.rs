@@ -168,3 +168,70 @@ fn sign_in_on_one_instance_consent_on_the_other_and_exchange_on_the_first() {
     let t: Value = res.json().unwrap();
     assert_eq!(t["patient"], "p1");
 }
+
+#[test]
+fn killing_one_instance_under_load_loses_no_replay_protection() {
+    // Issue 9 item 5: kill -9 instance A under load; B keeps serving, and no assertion A accepted
+    // is accepted again (A answered 200 only after the jti was committed to the shared database).
+    use crate::common::cli::{free_port, serve};
+    use udap_server::oauth::urls::Endpoints;
+    let Some(db) = TestDb::create() else { return };
+    let (port_a, port_b) = (free_port(), free_port());
+    let base = format!("http://127.0.0.1:{port_a}");
+    let community = TestCommunity::new(udap_server::pki::testing::COMMUNITY_URI);
+    db.store().communities().put(community.record(&base, true)).unwrap();
+    let args = ["--database-url", db.url(), "--base-url", base.as_str(), "--outbound-allow-private-networks"];
+    let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = serve(dirs.0.path(), port_a, &args);
+    let _b = serve(dirs.1.path(), port_b, &args);
+    let ep = Endpoints::new(&base);
+    let at = |port: u16, url: &str| url.replacen(&base, &format!("http://127.0.0.1:{port}"), 1);
+    let http = reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(30)).build().unwrap();
+    let id = community.client(SAN);
+    let t = now();
+    let statement = id.sign(&json!({"iss": SAN, "sub": SAN, "aud": ep.registration, "exp": t + 300, "iat": t, "jti": udap_server::oauth::random_token(16),
+        "client_name": "B2B", "contacts": ["mailto:ops@example.org"], "grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "private_key_jwt", "scope": "system/Patient.rs"}));
+    let res = http.post(at(port_b, &ep.registration)).json(&json!({"software_statement": statement, "udap": "1"})).send().unwrap();
+    assert_eq!(res.status().as_u16(), 201);
+    let client_id = res.json::<Value>().unwrap()["client_id"].as_str().unwrap().to_string();
+    let assertions: Vec<String> = (0..410)
+        .map(|_| id.sign(&json!({"iss": client_id, "sub": client_id, "aud": ep.token, "exp": t + 300, "iat": t, "jti": udap_server::oauth::random_token(16)})))
+        .collect();
+    let token = |port: u16, assertion: &str| {
+        http.post(at(port, &ep.token))
+            .form(&[("grant_type", "client_credentials"), ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"), ("client_assertion", assertion), ("udap", "1")])
+            .send()
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    };
+    // Load on A from 4 threads (the first 400 assertions), killed part-way.
+    let to_a: Vec<String> = assertions[..400].to_vec();
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for chunk in to_a.chunks(100) {
+            let (token, results) = (&token, &results);
+            scope.spawn(move || {
+                for a in chunk {
+                    let status = token(port_a, a);
+                    results.lock().unwrap().push((a.clone(), status));
+                }
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let mut a = a;
+        a.0.kill().unwrap(); // SIGKILL
+        let _ = a.0.wait();
+    });
+    let results = results.into_inner().unwrap();
+    let accepted: Vec<&String> = results.iter().filter(|(_, s)| *s == 200).map(|(a, _)| a).collect();
+    assert!(!accepted.is_empty(), "A accepted some before it was killed");
+    assert!(results.iter().any(|(_, s)| *s == 0), "A was killed under load (some requests failed)");
+    for a in &accepted {
+        assert_eq!(token(port_b, a), 400, "an assertion A accepted is never accepted again");
+    }
+    // B keeps serving.
+    for a in &assertions[400..410] {
+        assert_eq!(token(port_b, a), 200);
+    }
+}

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 // Issue 8 item 4: a stand-in for the remote hosts the server fetches from (JWKS, CRLs).
+pub mod cli;
 pub mod stub;
 // SMART backend-service clients, shared by token_smart and outbound_fetch.
 pub mod smart;
