@@ -25,8 +25,7 @@ impl Pair {
     fn start() -> Option<Pair> {
         let db = TestDb::empty()?;
         let a = TestServer::start_with(Options { database: Some(db.options()), ..Default::default() });
-        let mut overrides = udap_server::config::Overrides::default();
-        overrides.base_url = Some(a.base.clone());
+        let overrides = udap_server::config::Overrides { base_url: Some(a.base.clone()), ..Default::default() };
         let b = TestServer::start_with(Options { database: Some(db.options()), join: true, overrides, ..Default::default() });
         Some(Pair { a, b, _db: db })
     }
