@@ -217,7 +217,11 @@ fn killing_one_instance_under_load_loses_no_replay_protection() {
                 }
             });
         }
-        std::thread::sleep(std::time::Duration::from_millis(300));
+        // Killed once A has answered some of them, with most still to come.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while results.lock().unwrap().len() < 40 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         let mut a = a;
         a.0.kill().unwrap(); // SIGKILL
         let _ = a.0.wait();
