@@ -81,9 +81,17 @@ enum Cmd {
         /// SMART: the client's private key (from `smart-key`).
         #[arg(long)]
         smart_key: Option<PathBuf>,
-        /// The server's process id, to report its CPU time per request.
+        /// The server's process id, to report its CPU time per request; repeat for several
+        /// instances (their CPU is added up).
         #[arg(long)]
-        server_pid: Option<u32>,
+        server_pid: Vec<u32>,
+        /// Send the requests round-robin to these origins (e.g. two instances serving one base
+        /// URL, as behind a load balancer) instead of the base URL's own; repeat for each.
+        #[arg(long)]
+        target: Vec<String>,
+        /// A label for this run in the results (e.g. "postgres, 2 instances").
+        #[arg(long)]
+        label: Option<String>,
         /// Threads of the client's async runtime (kept small: it shares the machine).
         #[arg(long, default_value_t = 1)]
         client_threads: usize,
@@ -110,8 +118,8 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Micro { dir, secs, results } => micro::run(&dir, secs, results.as_deref()),
         Cmd::SmartKey { out_dir } => load::smart_key(&out_dir),
-        Cmd::Load { base_url, data_dir, mode, n, concurrency, smart_client, smart_key, server_pid, client_threads, results } => {
-            load::run(load::LoadArgs { base_url, data_dir, mode, n, concurrency, smart_client, smart_key, server_pid, client_threads, results })
+        Cmd::Load { base_url, data_dir, mode, n, concurrency, smart_client, smart_key, server_pid, target, label, client_threads, results } => {
+            load::run(load::LoadArgs { base_url, data_dir, mode, n, concurrency, smart_client, smart_key, server_pids: server_pid, targets: target, label, client_threads, results })
         }
         Cmd::Summary { results, micro, openssl_speed, cores } => summary::run(&results, micro.as_deref(), &openssl_speed, cores),
     }

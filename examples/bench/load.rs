@@ -29,7 +29,10 @@ pub struct LoadArgs {
     pub concurrency: usize,
     pub smart_client: Option<PathBuf>,
     pub smart_key: Option<PathBuf>,
-    pub server_pid: Option<u32>,
+    pub server_pids: Vec<u32>,
+    /// Origins to spread requests over (empty: the base URL's).
+    pub targets: Vec<String>,
+    pub label: Option<String>,
     pub client_threads: usize,
     pub results: Option<PathBuf>,
 }
@@ -141,13 +144,14 @@ struct Sample {
     ok: bool,
 }
 
-/// Fires `bodies` with exactly `concurrency` requests in flight; each body once.
-async fn fire(http: &reqwest::Client, url: &str, bodies: Arc<Vec<Bytes>>, concurrency: usize) -> (Vec<Sample>, Duration, Option<String>) {
+/// Fires `bodies` with exactly `concurrency` requests in flight; each body once, request `i` to
+/// `urls[i % urls.len()]`.
+async fn fire(http: &reqwest::Client, urls: &[String], bodies: Arc<Vec<Bytes>>, concurrency: usize) -> (Vec<Sample>, Duration, Option<String>) {
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let tasks: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (http, url, bodies, next) = (http.clone(), url.to_string(), Arc::clone(&bodies), Arc::clone(&next));
+            let (http, urls, bodies, next) = (http.clone(), urls.to_vec(), Arc::clone(&bodies), Arc::clone(&next));
             tokio::spawn(async move {
                 let mut samples = Vec::with_capacity(bodies.len() / concurrency + 1);
                 let mut first_error = None;
@@ -155,7 +159,8 @@ async fn fire(http: &reqwest::Client, url: &str, bodies: Arc<Vec<Bytes>>, concur
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(body) = bodies.get(i) else { break };
                     let t = Instant::now();
-                    let res = http.post(&url).header(reqwest::header::CONTENT_TYPE, FORM).body(body.clone()).send().await;
+                    let url = &urls[i % urls.len()];
+                    let res = http.post(url).header(reqwest::header::CONTENT_TYPE, FORM).body(body.clone()).send().await;
                     let (ok, err) = match res {
                         Ok(r) => {
                             let status = r.status().as_u16();
@@ -189,11 +194,26 @@ async fn fire(http: &reqwest::Client, url: &str, bodies: Arc<Vec<Bytes>>, concur
     (all, start.elapsed(), first_error)
 }
 
+/// CPU seconds of these processes together; `None` when there are none or one cannot be read.
+fn cpu_of(pids: &[u32]) -> Option<f64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|p| cpu_secs(Some(*p))).sum()
+}
+
 pub fn run(a: LoadArgs) -> anyhow::Result<()> {
     if a.n == 0 || a.concurrency == 0 {
         bail!("--n and --concurrency must be at least 1");
     }
     let ep = Endpoints::new(&a.base_url);
+    // Where the token requests go: the base URL, or the same path on each target origin.
+    let urls: Vec<String> = if a.targets.is_empty() {
+        vec![ep.token.clone()]
+    } else {
+        let origin = url::Url::parse(&a.base_url)?.origin().ascii_serialization();
+        a.targets.iter().map(|t| ep.token.replacen(&origin, t.trim_end_matches('/'), 1)).collect()
+    };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(a.client_threads.max(1)).enable_all().build()?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(a.concurrency)
@@ -239,13 +259,13 @@ pub fn run(a: LoadArgs) -> anyhow::Result<()> {
         Mode::Smart => "smart",
     };
     let (samples, elapsed, cpu_server, cpu_client, idle_pct, first_error) = rt.block_on(async {
-        let (w, _, err) = fire(&http, &ep.token, warm, a.concurrency).await;
+        let (w, _, err) = fire(&http, &urls, warm, a.concurrency).await;
         if w.iter().any(|s| !s.ok) {
             bail!("warm-up requests failed: {}", err.unwrap_or_default());
         }
-        let (s0, c0, m0) = (cpu_secs(a.server_pid), cpu_secs(None), machine_jiffies());
-        let (samples, elapsed, err) = fire(&http, &ep.token, timed, a.concurrency).await;
-        let (s1, c1, m1) = (cpu_secs(a.server_pid), cpu_secs(None), machine_jiffies());
+        let (s0, c0, m0) = (cpu_of(&a.server_pids), cpu_secs(None), machine_jiffies());
+        let (samples, elapsed, err) = fire(&http, &urls, timed, a.concurrency).await;
+        let (s1, c1, m1) = (cpu_of(&a.server_pids), cpu_secs(None), machine_jiffies());
         let diff = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| b - a);
         let idle = m0.zip(m1).map(|((i0, t0), (i1, t1))| 100.0 * (i1 - i0) as f64 / (t1 - t0).max(1) as f64);
         Ok((samples, elapsed, diff(s0, s1), diff(c0, c1), idle, err))
@@ -277,7 +297,8 @@ pub fn run(a: LoadArgs) -> anyhow::Result<()> {
             &json!({
                 "mode": mode_name, "token_alg": token_alg, "concurrency": a.concurrency, "n": samples.len(),
                 "elapsed_s": elapsed.as_secs_f64(), "rps": rps, "p50_ms": p50, "p99_ms": p99, "errors": errors,
-                "server_cpu_us_per_req": srv_us, "client_cpu_us_per_req": cli_us, "machine_idle_pct": idle_pct, "presign_s": presign_secs,
+                "server_cpu_us_per_req": srv_us, "client_cpu_us_per_req": cli_us,
+                "label": a.label, "instances": a.targets.len().max(1), "machine_idle_pct": idle_pct, "presign_s": presign_secs,
                 "first_error": first_error,
             }),
         )?;

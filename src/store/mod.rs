@@ -40,6 +40,7 @@ pub use community::{Communities, CommunityRecord, REVOCATION_FAIL_CLOSED, REVOCA
 pub use error::StoreError;
 pub use jti::JtiStore;
 pub use location::{embedded_path, DatabaseUrl, PgOptions, StoreLocation, DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_SIZE};
+pub use self::postgres::counters as postgres_counters;
 pub use self::postgres::migrate::{Migrated, SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION};
 pub use pruner::PRUNE_GRACE_SECS;
 pub use self::redb::schema::SCHEMA_VERSION;

@@ -57,6 +57,9 @@ impl PgJti {
             Ok(!rows.is_empty())
         })?;
         self.commits.fetch_add(1, Ordering::Relaxed);
+        // One statement, committed on its own (autocommit).
+        super::count_round_trip();
+        super::count_commit();
         Ok(fresh)
     }
 

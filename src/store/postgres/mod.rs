@@ -12,6 +12,7 @@ pub mod migrate;
 pub(crate) mod txn;
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
@@ -22,6 +23,25 @@ use self::txn::PgTxn;
 use super::location::PgOptions;
 use super::txn::{ReadTxn, WriteTxn};
 use super::StoreError;
+
+/// Statements sent to PostgreSQL by this process (BEGIN, each query, COMMIT; statement preparation,
+/// cached per connection, is not counted) and transactions committed: for `/metrics` and the
+/// benchmark's "round trips per token request".
+static ROUND_TRIPS: AtomicU64 = AtomicU64::new(0);
+static COMMITS: AtomicU64 = AtomicU64::new(0);
+
+pub(crate) fn count_round_trip() {
+    ROUND_TRIPS.fetch_add(1, Ordering::Relaxed);
+}
+
+pub(crate) fn count_commit() {
+    COMMITS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// `(round trips, commits)` since the process started.
+pub fn counters() -> (u64, u64) {
+    (ROUND_TRIPS.load(Ordering::Relaxed), COMMITS.load(Ordering::Relaxed))
+}
 
 /// A connected pool (cheap to clone: the jti store and the pruner hold clones).
 #[derive(Clone)]
@@ -141,6 +161,7 @@ impl PgBackend {
                 .read_only(true)
                 .start(),
         )?;
+        count_round_trip();
         let txn = ReadTxn::Postgres(PgTxn::new(tx, &s.bridge, false));
         let out = f(&txn)?;
         if let ReadTxn::Postgres(t) = txn {
@@ -162,6 +183,7 @@ impl PgBackend {
                 .isolation_level(IsolationLevel::ReadCommitted)
                 .start(),
         )?;
+        count_round_trip();
         let txn = WriteTxn::Postgres(PgTxn::new(tx, &s.bridge, true));
         let out = f(&txn)?;
         if let WriteTxn::Postgres(t) = txn {

@@ -73,7 +73,10 @@ impl<'a> PgTxn<'a> {
     }
 
     pub(crate) fn commit(self) -> Result<(), StoreError> {
-        Ok(self.bridge.block_on(self.tx.commit())?)
+        super::count_round_trip();
+        self.bridge.block_on(self.tx.commit())?;
+        super::count_commit();
+        Ok(())
     }
 
     fn execute(
@@ -83,6 +86,7 @@ impl<'a> PgTxn<'a> {
     ) -> Result<u64, StoreError> {
         self.bridge.block_on(async {
             let st = self.tx.prepare_cached(sql).await?;
+            super::count_round_trip();
             Ok(self.tx.execute(&st, params).await?)
         })
     }
@@ -94,6 +98,7 @@ impl<'a> PgTxn<'a> {
     ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
         self.bridge.block_on(async {
             let st = self.tx.prepare_cached(sql).await?;
+            super::count_round_trip();
             Ok(self.tx.query(&st, params).await?)
         })
     }
