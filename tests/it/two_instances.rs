@@ -238,3 +238,24 @@ fn killing_one_instance_under_load_loses_no_replay_protection() {
         assert_eq!(token(port_b, a), 200);
     }
 }
+
+#[test]
+fn a_crl_published_through_one_instance_revokes_on_the_other() {
+    // UDAP-48 across instances: a community's CRL changed in the shared database is applied by
+    // every instance without a restart.
+    use udap_server::pki::ca::CertSpec;
+    let Some(mut p) = Pair::start() else { return };
+    let leaf = p.a.community.pki.issue_leaf(&CertSpec::leaf("member", SAN, p.a.community.pki.now)).unwrap();
+    let id = crate::common::Identity::from_leaf(&p.a.community.pki, &leaf, SAN);
+    let client_id = p.a.register(&id);
+    assert_eq!(p.b.udap_token(&p.a.assertion(&id, &client_id, json!({}))).status().as_u16(), 200);
+    // The administrator publishes a CRL listing the member's certificate (through A's database).
+    p.a.community.revoked.push(leaf.serial_hex.clone());
+    let mut record = p.a.store.communities().get(&p.a.community.uri).unwrap().unwrap();
+    record.crls_pem = p.a.community.record(&p.a.base, true).crls_pem;
+    p.a.store.communities().put(record).unwrap();
+    assert!(
+        eventually(|| error_of(p.b.udap_token(&p.a.assertion(&id, &client_id, json!({})))) == (400, "invalid_client".into())),
+        "B refuses the revoked certificate"
+    );
+}
