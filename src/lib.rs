@@ -12,3 +12,6 @@ pub mod dev_community;
 pub mod http;
 pub mod oauth;
 pub mod server_keys;
+// Issue 8 (fuzzing): the cargo-fuzz target bodies, shared with the corpus replay test.
+#[doc(hidden)]
+pub mod fuzzing;

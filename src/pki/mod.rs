@@ -18,7 +18,7 @@ mod cache;
 mod certinfo;
 mod checks;
 mod community;
-mod crl;
+pub(crate) mod crl;
 mod error;
 mod fetch;
 mod path;
