@@ -55,6 +55,43 @@ fn fixture_chains_validate_at_now() {
     ));
 }
 
+/// The seeds were signed for the fixture: each reaches the last check of its target, so the
+/// fuzzer mutates inputs that pass the cheap checks (a regenerated fixture without regenerated
+/// seeds fails here).
+#[test]
+fn seeds_reach_the_deep_checks() {
+    let seed = |target: &str, name: &str| {
+        std::fs::read(fuzz_dir().join("corpus").join(target).join(name)).unwrap()
+    };
+    let f = fixture();
+    let token = String::from_utf8(seed("jws", "seed-rs256-x5c")).unwrap();
+    let claims = jose::parse_compact(&token)
+        .unwrap()
+        .verify(&f.rsa_key, &AlgPolicy::default())
+        .unwrap()
+        .clone();
+    let claims = RegisteredClaims::from_claims(&claims).unwrap();
+    assert!(time_rules()
+        .iter()
+        .all(|rules| jose::check_time(&claims, rules).is_ok()));
+    assert!(udap_jwt::verify_signature(&token, &f.rs256_only).is_ok());
+
+    let (x5c, now) = split_x5c(&seed("x5c_chain", "seed-rsa-int"));
+    assert!(pki::validate_chain(&x5c, &f.community, now).is_ok());
+
+    let body: Value =
+        serde_json::from_slice(&seed("metadata", "seed-registration-authcode")).unwrap();
+    let statement = body["software_statement"].as_str().unwrap();
+    let (claims, _) = udap_jwt::verify_signature(statement, &AlgPolicy::default()).unwrap();
+    assert!(client_metadata::validate(&claims).is_ok());
+    assert!(client_metadata::intended_use(&claims, &f.vocabulary).is_ok());
+
+    let crl = ParsedCrl::from_der(&seed("crl", "seed-intermediate-revoked-der")).unwrap();
+    assert!(crl
+        .usable_for(&f.rsa_leaf, false, &f.intermediate, NOW)
+        .is_ok());
+}
+
 #[test]
 fn split_x5c_inverts_join() {
     let x5c = vec![b"leaf".to_vec(), Vec::new(), b"root".to_vec()];
@@ -266,7 +303,7 @@ fn regenerate_fixture_and_seeds() {
     write(
         &form_dir,
         "seed-token-udap",
-        format!("grant_type=client_credentials&scope=system%2FPatient.rs&udap=1&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={rs256}"),
+        format!("grant_type=client_credentials&scope=system%2FPatient.rs&udap=1&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=eyJhbGciOiJSUzI1NiJ9.e30.c2ln"),
     );
     write(&form_dir, "seed-token-code", format!("grant_type=authorization_code&code=abc&redirect_uri=https%3A%2F%2Fapp.example.org%2Fcb&code_verifier={verifier}&code_challenge={challenge}"));
     write(&form_dir, "seed-authorize", format!("response_type=code&client_id=c1&redirect_uri=https%3A%2F%2Fapp.example.org%2Fcb&scope=launch%2Fpatient+openid+patient%2F*.rs&state=xyz&aud=https%3A%2F%2Fas.example.org&code_challenge={challenge}&code_challenge_method=S256&nonce=n&launch=l1"));
