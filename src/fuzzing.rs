@@ -24,8 +24,11 @@ use crate::pki::{self, CrlFetcher, RevocationPolicy, TrustCommunity};
 /// The time every target judges validity at: the fixture PKI was built for it.
 pub const NOW: i64 = 1_750_000_000;
 
+/// A target body: arbitrary bytes in, nothing out, never a panic.
+pub type Target = fn(&[u8]);
+
 /// Every target, by its cargo-fuzz name (`fuzz/fuzz_targets/<name>.rs`, `fuzz/corpus/<name>/`).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("jws", jws),
     ("x5c_chain", x5c_chain),
     ("crl", crl),

@@ -303,7 +303,7 @@ fn regenerate_fixture_and_seeds() {
     write(
         &form_dir,
         "seed-token-udap",
-        format!("grant_type=client_credentials&scope=system%2FPatient.rs&udap=1&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=eyJhbGciOiJSUzI1NiJ9.e30.c2ln"),
+        "grant_type=client_credentials&scope=system%2FPatient.rs&udap=1&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=eyJhbGciOiJSUzI1NiJ9.e30.c2ln",
     );
     write(&form_dir, "seed-token-code", format!("grant_type=authorization_code&code=abc&redirect_uri=https%3A%2F%2Fapp.example.org%2Fcb&code_verifier={verifier}&code_challenge={challenge}"));
     write(&form_dir, "seed-authorize", format!("response_type=code&client_id=c1&redirect_uri=https%3A%2F%2Fapp.example.org%2Fcb&scope=launch%2Fpatient+openid+patient%2F*.rs&state=xyz&aud=https%3A%2F%2Fas.example.org&code_challenge={challenge}&code_challenge_method=S256&nonce=n&launch=l1"));
