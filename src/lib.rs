@@ -16,3 +16,6 @@ pub mod kek;
 pub mod logging;
 pub mod oauth;
 pub mod server_keys;
+// Issue 8 (fuzzing): the cargo-fuzz target bodies, shared with the corpus replay test.
+#[doc(hidden)]
+pub mod fuzzing;

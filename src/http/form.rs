@@ -20,16 +20,7 @@ impl Form {
         if !has_media_type(req, "application/x-www-form-urlencoded") {
             return Err(OAuthError::new(ErrorCode::InvalidRequest, "Content-Type must be application/x-www-form-urlencoded"));
         }
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-            .map_err(|_| OAuthError::new(ErrorCode::InvalidRequest, "the body is not valid form encoding"))?;
-        let mut map = HashMap::with_capacity(pairs.len());
-        for (k, v) in pairs {
-            if map.contains_key(&k) {
-                return Err(OAuthError::new(ErrorCode::InvalidRequest, format!("parameter {k} is repeated")));
-            }
-            map.insert(k, v);
-        }
-        Ok(Form(map))
+        parse_pairs(body).map(Form)
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -54,6 +45,21 @@ impl Form {
         }
         creds
     }
+}
+
+/// The body's parameters, each at most once (RFC 6749 §3.2: a repeated one is `invalid_request`).
+/// Separate from [`Form::parse`] so it can be fuzzed without an `HttpRequest`.
+pub fn parse_pairs(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|_| OAuthError::new(ErrorCode::InvalidRequest, "the body is not valid form encoding"))?;
+    let mut map = HashMap::with_capacity(pairs.len());
+    for (k, v) in pairs {
+        if map.contains_key(&k) {
+            return Err(OAuthError::new(ErrorCode::InvalidRequest, format!("parameter {k} is repeated")));
+        }
+        map.insert(k, v);
+    }
+    Ok(map)
 }
 
 /// RFC 6749 §2.3.1: `Basic base64(urlencode(id) ":" urlencode(secret))`.

@@ -19,7 +19,7 @@ mod cache;
 mod certinfo;
 mod checks;
 mod community;
-mod crl;
+pub(crate) mod crl;
 mod error;
 mod fetch;
 mod path;

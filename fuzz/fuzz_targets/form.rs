@@ -1,0 +1,4 @@
+//! Fuzz target `form`: the body is `udap_server::fuzzing::form`, which the corpus replay test also runs.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| udap_server::fuzzing::form(data));
