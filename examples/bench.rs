@@ -26,7 +26,10 @@ mod summary;
 mod util;
 
 #[derive(Debug, Parser)]
-#[command(name = "bench", about = "udap-server benchmark driver (see scripts/bench)")]
+#[command(
+    name = "bench",
+    about = "udap-server benchmark driver (see scripts/bench)"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -118,9 +121,38 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Micro { dir, secs, results } => micro::run(&dir, secs, results.as_deref()),
         Cmd::SmartKey { out_dir } => load::smart_key(&out_dir),
-        Cmd::Load { base_url, data_dir, mode, n, concurrency, smart_client, smart_key, server_pid, target, label, client_threads, results } => {
-            load::run(load::LoadArgs { base_url, data_dir, mode, n, concurrency, smart_client, smart_key, server_pids: server_pid, targets: target, label, client_threads, results })
-        }
-        Cmd::Summary { results, micro, openssl_speed, cores } => summary::run(&results, micro.as_deref(), &openssl_speed, cores),
+        Cmd::Load {
+            base_url,
+            data_dir,
+            mode,
+            n,
+            concurrency,
+            smart_client,
+            smart_key,
+            server_pid,
+            target,
+            label,
+            client_threads,
+            results,
+        } => load::run(load::LoadArgs {
+            base_url,
+            data_dir,
+            mode,
+            n,
+            concurrency,
+            smart_client,
+            smart_key,
+            server_pids: server_pid,
+            targets: target,
+            label,
+            client_threads,
+            results,
+        }),
+        Cmd::Summary {
+            results,
+            micro,
+            openssl_speed,
+            cores,
+        } => summary::run(&results, micro.as_deref(), &openssl_speed, cores),
     }
 }

@@ -28,7 +28,11 @@ pub enum CommunityError {
     #[error("community {uri}: the signing certificate does not chain to the community's anchors: {problem}")]
     SigningCertUntrusted { uri: String, problem: String },
     #[error("community {uri}: the signing certificate's SAN URIs {sans:?} do not include the base URL `{base_url}`; issue a server certificate with SAN URI {base_url} (UDAP-10)")]
-    BaseUrlNotInSan { uri: String, sans: Vec<String>, base_url: String },
+    BaseUrlNotInSan {
+        uri: String,
+        sans: Vec<String>,
+        base_url: String,
+    },
 }
 
 /// Per-community policy, stored in the community record's `settings` (all optional).
@@ -109,59 +113,137 @@ pub fn check_uri(uri: &str) -> Result<(), CommunityError> {
 }
 
 fn policy_revocation(record: &CommunityRecord) -> Result<RevocationPolicy, CommunityError> {
-    record.revocation.parse().map_err(|_| CommunityError::Trust {
-        uri: record.uri.clone(),
-        problem: format!("unknown revocation policy `{}` (use fail-closed or fail-open)", record.revocation),
-    })
+    record
+        .revocation
+        .parse()
+        .map_err(|_| CommunityError::Trust {
+            uri: record.uri.clone(),
+            problem: format!(
+                "unknown revocation policy `{}` (use fail-closed or fail-open)",
+                record.revocation
+            ),
+        })
 }
 
 /// Builds a servable community from its record, checking everything that can be checked offline.
 /// `now` is used for the signing certificate's path check; revocation of our own certificate is
 /// not enforced here (an administrator may add a community before its CRL is reachable).
-pub fn build(record: &CommunityRecord, fetcher: Arc<CrlFetcher>, now: i64) -> Result<Community, CommunityError> {
+pub fn build(
+    record: &CommunityRecord,
+    fetcher: Arc<CrlFetcher>,
+    now: i64,
+) -> Result<Community, CommunityError> {
     let uri = record.uri.clone();
     check_uri(&uri)?;
-    let trust = TrustCommunity::from_pem(&uri, &record.anchors_pem, &record.intermediates_pem, &record.crls_pem, policy_revocation(record)?, fetcher.clone())
-        .map_err(|e| CommunityError::Trust { uri: uri.clone(), problem: e.to_string() })?;
+    let trust = TrustCommunity::from_pem(
+        &uri,
+        &record.anchors_pem,
+        &record.intermediates_pem,
+        &record.crls_pem,
+        policy_revocation(record)?,
+        fetcher.clone(),
+    )
+    .map_err(|e| CommunityError::Trust {
+        uri: uri.clone(),
+        problem: e.to_string(),
+    })?;
 
-    let chain = X509::stack_from_pem(record.signing_chain_pem.as_bytes())
-        .map_err(|e| CommunityError::Trust { uri: uri.clone(), problem: format!("signing chain is not PEM certificates: {e}") })?;
-    let leaf = chain
-        .first()
-        .ok_or_else(|| CommunityError::Trust { uri: uri.clone(), problem: "signing chain holds no certificate".into() })?;
+    let chain = X509::stack_from_pem(record.signing_chain_pem.as_bytes()).map_err(|e| {
+        CommunityError::Trust {
+            uri: uri.clone(),
+            problem: format!("signing chain is not PEM certificates: {e}"),
+        }
+    })?;
+    let leaf = chain.first().ok_or_else(|| CommunityError::Trust {
+        uri: uri.clone(),
+        problem: "signing chain holds no certificate".into(),
+    })?;
     // Sealed at rest when a key-encryption key is configured (issue 9).
     let key_pem = crate::kek::configured()
-        .and_then(|k| crate::kek::open_stored(k, &crate::kek::community_key_context(&uri), &record.signing_key_pem))
-        .map_err(|e| CommunityError::Trust { uri: uri.clone(), problem: format!("signing key: {e}") })?;
-    let key = PKey::private_key_from_pem(key_pem.as_bytes())
-        .map_err(|_| CommunityError::Trust { uri: uri.clone(), problem: "signing key is not a PEM private key".into() })?;
-    let leaf_key = leaf
-        .public_key()
-        .map_err(|e| CommunityError::Trust { uri: uri.clone(), problem: format!("signing certificate has no usable public key: {e}") })?;
+        .and_then(|k| {
+            crate::kek::open_stored(
+                k,
+                &crate::kek::community_key_context(&uri),
+                &record.signing_key_pem,
+            )
+        })
+        .map_err(|e| CommunityError::Trust {
+            uri: uri.clone(),
+            problem: format!("signing key: {e}"),
+        })?;
+    let key =
+        PKey::private_key_from_pem(key_pem.as_bytes()).map_err(|_| CommunityError::Trust {
+            uri: uri.clone(),
+            problem: "signing key is not a PEM private key".into(),
+        })?;
+    let leaf_key = leaf.public_key().map_err(|e| CommunityError::Trust {
+        uri: uri.clone(),
+        problem: format!("signing certificate has no usable public key: {e}"),
+    })?;
     if !leaf_key.public_eq(&key) {
         return Err(CommunityError::KeyMismatch { uri });
     }
     match key.rsa() {
         Ok(rsa) if rsa.size() * 8 >= 2048 => {}
-        Ok(rsa) => return Err(CommunityError::SigningKeyNotRsa { uri, problem: format!("it has {} bits", rsa.size() * 8) }),
-        Err(_) => return Err(CommunityError::SigningKeyNotRsa { uri, problem: "it is not an RSA key".into() }),
+        Ok(rsa) => {
+            return Err(CommunityError::SigningKeyNotRsa {
+                uri,
+                problem: format!("it has {} bits", rsa.size() * 8),
+            })
+        }
+        Err(_) => {
+            return Err(CommunityError::SigningKeyNotRsa {
+                uri,
+                problem: "it is not an RSA key".into(),
+            })
+        }
     }
 
     // The signing chain must itself be trusted by the community, or clients will reject our metadata.
     let ders: Vec<Vec<u8>> = chain.iter().filter_map(|c| c.to_der().ok()).collect();
-    let path_only = TrustCommunity::from_pem(&uri, &record.anchors_pem, &record.intermediates_pem, &record.crls_pem, RevocationPolicy::FailOpen, Arc::new(CrlFetcher::offline()))
-        .map_err(|e| CommunityError::Trust { uri: uri.clone(), problem: e.to_string() })?;
-    let validated = pki::validate_chain(&ders, &path_only, now)
-        .map_err(|e| CommunityError::SigningCertUntrusted { uri: uri.clone(), problem: e.to_string() })?;
+    let path_only = TrustCommunity::from_pem(
+        &uri,
+        &record.anchors_pem,
+        &record.intermediates_pem,
+        &record.crls_pem,
+        RevocationPolicy::FailOpen,
+        Arc::new(CrlFetcher::offline()),
+    )
+    .map_err(|e| CommunityError::Trust {
+        uri: uri.clone(),
+        problem: e.to_string(),
+    })?;
+    let validated = pki::validate_chain(&ders, &path_only, now).map_err(|e| {
+        CommunityError::SigningCertUntrusted {
+            uri: uri.clone(),
+            problem: e.to_string(),
+        }
+    })?;
 
-    let policy: CommunityPolicy = serde_json::from_value(serde_json::Value::Object(record.settings.clone()))
-        .map_err(|e| CommunityError::Trust { uri: uri.clone(), problem: format!("settings: {e}") })?;
-    if let Some(missing) = policy.certifications_required.iter().find(|r| !policy.certifications_supported.contains(r)) {
-        return Err(CommunityError::Trust { uri, problem: format!("required certification {missing} is not listed as supported") });
+    let policy: CommunityPolicy = serde_json::from_value(serde_json::Value::Object(
+        record.settings.clone(),
+    ))
+    .map_err(|e| CommunityError::Trust {
+        uri: uri.clone(),
+        problem: format!("settings: {e}"),
+    })?;
+    if let Some(missing) = policy
+        .certifications_required
+        .iter()
+        .find(|r| !policy.certifications_supported.contains(r))
+    {
+        return Err(CommunityError::Trust {
+            uri,
+            problem: format!("required certification {missing} is not listed as supported"),
+        });
     }
     let certifier_trust = if policy.certifier_anchors_pem.is_empty() {
         if !policy.certifications_required.is_empty() {
-            return Err(CommunityError::Trust { uri, problem: "certifications are required but no certifier anchors are configured".into() });
+            return Err(CommunityError::Trust {
+                uri,
+                problem: "certifications are required but no certifier anchors are configured"
+                    .into(),
+            });
         }
         None
     } else {
@@ -175,23 +257,48 @@ pub fn build(record: &CommunityRecord, fetcher: Arc<CrlFetcher>, now: i64) -> Re
                 policy_revocation(record)?,
                 fetcher.clone(),
             )
-                .map_err(|e| CommunityError::Trust { uri: uri.clone(), problem: format!("certifier anchors: {e}") })?,
+            .map_err(|e| CommunityError::Trust {
+                uri: uri.clone(),
+                problem: format!("certifier anchors: {e}"),
+            })?,
         )
     };
 
-    let signer = Signer::from_pem(&key_pem, Some(&record.signing_chain_pem))
-        .map_err(|e| CommunityError::Trust { uri: uri.clone(), problem: format!("signing key: {e}") })?;
-    Ok(Community { uri, trust, policy, certifier_trust, signer, signing_sans: validated.san_uris, is_default: record.is_default, record: record.clone() })
+    let signer = Signer::from_pem(&key_pem, Some(&record.signing_chain_pem)).map_err(|e| {
+        CommunityError::Trust {
+            uri: uri.clone(),
+            problem: format!("signing key: {e}"),
+        }
+    })?;
+    Ok(Community {
+        uri,
+        trust,
+        policy,
+        certifier_trust,
+        signer,
+        signing_sans: validated.san_uris,
+        is_default: record.is_default,
+        record: record.clone(),
+    })
 }
 
 /// Builds every stored community and checks that each signing certificate names `base_url` as a
 /// SAN URI (UDAP-10: signed metadata `iss` = base URL = a SAN URI of the signing leaf).
-pub fn build_all(records: &[CommunityRecord], base_url: &str, fetcher: Arc<CrlFetcher>, now: i64) -> Result<CommunitySet, CommunityError> {
+pub fn build_all(
+    records: &[CommunityRecord],
+    base_url: &str,
+    fetcher: Arc<CrlFetcher>,
+    now: i64,
+) -> Result<CommunitySet, CommunityError> {
     let mut set = CommunitySet::default();
     for record in records {
         let c = build(record, fetcher.clone(), now)?;
         if !c.signing_sans.iter().any(|s| s == base_url) {
-            return Err(CommunityError::BaseUrlNotInSan { uri: c.uri.clone(), sans: c.signing_sans.clone(), base_url: base_url.to_string() });
+            return Err(CommunityError::BaseUrlNotInSan {
+                uri: c.uri.clone(),
+                sans: c.signing_sans.clone(),
+                base_url: base_url.to_string(),
+            });
         }
         if c.is_default || set.default_uri.is_none() {
             set.default_uri = Some(c.uri.clone());
@@ -228,7 +335,12 @@ fn records_digest(records: &[CommunityRecord]) -> [u8; 32] {
 
 impl LiveCommunities {
     /// Builds the set from `records` (refusing a community that cannot be served).
-    pub fn build(records: &[CommunityRecord], base_url: &str, fetcher: Arc<CrlFetcher>, now: i64) -> Result<Self, CommunityError> {
+    pub fn build(
+        records: &[CommunityRecord],
+        base_url: &str,
+        fetcher: Arc<CrlFetcher>,
+        now: i64,
+    ) -> Result<Self, CommunityError> {
         let set = build_all(records, base_url, fetcher.clone(), now)?;
         Ok(LiveCommunities {
             current: parking_lot::RwLock::new(Arc::new(set)),
@@ -272,7 +384,12 @@ pub struct CommunityPoller {
 }
 
 impl CommunityPoller {
-    pub fn spawn(live: Arc<LiveCommunities>, store: crate::store::Store, interval: std::time::Duration, clock: fn() -> i64) -> std::io::Result<Self> {
+    pub fn spawn(
+        live: Arc<LiveCommunities>,
+        store: crate::store::Store,
+        interval: std::time::Duration,
+        clock: fn() -> i64,
+    ) -> std::io::Result<Self> {
         let (stop, stop_rx) = std::sync::mpsc::sync_channel::<()>(0);
         let handle = std::thread::Builder::new().name("udap-community-poller".into()).spawn(move || {
             // The last refused change, so a bad record is reported once, not every interval.
@@ -301,7 +418,10 @@ impl CommunityPoller {
                 }
             }
         })?;
-        Ok(CommunityPoller { stop: Some(stop), handle: Some(handle) })
+        Ok(CommunityPoller {
+            stop: Some(stop),
+            handle: Some(handle),
+        })
     }
 }
 
@@ -321,7 +441,9 @@ mod live_tests {
     use crate::pki::testing::TestPki;
 
     fn record(pki: &TestPki, uri: &str, base_url: &str) -> CommunityRecord {
-        let server = pki.issue_leaf(&CertSpec::leaf("udap-server", base_url, pki.now)).unwrap();
+        let server = pki
+            .issue_leaf(&CertSpec::leaf("udap-server", base_url, pki.now))
+            .unwrap();
         CommunityRecord {
             uri: uri.into(),
             anchors_pem: vec![pki.root.cert_pem.clone()],
@@ -344,16 +466,31 @@ mod live_tests {
         let pki = TestPki::new(now).unwrap();
         let base = "https://as.example.org";
         let good = record(&pki, crate::pki::testing::COMMUNITY_URI, base);
-        let live = LiveCommunities::build(std::slice::from_ref(&good), base, Arc::new(CrlFetcher::offline()), now).unwrap();
-        assert_eq!(live.reload(std::slice::from_ref(&good), now).unwrap(), Reload::Unchanged);
+        let live = LiveCommunities::build(
+            std::slice::from_ref(&good),
+            base,
+            Arc::new(CrlFetcher::offline()),
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            live.reload(std::slice::from_ref(&good), now).unwrap(),
+            Reload::Unchanged
+        );
         let mut second = record(&pki, "urn:example:second", base);
         second.is_default = false;
-        assert_eq!(live.reload(&[good.clone(), second.clone()], now).unwrap(), Reload::Replaced { communities: 2 });
+        assert_eq!(
+            live.reload(&[good.clone(), second.clone()], now).unwrap(),
+            Reload::Replaced { communities: 2 }
+        );
         assert!(live.current().get("urn:example:second").is_some());
         let mut broken = second.clone();
         broken.signing_key_pem = "not a key".into();
         assert!(live.reload(&[good.clone(), broken], now).is_err());
         assert_eq!(live.current().len(), 2, "the running set stays");
-        assert_eq!(live.reload(std::slice::from_ref(&good), now).unwrap(), Reload::Replaced { communities: 1 });
+        assert_eq!(
+            live.reload(std::slice::from_ref(&good), now).unwrap(),
+            Reload::Replaced { communities: 1 }
+        );
     }
 }

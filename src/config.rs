@@ -17,7 +17,10 @@ pub const MAX_ACCESS_TOKEN_LIFETIME: u64 = 3600;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read configuration file {path}: {source}")]
-    ReadFile { path: PathBuf, source: std::io::Error },
+    ReadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("configuration file {path} is not valid TOML for udap-server: {message}")]
     ParseFile { path: PathBuf, message: String },
     #[error("setting `{key}` is invalid: {problem}")]
@@ -25,7 +28,10 @@ pub enum ConfigError {
 }
 
 fn invalid(key: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key, problem: problem.into() }
+    ConfigError::Invalid {
+        key,
+        problem: problem.into(),
+    }
 }
 
 /// How log lines are written.
@@ -94,7 +100,13 @@ impl std::fmt::Debug for FileStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The URL may carry a password.
         f.debug_struct("FileStore")
-            .field("url", &self.url.as_ref().map(|u| crate::store::DatabaseUrl::new(u.as_str())))
+            .field(
+                "url",
+                &self
+                    .url
+                    .as_ref()
+                    .map(|u| crate::store::DatabaseUrl::new(u.as_str())),
+            )
             .field("pool_size", &self.pool_size)
             .field("connect_timeout_secs", &self.connect_timeout_secs)
             .finish()
@@ -104,15 +116,25 @@ impl std::fmt::Debug for FileStore {
 /// Issue 9: the store location from the command line (`--database-url`, `--database-pool-size`,
 /// and their `UDAP_*` variables) over the file's `[store]` table over the default (redb in
 /// `data_dir`).
-pub fn store_location(data_dir: &Path, file: &FileStore, url: Option<&str>, pool_size: Option<usize>) -> Result<crate::store::StoreLocation, ConfigError> {
+pub fn store_location(
+    data_dir: &Path,
+    file: &FileStore,
+    url: Option<&str>,
+    pool_size: Option<usize>,
+) -> Result<crate::store::StoreLocation, ConfigError> {
     use crate::store::{DatabaseUrl, PgOptions, StoreLocation};
     let Some(url) = url.or(file.url.as_deref()).filter(|u| !u.trim().is_empty()) else {
-        return Ok(StoreLocation::Embedded(crate::store::embedded_path(data_dir)));
+        return Ok(StoreLocation::Embedded(crate::store::embedded_path(
+            data_dir,
+        )));
     };
     let mut opts = PgOptions::new(DatabaseUrl::new(url));
     if let Some(n) = pool_size.or(file.pool_size) {
         if n == 0 || n > 1024 {
-            return Err(invalid("store.pool_size (UDAP_DATABASE_POOL_SIZE, --database-pool-size)", "must be between 1 and 1024"));
+            return Err(invalid(
+                "store.pool_size (UDAP_DATABASE_POOL_SIZE, --database-pool-size)",
+                "must be between 1 and 1024",
+            ));
         }
         opts.pool_size = n;
     }
@@ -127,10 +149,14 @@ pub fn store_location(data_dir: &Path, file: &FileStore, url: Option<&str>, pool
 
 impl FileConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::ReadFile { path: path.to_path_buf(), source })?;
-        toml::from_str(&text)
-            .map_err(|e| ConfigError::ParseFile { path: path.to_path_buf(), message: e.to_string() })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::ParseFile {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
     }
 }
 
@@ -185,7 +211,10 @@ impl Settings {
         let store = store_location(&data_dir, &file.store, None, None)?;
         let f = file.server;
         let login_throttle = login_throttle(&o, &f)?;
-        let listen_text = o.listen.or(f.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let listen_text = o
+            .listen
+            .or(f.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
         let listen: SocketAddr = listen_text.parse().map_err(|_| {
             invalid(
                 "server.listen (UDAP_LISTEN, --listen)",
@@ -194,7 +223,10 @@ impl Settings {
         })?;
         let tls = match (o.tls_cert.or(f.tls_cert), o.tls_key.or(f.tls_key)) {
             (Some(cert), Some(key)) => {
-                for (k, p) in [("server.tls_cert (UDAP_TLS_CERT, --tls-cert)", &cert), ("server.tls_key (UDAP_TLS_KEY, --tls-key)", &key)] {
+                for (k, p) in [
+                    ("server.tls_cert (UDAP_TLS_CERT, --tls-cert)", &cert),
+                    ("server.tls_key (UDAP_TLS_KEY, --tls-key)", &key),
+                ] {
                     if let Err(e) = std::fs::metadata(p) {
                         return Err(invalid(k, format!("cannot read {}: {e}", p.display())));
                     }
@@ -203,22 +235,39 @@ impl Settings {
             }
             (None, None) => None,
             (Some(_), None) => {
-                return Err(invalid("server.tls_key (UDAP_TLS_KEY, --tls-key)", "a TLS certificate was given without its private key"))
+                return Err(invalid(
+                    "server.tls_key (UDAP_TLS_KEY, --tls-key)",
+                    "a TLS certificate was given without its private key",
+                ))
             }
             (None, Some(_)) => {
-                return Err(invalid("server.tls_cert (UDAP_TLS_CERT, --tls-cert)", "a TLS private key was given without its certificate"))
+                return Err(invalid(
+                    "server.tls_cert (UDAP_TLS_CERT, --tls-cert)",
+                    "a TLS private key was given without its certificate",
+                ))
             }
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let base_url = o.base_url.or(f.base_url).unwrap_or_else(|| format!("{scheme}://{listen}"));
+        let base_url = o
+            .base_url
+            .or(f.base_url)
+            .unwrap_or_else(|| format!("{scheme}://{listen}"));
         validate_base_url(&base_url)?;
         let workers = o.workers.or(f.workers).unwrap_or_else(|| {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
         });
         if workers == 0 || workers > 256 {
-            return Err(invalid("server.workers (UDAP_WORKERS, --workers)", "must be between 1 and 256"));
+            return Err(invalid(
+                "server.workers (UDAP_WORKERS, --workers)",
+                "must be between 1 and 256",
+            ));
         }
-        let lifetime = o.access_token_lifetime_secs.or(f.access_token_lifetime_secs).unwrap_or(DEFAULT_TOKEN_LIFETIME);
+        let lifetime = o
+            .access_token_lifetime_secs
+            .or(f.access_token_lifetime_secs)
+            .unwrap_or(DEFAULT_TOKEN_LIFETIME);
         if lifetime == 0 || lifetime > MAX_ACCESS_TOKEN_LIFETIME {
             return Err(invalid(
                 "server.access_token_lifetime_secs (UDAP_ACCESS_TOKEN_LIFETIME_SECS, --access-token-lifetime-secs)",
@@ -226,17 +275,34 @@ impl Settings {
             ));
         }
         let allowed_algs = o.allowed_algs.or(f.allowed_algs).unwrap_or_else(|| {
-            crate::jose::AlgPolicy::default().names().into_iter().map(String::from).collect()
+            crate::jose::AlgPolicy::default()
+                .names()
+                .into_iter()
+                .map(String::from)
+                .collect()
         });
-        crate::jose::AlgPolicy::from_names(&allowed_algs)
-            .map_err(|e| invalid("server.allowed_algs (UDAP_ALLOWED_ALGS, --allowed-algs)", e.to_string()))?;
+        crate::jose::AlgPolicy::from_names(&allowed_algs).map_err(|e| {
+            invalid(
+                "server.allowed_algs (UDAP_ALLOWED_ALGS, --allowed-algs)",
+                e.to_string(),
+            )
+        })?;
         // UDAP-2: RS256 is mandatory at the registration and token endpoints.
         if !allowed_algs.iter().any(|a| a.trim() == "RS256") {
-            return Err(invalid("server.allowed_algs (UDAP_ALLOWED_ALGS, --allowed-algs)", "must include RS256 (UDAP requires it)"));
+            return Err(invalid(
+                "server.allowed_algs (UDAP_ALLOWED_ALGS, --allowed-algs)",
+                "must include RS256 (UDAP requires it)",
+            ));
         }
-        let token_signing_alg = o.token_signing_alg.or(f.token_signing_alg).unwrap_or_else(|| "RS256".into());
+        let token_signing_alg = o
+            .token_signing_alg
+            .or(f.token_signing_alg)
+            .unwrap_or_else(|| "RS256".into());
         if !matches!(token_signing_alg.as_str(), "RS256" | "ES256") {
-            return Err(invalid("server.token_signing_alg (UDAP_TOKEN_SIGNING_ALG, --token-signing-alg)", format!("`{token_signing_alg}` is not RS256 or ES256")));
+            return Err(invalid(
+                "server.token_signing_alg (UDAP_TOKEN_SIGNING_ALG, --token-signing-alg)",
+                format!("`{token_signing_alg}` is not RS256 or ES256"),
+            ));
         }
         let intended_use_enforced_from = match o.intended_use_enforcement_date.or(f.intended_use_enforcement_date) {
             None => None,
@@ -250,9 +316,14 @@ impl Settings {
         };
         let frame_ancestors = o.frame_ancestors.or(f.frame_ancestors).unwrap_or_default();
         for origin in &frame_ancestors {
-            let ok = url::Url::parse(origin).is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.host_str().is_some() && u.path() == "/");
+            let ok = url::Url::parse(origin).is_ok_and(|u| {
+                matches!(u.scheme(), "https" | "http") && u.host_str().is_some() && u.path() == "/"
+            });
             if !ok {
-                return Err(invalid("server.frame_ancestors (UDAP_FRAME_ANCESTORS, --frame-ancestors)", format!("`{origin}` is not an origin like https://ehr.example.org")));
+                return Err(invalid(
+                    "server.frame_ancestors (UDAP_FRAME_ANCESTORS, --frame-ancestors)",
+                    format!("`{origin}` is not an origin like https://ehr.example.org"),
+                ));
             }
         }
         let vocabulary = crate::oauth::client_metadata::IntendedUseVocabulary::with_overrides(
@@ -265,7 +336,10 @@ impl Settings {
             store,
             data_dir,
             access_log: o.access_log.or(f.access_log).unwrap_or(false),
-            outbound_allow_private: o.outbound_allow_private_networks.or(f.outbound_allow_private_networks).unwrap_or(false),
+            outbound_allow_private: o
+                .outbound_allow_private_networks
+                .or(f.outbound_allow_private_networks)
+                .unwrap_or(false),
             frame_ancestors,
             vocabulary,
             token_signing_alg,
@@ -282,21 +356,41 @@ impl Settings {
 }
 
 /// Issue 8 item 3: `login_*` settings over the defaults, each within sane bounds.
-fn login_throttle(o: &Overrides, f: &FileServer) -> Result<crate::oauth::login_throttle::ThrottleSettings, ConfigError> {
+fn login_throttle(
+    o: &Overrides,
+    f: &FileServer,
+) -> Result<crate::oauth::login_throttle::ThrottleSettings, ConfigError> {
     let d = crate::oauth::login_throttle::ThrottleSettings::default();
     let s = crate::oauth::login_throttle::ThrottleSettings {
-        max_concurrent_hashes: o.login_max_concurrent_hashes.or(f.login_max_concurrent_hashes).unwrap_or(d.max_concurrent_hashes),
-        lockout_after: o.login_lockout_after.or(f.login_lockout_after).unwrap_or(d.lockout_after),
-        lockout_base_secs: o.login_lockout_base_secs.or(f.login_lockout_base_secs).unwrap_or(d.lockout_base_secs),
-        lockout_max_secs: o.login_lockout_max_secs.or(f.login_lockout_max_secs).unwrap_or(d.lockout_max_secs),
+        max_concurrent_hashes: o
+            .login_max_concurrent_hashes
+            .or(f.login_max_concurrent_hashes)
+            .unwrap_or(d.max_concurrent_hashes),
+        lockout_after: o
+            .login_lockout_after
+            .or(f.login_lockout_after)
+            .unwrap_or(d.lockout_after),
+        lockout_base_secs: o
+            .login_lockout_base_secs
+            .or(f.login_lockout_base_secs)
+            .unwrap_or(d.lockout_base_secs),
+        lockout_max_secs: o
+            .login_lockout_max_secs
+            .or(f.login_lockout_max_secs)
+            .unwrap_or(d.lockout_max_secs),
     };
     if !(1..=64).contains(&s.max_concurrent_hashes) {
         return Err(invalid("server.login_max_concurrent_hashes (UDAP_LOGIN_MAX_CONCURRENT_HASHES, --login-max-concurrent-hashes)", "must be between 1 and 64 (each check needs about 19 MiB)"));
     }
     if !(1..=1000).contains(&s.lockout_after) {
-        return Err(invalid("server.login_lockout_after (UDAP_LOGIN_LOCKOUT_AFTER, --login-lockout-after)", "must be between 1 and 1000 failures"));
+        return Err(invalid(
+            "server.login_lockout_after (UDAP_LOGIN_LOCKOUT_AFTER, --login-lockout-after)",
+            "must be between 1 and 1000 failures",
+        ));
     }
-    if !(1..=86_400).contains(&s.lockout_base_secs) || !(s.lockout_base_secs..=86_400).contains(&s.lockout_max_secs) {
+    if !(1..=86_400).contains(&s.lockout_base_secs)
+        || !(s.lockout_base_secs..=86_400).contains(&s.lockout_max_secs)
+    {
         return Err(invalid(
             "server.login_lockout_base_secs / login_lockout_max_secs (UDAP_LOGIN_LOCKOUT_*_SECS)",
             "need 1 <= base <= max <= 86400 seconds",
@@ -308,12 +402,19 @@ fn login_throttle(o: &Overrides, f: &FileServer) -> Result<crate::oauth::login_t
 /// The base URL is the issuer and the FHIR base: absolute http(s), no query or fragment (UDAP-10).
 pub fn validate_base_url(base_url: &str) -> Result<(), ConfigError> {
     const KEY: &str = "server.base_url (UDAP_BASE_URL, --base-url)";
-    let url = Url::parse(base_url).map_err(|e| invalid(KEY, format!("`{base_url}` is not an absolute URL: {e}")))?;
+    let url = Url::parse(base_url)
+        .map_err(|e| invalid(KEY, format!("`{base_url}` is not an absolute URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid(KEY, format!("`{base_url}` must use https (or http for local development)")));
+        return Err(invalid(
+            KEY,
+            format!("`{base_url}` must use https (or http for local development)"),
+        ));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid(KEY, format!("`{base_url}` must not carry a query or fragment")));
+        return Err(invalid(
+            KEY,
+            format!("`{base_url}` must not carry a query or fragment"),
+        ));
     }
     if url.host_str().is_none() {
         return Err(invalid(KEY, format!("`{base_url}` has no host")));
@@ -341,8 +442,15 @@ mod tests {
 
     #[test]
     fn flags_win_over_file() {
-        let o = Overrides { listen: Some("127.0.0.1:9000".into()), ..Default::default() };
-        let s = resolve("[server]\nlisten = \"127.0.0.1:7000\"\nbase_url = \"https://as.example/fhir\"\n", o).unwrap();
+        let o = Overrides {
+            listen: Some("127.0.0.1:9000".into()),
+            ..Default::default()
+        };
+        let s = resolve(
+            "[server]\nlisten = \"127.0.0.1:7000\"\nbase_url = \"https://as.example/fhir\"\n",
+            o,
+        )
+        .unwrap();
         assert_eq!(s.listen.port(), 9000);
         assert_eq!(s.base_url, "https://as.example/fhir");
     }
@@ -350,20 +458,98 @@ mod tests {
     #[test]
     fn invalid_values_name_the_key() {
         let cases: &[(&str, Overrides, &str)] = &[
-            ("", Overrides { listen: Some("nope".into()), ..Default::default() }, "server.listen"),
-            ("", Overrides { base_url: Some("ftp://x/".into()), ..Default::default() }, "server.base_url"),
-            ("", Overrides { base_url: Some("https://x/?a=b".into()), ..Default::default() }, "server.base_url"),
+            (
+                "",
+                Overrides {
+                    listen: Some("nope".into()),
+                    ..Default::default()
+                },
+                "server.listen",
+            ),
+            (
+                "",
+                Overrides {
+                    base_url: Some("ftp://x/".into()),
+                    ..Default::default()
+                },
+                "server.base_url",
+            ),
+            (
+                "",
+                Overrides {
+                    base_url: Some("https://x/?a=b".into()),
+                    ..Default::default()
+                },
+                "server.base_url",
+            ),
             // UDAP-53: never more than 60 minutes.
-            ("", Overrides { access_token_lifetime_secs: Some(3601), ..Default::default() }, "access_token_lifetime_secs"),
-            ("", Overrides { tls_cert: Some("/nonexistent.pem".into()), ..Default::default() }, "server.tls_key"),
+            (
+                "",
+                Overrides {
+                    access_token_lifetime_secs: Some(3601),
+                    ..Default::default()
+                },
+                "access_token_lifetime_secs",
+            ),
+            (
+                "",
+                Overrides {
+                    tls_cert: Some("/nonexistent.pem".into()),
+                    ..Default::default()
+                },
+                "server.tls_key",
+            ),
             // UDAP-2: `none` and HMAC are never allowed.
-            ("", Overrides { allowed_algs: Some(vec!["none".into()]), ..Default::default() }, "server.allowed_algs"),
-            ("", Overrides { allowed_algs: Some(vec!["HS256".into()]), ..Default::default() }, "server.allowed_algs"),
+            (
+                "",
+                Overrides {
+                    allowed_algs: Some(vec!["none".into()]),
+                    ..Default::default()
+                },
+                "server.allowed_algs",
+            ),
+            (
+                "",
+                Overrides {
+                    allowed_algs: Some(vec!["HS256".into()]),
+                    ..Default::default()
+                },
+                "server.allowed_algs",
+            ),
             // Issue 8 item 3
-            ("", Overrides { login_max_concurrent_hashes: Some(0), ..Default::default() }, "server.login_max_concurrent_hashes"),
-            ("", Overrides { login_lockout_after: Some(0), ..Default::default() }, "server.login_lockout_after"),
-            ("", Overrides { login_lockout_base_secs: Some(10), login_lockout_max_secs: Some(5), ..Default::default() }, "login_lockout_max_secs"),
-            ("", Overrides { allowed_algs: Some(vec!["ES256".into()]), ..Default::default() }, "server.allowed_algs"),
+            (
+                "",
+                Overrides {
+                    login_max_concurrent_hashes: Some(0),
+                    ..Default::default()
+                },
+                "server.login_max_concurrent_hashes",
+            ),
+            (
+                "",
+                Overrides {
+                    login_lockout_after: Some(0),
+                    ..Default::default()
+                },
+                "server.login_lockout_after",
+            ),
+            (
+                "",
+                Overrides {
+                    login_lockout_base_secs: Some(10),
+                    login_lockout_max_secs: Some(5),
+                    ..Default::default()
+                },
+                "login_lockout_max_secs",
+            ),
+            (
+                "",
+                Overrides {
+                    allowed_algs: Some(vec!["ES256".into()]),
+                    ..Default::default()
+                },
+                "server.allowed_algs",
+            ),
         ];
         for (file, o, key) in cases {
             let err = resolve(file, o.clone()).unwrap_err().to_string();
@@ -376,13 +562,28 @@ mod tests {
     fn outbound_private_networks_setting() {
         let rows: &[(&str, Option<bool>, bool)] = &[
             ("", None, false),
-            ("[server]\noutbound_allow_private_networks = true\n", None, true),
-            ("[server]\noutbound_allow_private_networks = true\n", Some(false), false),
+            (
+                "[server]\noutbound_allow_private_networks = true\n",
+                None,
+                true,
+            ),
+            (
+                "[server]\noutbound_allow_private_networks = true\n",
+                Some(false),
+                false,
+            ),
             ("", Some(true), true),
         ];
         for (file, flag, want) in rows {
-            let o = Overrides { outbound_allow_private_networks: *flag, ..Default::default() };
-            assert_eq!(resolve(file, o).unwrap().outbound_allow_private, *want, "{file:?} {flag:?}");
+            let o = Overrides {
+                outbound_allow_private_networks: *flag,
+                ..Default::default()
+            };
+            assert_eq!(
+                resolve(file, o).unwrap().outbound_allow_private,
+                *want,
+                "{file:?} {flag:?}"
+            );
         }
     }
 
@@ -398,14 +599,31 @@ mod tests {
         use crate::store::StoreLocation;
         let s = resolve("", Overrides::default()).unwrap();
         assert!(matches!(&s.store, StoreLocation::Embedded(p) if p.ends_with("udap.redb")));
-        let file: FileConfig = toml::from_str("[store]\nurl = \"postgres://u:filepw@db/udap\"\npool_size = 4\n").unwrap();
+        let file: FileConfig =
+            toml::from_str("[store]\nurl = \"postgres://u:filepw@db/udap\"\npool_size = 4\n")
+                .unwrap();
         let from_file = store_location(Path::new("/d"), &file.store, None, None).unwrap();
-        assert!(matches!(&from_file, StoreLocation::Postgres(o) if o.pool_size == 4 && o.url.expose() == "postgres://u:filepw@db/udap"));
-        let from_flag = store_location(Path::new("/d"), &file.store, Some("postgres://u:flagpw@db2/udap"), Some(8)).unwrap();
-        assert!(matches!(&from_flag, StoreLocation::Postgres(o) if o.pool_size == 8 && o.url.expose().contains("db2")));
+        assert!(
+            matches!(&from_file, StoreLocation::Postgres(o) if o.pool_size == 4 && o.url.expose() == "postgres://u:filepw@db/udap")
+        );
+        let from_flag = store_location(
+            Path::new("/d"),
+            &file.store,
+            Some("postgres://u:flagpw@db2/udap"),
+            Some(8),
+        )
+        .unwrap();
+        assert!(
+            matches!(&from_flag, StoreLocation::Postgres(o) if o.pool_size == 8 && o.url.expose().contains("db2"))
+        );
         let shown = format!("{from_flag:?} {:?}", file.store);
-        assert!(!shown.contains("flagpw") && !shown.contains("filepw"), "{shown}");
-        let err = store_location(Path::new("/d"), &file.store, None, Some(0)).unwrap_err().to_string();
+        assert!(
+            !shown.contains("flagpw") && !shown.contains("filepw"),
+            "{shown}"
+        );
+        let err = store_location(Path::new("/d"), &file.store, None, Some(0))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("store.pool_size"), "{err}");
         let settings = Settings::resolve(PathBuf::from("/d"), file, Overrides::default()).unwrap();
         assert!(!format!("{settings:?}").contains("filepw"));

@@ -49,19 +49,46 @@ fn create(store: &Store, settings: &Settings, now: i64) -> anyhow::Result<()> {
     let mut ca = if dir.join(crate::pki::ca::CA_STATE_FILE).exists() {
         CaDir::open(&dir)?
     } else {
-        CaDir::init(&dir, KeyKind::Rsa2048, true, &CaNames::for_community("udap-server development"), None, false, now)?
+        CaDir::init(
+            &dir,
+            KeyKind::Rsa2048,
+            true,
+            &CaNames::for_community("udap-server development"),
+            None,
+            false,
+            now,
+        )?
     };
     let crls = ca.publish_crl(CRL_DAYS, now)?;
-    let server = ca.issue_leaf(std::slice::from_ref(&settings.base_url), Some("udap-server development server"), KeyKind::Rsa2048, 365, true, now)?;
+    let server = ca.issue_leaf(
+        std::slice::from_ref(&settings.base_url),
+        Some("udap-server development server"),
+        KeyKind::Rsa2048,
+        365,
+        true,
+        now,
+    )?;
     let (server_pem, server_key) = CaDir::write_leaf(&server, &dir.join("server"), true)?;
-    let client = ca.issue_leaf(&[DEV_CLIENT_SAN.to_string()], Some("udap-server development client"), KeyKind::Rsa2048, 365, false, now)?;
+    let client = ca.issue_leaf(
+        &[DEV_CLIENT_SAN.to_string()],
+        Some("udap-server development client"),
+        KeyKind::Rsa2048,
+        365,
+        false,
+        now,
+    )?;
     let (client_pem, client_key) = CaDir::write_leaf(&client, &dir.join("client"), true)?;
-    let intermediate = ca.intermediate_cert_path().context("the development CA has no intermediate")?;
+    let intermediate = ca
+        .intermediate_cert_path()
+        .context("the development CA has no intermediate")?;
     let record = CommunityRecord {
         uri: DEV_COMMUNITY_URI.to_string(),
         anchors_pem: vec![read(&ca.root_cert_path())?],
         intermediates_pem: vec![read(&intermediate)?],
-        crls_pem: crls.iter().map(|c| read(&c.pem_path)).collect::<Result<_, _>>()?,
+        crls_pem: crls
+            .iter()
+            .map(|c| read(&c.pem_path))
+            .collect::<Result<_, _>>()?,
         signing_chain_pem: read(&server_pem)?,
         signing_key_pem: crate::kek::seal_community_key(DEV_COMMUNITY_URI, &read(&server_key)?)?,
         revocation: REVOCATION_FAIL_CLOSED.to_string(),
@@ -85,7 +112,12 @@ fn create(store: &Store, settings: &Settings, now: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn refresh(store: &Store, settings: &Settings, mut record: CommunityRecord, now: i64) -> anyhow::Result<()> {
+fn refresh(
+    store: &Store,
+    settings: &Settings,
+    mut record: CommunityRecord,
+    now: i64,
+) -> anyhow::Result<()> {
     let dir = ca_dir(&settings.data_dir);
     if !dir.join(crate::pki::ca::CA_STATE_FILE).exists() {
         return Ok(()); // CA files removed by hand: leave the record as the administrator left it.
@@ -98,17 +130,30 @@ fn refresh(store: &Store, settings: &Settings, mut record: CommunityRecord, now:
         .and_then(|der| crate::pki::san_uris(&der).ok())
         .unwrap_or_default();
     if !sans.contains(&settings.base_url) {
-        let server = ca.issue_leaf(std::slice::from_ref(&settings.base_url), Some("udap-server development server"), KeyKind::Rsa2048, 365, true, now)?;
+        let server = ca.issue_leaf(
+            std::slice::from_ref(&settings.base_url),
+            Some("udap-server development server"),
+            KeyKind::Rsa2048,
+            365,
+            true,
+            now,
+        )?;
         let (pem, key) = CaDir::write_leaf(&server, &dir.join("server"), true)?;
         record.signing_chain_pem = read(&pem)?;
         record.signing_key_pem = crate::kek::seal_community_key(DEV_COMMUNITY_URI, &read(&key)?)?;
         tracing::info!(base_url = %settings.base_url, "development community: issued a server certificate for the new base URL");
         changed = true;
     }
-    let stale = record.crls_pem.iter().any(|pem| crl_next_update(pem).is_none_or(|next| next < now + CRL_REFRESH_MARGIN));
+    let stale = record
+        .crls_pem
+        .iter()
+        .any(|pem| crl_next_update(pem).is_none_or(|next| next < now + CRL_REFRESH_MARGIN));
     if stale || record.crls_pem.is_empty() {
         let crls = ca.publish_crl(CRL_DAYS, now)?;
-        record.crls_pem = crls.iter().map(|c| read(&c.pem_path)).collect::<Result<_, _>>()?;
+        record.crls_pem = crls
+            .iter()
+            .map(|c| read(&c.pem_path))
+            .collect::<Result<_, _>>()?;
         tracing::info!("development community: re-published its CRLs");
         changed = true;
     }
@@ -121,7 +166,10 @@ fn refresh(store: &Store, settings: &Settings, mut record: CommunityRecord, now:
 
 /// A PEM CRL's nextUpdate (unix seconds), read with x509-parser as `pki` does.
 fn crl_next_update(pem: &str) -> Option<i64> {
-    let der = openssl::x509::X509Crl::from_pem(pem.as_bytes()).ok()?.to_der().ok()?;
+    let der = openssl::x509::X509Crl::from_pem(pem.as_bytes())
+        .ok()?
+        .to_der()
+        .ok()?;
     use x509_parser::prelude::{CertificateRevocationList, FromDer};
     let (_, crl) = CertificateRevocationList::from_der(&der).ok()?;
     crl.next_update().map(|t| t.timestamp())

@@ -27,7 +27,10 @@ pub enum KekError {
     #[error("the key-encryption key must be base64 of exactly 32 bytes (generate one with `openssl rand -base64 32`)")]
     BadKey,
     #[error("cannot read the key-encryption key file {path}: {source}")]
-    File { path: String, source: std::io::Error },
+    File {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("a stored private key is sealed with key-encryption key {needed}, but the configured key is {configured}")]
     WrongKey { needed: String, configured: String },
     #[error("a stored private key is sealed, but no key-encryption key is configured (set {KEK_ENV} or {KEK_FILE_ENV})")]
@@ -48,7 +51,9 @@ pub struct Kek {
 
 impl std::fmt::Debug for Kek {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Kek").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Kek")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -56,12 +61,16 @@ impl Kek {
     /// A KEK from its base64 text (standard or URL-safe alphabet, surrounding whitespace ignored).
     pub fn from_base64(text: &str) -> Result<Kek, KekError> {
         let text = text.trim();
-        let bytes = STANDARD.decode(text).or_else(|_| URL_SAFE_NO_PAD.decode(text.trim_end_matches('='))).map_err(|_| KekError::BadKey)?;
+        let bytes = STANDARD
+            .decode(text)
+            .or_else(|_| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')))
+            .map_err(|_| KekError::BadKey)?;
         if bytes.len() != 32 {
             return Err(KekError::BadKey);
         }
         let id = hex::encode(&openssl::sha::sha256(&bytes)[..8]);
-        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| KekError::BadKey)?);
+        let key =
+            LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| KekError::BadKey)?);
         Ok(Kek { key, id })
     }
 
@@ -72,7 +81,8 @@ impl Kek {
             return Kek::from_base64(&v).map(Some);
         }
         if let Ok(path) = std::env::var(KEK_FILE_ENV) {
-            let text = std::fs::read_to_string(&path).map_err(|source| KekError::File { path, source })?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|source| KekError::File { path, source })?;
             return Kek::from_base64(&text).map(Some);
         }
         Ok(None)
@@ -89,25 +99,41 @@ impl Kek {
         aws_lc_rs::rand::fill(&mut nonce).map_err(|_| KekError::Seal)?;
         let mut buf = plaintext.as_bytes().to_vec();
         self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(context.as_bytes()), &mut buf)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(context.as_bytes()),
+                &mut buf,
+            )
             .map_err(|_| KekError::Seal)?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&buf);
-        Ok(format!("{PREFIX}{}:{}", self.id, URL_SAFE_NO_PAD.encode(out)))
+        Ok(format!(
+            "{PREFIX}{}:{}",
+            self.id,
+            URL_SAFE_NO_PAD.encode(out)
+        ))
     }
 
     fn open_sealed(&self, context: &str, id: &str, body: &str) -> Result<String, KekError> {
         if id != self.id {
-            return Err(KekError::WrongKey { needed: id.to_string(), configured: self.id.clone() });
+            return Err(KekError::WrongKey {
+                needed: id.to_string(),
+                configured: self.id.clone(),
+            });
         }
-        let raw = URL_SAFE_NO_PAD.decode(body).map_err(|_| KekError::Corrupt)?;
+        let raw = URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| KekError::Corrupt)?;
         if raw.len() < NONCE_LEN {
             return Err(KekError::Corrupt);
         }
         let (nonce, sealed) = raw.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| KekError::Corrupt)?;
         let mut buf = sealed.to_vec();
-        let plain = self.key.open_in_place(nonce, Aad::from(context.as_bytes()), &mut buf).map_err(|_| KekError::Corrupt)?;
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut buf)
+            .map_err(|_| KekError::Corrupt)?;
         String::from_utf8(plain.to_vec()).map_err(|_| KekError::Corrupt)
     }
 }
@@ -137,7 +163,11 @@ pub fn is_sealed(value: &str) -> bool {
 }
 
 /// Seals `plaintext` when a KEK is configured; stores it as is otherwise.
-pub fn seal_if_configured(kek: Option<&Kek>, context: &str, plaintext: &str) -> Result<String, KekError> {
+pub fn seal_if_configured(
+    kek: Option<&Kek>,
+    context: &str,
+    plaintext: &str,
+) -> Result<String, KekError> {
     match kek {
         Some(k) => k.seal(context, plaintext),
         None => Ok(plaintext.to_string()),
@@ -147,7 +177,9 @@ pub fn seal_if_configured(kek: Option<&Kek>, context: &str, plaintext: &str) -> 
 /// Opens a stored value: sealed ones need the KEK that sealed them; plain ones (written before a
 /// KEK was configured) are returned as they are.
 pub fn open_stored(kek: Option<&Kek>, context: &str, stored: &str) -> Result<String, KekError> {
-    let Some(rest) = stored.strip_prefix(PREFIX) else { return Ok(stored.to_string()) };
+    let Some(rest) = stored.strip_prefix(PREFIX) else {
+        return Ok(stored.to_string());
+    };
     let (id, body) = rest.split_once(':').ok_or(KekError::Corrupt)?;
     match kek {
         Some(k) => k.open_sealed(context, id, body),
@@ -169,9 +201,19 @@ mod tests {
         let pem = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
         let sealed = k1.seal("server_keys/token-rs256", pem).unwrap();
         assert!(is_sealed(&sealed));
-        assert!(!sealed.contains("PRIVATE KEY"), "the PEM is not readable in the row");
-        assert_ne!(sealed, k1.seal("server_keys/token-rs256", pem).unwrap(), "a fresh nonce each time");
-        assert_eq!(open_stored(Some(&k1), "server_keys/token-rs256", &sealed).unwrap(), pem);
+        assert!(
+            !sealed.contains("PRIVATE KEY"),
+            "the PEM is not readable in the row"
+        );
+        assert_ne!(
+            sealed,
+            k1.seal("server_keys/token-rs256", pem).unwrap(),
+            "a fresh nonce each time"
+        );
+        assert_eq!(
+            open_stored(Some(&k1), "server_keys/token-rs256", &sealed).unwrap(),
+            pem
+        );
         // Plain values written before a KEK was configured still open.
         assert_eq!(open_stored(Some(&k1), "x", pem).unwrap(), pem);
         let rows: Vec<(&str, Option<&Kek>, &str, &str)> = vec![
@@ -182,17 +224,32 @@ mod tests {
         for (name, kek, ctx, value) in rows {
             assert!(open_stored(kek, ctx, value).is_err(), "{name}");
         }
-        assert!(matches!(open_stored(Some(&k2), "server_keys/token-rs256", &sealed), Err(KekError::WrongKey { .. })));
+        assert!(matches!(
+            open_stored(Some(&k2), "server_keys/token-rs256", &sealed),
+            Err(KekError::WrongKey { .. })
+        ));
         let mut tampered = sealed.clone();
         tampered.pop();
         tampered.push(if sealed.ends_with('A') { 'B' } else { 'A' });
-        assert!(matches!(open_stored(Some(&k1), "server_keys/token-rs256", &tampered), Err(KekError::Corrupt)));
+        assert!(matches!(
+            open_stored(Some(&k1), "server_keys/token-rs256", &tampered),
+            Err(KekError::Corrupt)
+        ));
     }
 
     #[test]
     fn the_key_must_be_32_bytes_of_base64() {
-        for bad in ["", "not base64!", "c2hvcnQ=", &STANDARD.encode([0u8; 31]), &STANDARD.encode([0u8; 33])] {
-            assert!(matches!(Kek::from_base64(bad), Err(KekError::BadKey)), "{bad}");
+        for bad in [
+            "",
+            "not base64!",
+            "c2hvcnQ=",
+            &STANDARD.encode([0u8; 31]),
+            &STANDARD.encode([0u8; 33]),
+        ] {
+            assert!(
+                matches!(Kek::from_base64(bad), Err(KekError::BadKey)),
+                "{bad}"
+            );
         }
         assert!(Kek::from_base64(&format!("  {K1}\n")).is_ok());
     }

@@ -5,17 +5,17 @@
 pub mod jose;
 pub mod pki;
 // Issue 8 item 4: the one outbound HTTP client (CRLs, JWK Sets).
-pub mod fetch;
-pub mod store;
 pub mod cli;
 pub mod community;
 pub mod config;
 pub mod dev_community;
+pub mod fetch;
 pub mod http;
 pub mod kek;
 pub mod logging;
 pub mod oauth;
 pub mod server_keys;
+pub mod store;
 // Issue 8 (fuzzing): the cargo-fuzz target bodies, shared with the corpus replay test.
 #[doc(hidden)]
 pub mod fuzzing;

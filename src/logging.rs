@@ -44,7 +44,12 @@ fn write_field(w: &mut Writer<'_>, field: &Field, value: &dyn fmt::Debug) -> fmt
 /// The text format's field formatter: `name=value` pairs separated by spaces, control characters
 /// escaped.
 pub fn escaped_fields() -> impl for<'w> FormatFields<'w> + Send + Sync + 'static {
-    EscapedFields(format::debug_fn(write_field as fn(&mut Writer<'_>, &Field, &dyn fmt::Debug) -> fmt::Result).delimited(" "))
+    EscapedFields(
+        format::debug_fn(
+            write_field as fn(&mut Writer<'_>, &Field, &dyn fmt::Debug) -> fmt::Result,
+        )
+        .delimited(" "),
+    )
 }
 
 struct EscapedFields<F>(F);
@@ -80,7 +85,14 @@ mod tests {
 
     #[test]
     fn escape_control_table() {
-        let rows = [("plain", "plain"), ("a\nb", "a\\nb"), ("a\r\nb", "a\\r\\nb"), ("t\tab", "t\\tab"), ("bell\u{7}", "bell\\u{7}"), ("é ü", "é ü")];
+        let rows = [
+            ("plain", "plain"),
+            ("a\nb", "a\\nb"),
+            ("a\r\nb", "a\\r\\nb"),
+            ("t\tab", "t\\tab"),
+            ("bell\u{7}", "bell\\u{7}"),
+            ("é ü", "é ü"),
+        ];
         for (input, want) in rows {
             assert_eq!(escape_control(input), want, "{input:?}");
         }

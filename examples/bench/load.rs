@@ -47,7 +47,10 @@ pub fn smart_key(out_dir: &Path) -> anyhow::Result<()> {
     let signer = Signer::from_pem(&pem, None)?;
     let jwks = json!({ "keys": [signer.public_jwk()] });
     std::fs::write(out_dir.join("smart.key"), &pem)?;
-    std::fs::write(out_dir.join("smart-jwks.json"), serde_json::to_string_pretty(&jwks)?)?;
+    std::fs::write(
+        out_dir.join("smart-jwks.json"),
+        serde_json::to_string_pretty(&jwks)?,
+    )?;
     println!("kid {}", signer.kid());
     Ok(())
 }
@@ -60,7 +63,14 @@ struct ClientIdentity {
 }
 
 /// The claims of assertion `i` (UDAP: with the hl7-b2b object Inferno sends; SMART: the minimum).
-fn assertion_claims(mode: Mode, client_id: &str, ep: &Endpoints, run: &str, i: usize, now: i64) -> Value {
+fn assertion_claims(
+    mode: Mode,
+    client_id: &str,
+    ep: &Endpoints,
+    run: &str,
+    i: usize,
+    now: i64,
+) -> Value {
     let mut claims = json!({
         "iss": client_id, "sub": client_id, "aud": ep.token,
         // UDAP: exp - iat <= 300; SMART: exp at most 300 s ahead.
@@ -75,10 +85,18 @@ fn assertion_claims(mode: Mode, client_id: &str, ep: &Endpoints, run: &str, i: u
 }
 
 /// Signs `count` token-request bodies on all cores (before timing starts).
-fn presign(mode: Mode, id: &ClientIdentity, ep: &Endpoints, count: usize) -> anyhow::Result<Vec<Bytes>> {
+fn presign(
+    mode: Mode,
+    id: &ClientIdentity,
+    ep: &Endpoints,
+    count: usize,
+) -> anyhow::Result<Vec<Bytes>> {
     let run = udap_server::oauth::random_token(6);
     let now = now();
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(count.max(1));
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(count.max(1));
     let chunk = count.div_ceil(threads);
     let parts: Vec<anyhow::Result<Vec<Bytes>>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
@@ -87,12 +105,21 @@ fn presign(mode: Mode, id: &ClientIdentity, ep: &Endpoints, count: usize) -> any
                 s.spawn(move || -> anyhow::Result<Vec<Bytes>> {
                     let signer = Signer::from_pem(&id.key_pem, id.chain_pem.as_deref())?;
                     let opts = match mode {
-                        Mode::Udap => SignOptions { include_x5c: true, typ: None },
-                        Mode::Smart => SignOptions { include_x5c: false, typ: Some("JWT") },
+                        Mode::Udap => SignOptions {
+                            include_x5c: true,
+                            typ: None,
+                        },
+                        Mode::Smart => SignOptions {
+                            include_x5c: false,
+                            typ: Some("JWT"),
+                        },
                     };
                     let mut out = Vec::with_capacity(chunk);
                     for i in (t * chunk)..((t + 1) * chunk).min(count) {
-                        let jwt = signer.sign(&assertion_claims(mode, &id.client_id, ep, run, i, now), opts)?;
+                        let jwt = signer.sign(
+                            &assertion_claims(mode, &id.client_id, ep, run, i, now),
+                            opts,
+                        )?;
                         let mut form = vec![
                             ("grant_type", "client_credentials"),
                             ("client_assertion_type", JWT_BEARER),
@@ -107,7 +134,10 @@ fn presign(mode: Mode, id: &ClientIdentity, ep: &Endpoints, count: usize) -> any
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("signing thread")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("signing thread"))
+            .collect()
     });
     let mut all = Vec::with_capacity(count);
     for p in parts {
@@ -117,7 +147,12 @@ fn presign(mode: Mode, id: &ClientIdentity, ep: &Endpoints, count: usize) -> any
 }
 
 /// UDAP dynamic registration of the development client (201 first time, 200 when it re-registers).
-async fn register_udap(http: &reqwest::Client, ep: &Endpoints, key_pem: &str, chain_pem: &str) -> anyhow::Result<String> {
+async fn register_udap(
+    http: &reqwest::Client,
+    ep: &Endpoints,
+    key_pem: &str,
+    chain_pem: &str,
+) -> anyhow::Result<String> {
     let now = now();
     let statement = Signer::from_pem(key_pem, Some(chain_pem))?.sign(
         &json!({
@@ -127,15 +162,25 @@ async fn register_udap(http: &reqwest::Client, ep: &Endpoints, key_pem: &str, ch
             "grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
             "scope": "system/Patient.rs system/Observation.rs",
         }),
-        SignOptions { include_x5c: true, typ: None },
+        SignOptions {
+            include_x5c: true,
+            typ: None,
+        },
     )?;
-    let res = http.post(&ep.registration).json(&json!({"software_statement": statement, "udap": "1"})).send().await?;
+    let res = http
+        .post(&ep.registration)
+        .json(&json!({"software_statement": statement, "udap": "1"}))
+        .send()
+        .await?;
     let status = res.status().as_u16();
     let body: Value = res.json().await.unwrap_or(Value::Null);
     if status != 201 && status != 200 {
         bail!("registration failed: HTTP {status}: {body}");
     }
-    body["client_id"].as_str().map(String::from).context("registration response has no client_id")
+    body["client_id"]
+        .as_str()
+        .map(String::from)
+        .context("registration response has no client_id")
 }
 
 /// One request's outcome.
@@ -146,12 +191,22 @@ struct Sample {
 
 /// Fires `bodies` with exactly `concurrency` requests in flight; each body once, request `i` to
 /// `urls[i % urls.len()]`.
-async fn fire(http: &reqwest::Client, urls: &[String], bodies: Arc<Vec<Bytes>>, concurrency: usize) -> (Vec<Sample>, Duration, Option<String>) {
+async fn fire(
+    http: &reqwest::Client,
+    urls: &[String],
+    bodies: Arc<Vec<Bytes>>,
+    concurrency: usize,
+) -> (Vec<Sample>, Duration, Option<String>) {
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let tasks: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (http, urls, bodies, next) = (http.clone(), urls.to_vec(), Arc::clone(&bodies), Arc::clone(&next));
+            let (http, urls, bodies, next) = (
+                http.clone(),
+                urls.to_vec(),
+                Arc::clone(&bodies),
+                Arc::clone(&next),
+            );
             tokio::spawn(async move {
                 let mut samples = Vec::with_capacity(bodies.len() / concurrency + 1);
                 let mut first_error = None;
@@ -160,13 +215,21 @@ async fn fire(http: &reqwest::Client, urls: &[String], bodies: Arc<Vec<Bytes>>, 
                     let Some(body) = bodies.get(i) else { break };
                     let t = Instant::now();
                     let url = &urls[i % urls.len()];
-                    let res = http.post(url).header(reqwest::header::CONTENT_TYPE, FORM).body(body.clone()).send().await;
+                    let res = http
+                        .post(url)
+                        .header(reqwest::header::CONTENT_TYPE, FORM)
+                        .body(body.clone())
+                        .send()
+                        .await;
                     let (ok, err) = match res {
                         Ok(r) => {
                             let status = r.status().as_u16();
                             match r.bytes().await {
                                 Ok(_) if status == 200 => (true, None),
-                                Ok(b) => (false, Some(format!("HTTP {status}: {}", String::from_utf8_lossy(&b)))),
+                                Ok(b) => (
+                                    false,
+                                    Some(format!("HTTP {status}: {}", String::from_utf8_lossy(&b))),
+                                ),
                                 Err(e) => (false, Some(format!("reading the response: {e}"))),
                             }
                         }
@@ -212,9 +275,15 @@ pub fn run(a: LoadArgs) -> anyhow::Result<()> {
         vec![ep.token.clone()]
     } else {
         let origin = url::Url::parse(&a.base_url)?.origin().ascii_serialization();
-        a.targets.iter().map(|t| ep.token.replacen(&origin, t.trim_end_matches('/'), 1)).collect()
+        a.targets
+            .iter()
+            .map(|t| ep.token.replacen(&origin, t.trim_end_matches('/'), 1))
+            .collect()
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(a.client_threads.max(1)).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(a.client_threads.max(1))
+        .enable_all()
+        .build()?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(a.concurrency)
         .tcp_nodelay(true)
@@ -222,27 +291,48 @@ pub fn run(a: LoadArgs) -> anyhow::Result<()> {
         .build()?;
 
     // Which algorithm the server signs tokens with (its published key).
-    let jwks: Value = rt.block_on(async { http.get(&ep.jwks).send().await?.json::<Value>().await })?;
+    let jwks: Value =
+        rt.block_on(async { http.get(&ep.jwks).send().await?.json::<Value>().await })?;
     let token_alg = jwks["keys"][0]["alg"].as_str().unwrap_or("?").to_string();
 
     let id = match a.mode {
         Mode::Udap => {
             let dir = ca_dir(&a.data_dir);
-            let chain_pem = std::fs::read_to_string(dir.join("client.pem")).with_context(|| format!("{}/client.pem", dir.display()))?;
-            let key_pem = std::fs::read_to_string(dir.join("client.key")).with_context(|| format!("{}/client.key", dir.display()))?;
+            let chain_pem = std::fs::read_to_string(dir.join("client.pem"))
+                .with_context(|| format!("{}/client.pem", dir.display()))?;
+            let key_pem = std::fs::read_to_string(dir.join("client.key"))
+                .with_context(|| format!("{}/client.key", dir.display()))?;
             let certs = openssl::x509::X509::stack_from_pem(chain_pem.as_bytes())?.len();
             if certs != 2 {
                 bail!("expected client.pem to hold leaf + intermediate (x5c of 2; the root is the anchor), found {certs}");
             }
             let client_id = rt.block_on(register_udap(&http, &ep, &key_pem, &chain_pem))?;
-            ClientIdentity { key_pem, chain_pem: Some(chain_pem), client_id }
+            ClientIdentity {
+                key_pem,
+                chain_pem: Some(chain_pem),
+                client_id,
+            }
         }
         Mode::Smart => {
-            let client_file = a.smart_client.as_ref().context("--smart-client is required in smart mode")?;
-            let key_file = a.smart_key.as_ref().context("--smart-key is required in smart mode")?;
-            let added: Value = serde_json::from_str(&std::fs::read_to_string(client_file)?).context("--smart-client is not JSON")?;
-            let client_id = added["client_id"].as_str().context("--smart-client has no client_id")?.to_string();
-            ClientIdentity { key_pem: std::fs::read_to_string(key_file)?, chain_pem: None, client_id }
+            let client_file = a
+                .smart_client
+                .as_ref()
+                .context("--smart-client is required in smart mode")?;
+            let key_file = a
+                .smart_key
+                .as_ref()
+                .context("--smart-key is required in smart mode")?;
+            let added: Value = serde_json::from_str(&std::fs::read_to_string(client_file)?)
+                .context("--smart-client is not JSON")?;
+            let client_id = added["client_id"]
+                .as_str()
+                .context("--smart-client has no client_id")?
+                .to_string();
+            ClientIdentity {
+                key_pem: std::fs::read_to_string(key_file)?,
+                chain_pem: None,
+                client_id,
+            }
         }
     };
 
@@ -267,7 +357,9 @@ pub fn run(a: LoadArgs) -> anyhow::Result<()> {
         let (samples, elapsed, err) = fire(&http, &urls, timed, a.concurrency).await;
         let (s1, c1, m1) = (cpu_of(&a.server_pids), cpu_secs(None), machine_jiffies());
         let diff = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| b - a);
-        let idle = m0.zip(m1).map(|((i0, t0), (i1, t1))| 100.0 * (i1 - i0) as f64 / (t1 - t0).max(1) as f64);
+        let idle = m0
+            .zip(m1)
+            .map(|((i0, t0), (i1, t1))| 100.0 * (i1 - i0) as f64 / (t1 - t0).max(1) as f64);
         Ok((samples, elapsed, diff(s0, s1), diff(c0, c1), idle, err))
     })?;
 

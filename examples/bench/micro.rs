@@ -41,7 +41,9 @@ fn line(name: &str, ops: u64, el: Duration) -> Value {
 }
 
 fn pem_of(kind: KeyKind) -> anyhow::Result<String> {
-    Ok(String::from_utf8(kind.generate()?.private_key_to_pem_pkcs8()?)?)
+    Ok(String::from_utf8(
+        kind.generate()?.private_key_to_pem_pkcs8()?,
+    )?)
 }
 
 pub fn run(dir: &Path, secs: f64, results: Option<&Path>) -> anyhow::Result<()> {
@@ -57,24 +59,44 @@ pub fn run(dir: &Path, secs: f64, results: Option<&Path>) -> anyhow::Result<()> 
     let policy = AlgPolicy::default();
     for (alg, kind) in [("RS256", KeyKind::Rsa2048), ("ES256", KeyKind::EcP256)] {
         let signer = Signer::from_pem(&pem_of(kind)?, None)?;
-        let opts = SignOptions { include_x5c: false, typ: Some("at+jwt") };
+        let opts = SignOptions {
+            include_x5c: false,
+            typ: Some("at+jwt"),
+        };
         let (n, el) = time_for(secs, 50, || {
             black_box(signer.sign(&token_claims, opts).expect("sign"));
         });
-        out.insert(format!("jws_sign_{alg}"), line(&format!("jws sign {alg}"), n, el));
+        out.insert(
+            format!("jws_sign_{alg}"),
+            line(&format!("jws sign {alg}"), n, el),
+        );
         let token = signer.sign(&token_claims, opts)?;
         let key = VerifyingKey::from_jwk(&signer.public_jwk())?;
         let (n, el) = time_for(secs, 50, || {
-            black_box(parse_compact(&token).expect("parse").verify(&key, &policy).expect("verify"));
+            black_box(
+                parse_compact(&token)
+                    .expect("parse")
+                    .verify(&key, &policy)
+                    .expect("verify"),
+            );
         });
-        out.insert(format!("jws_verify_{alg}"), line(&format!("jws verify {alg} (parse + verify)"), n, el));
+        out.insert(
+            format!("jws_verify_{alg}"),
+            line(&format!("jws verify {alg} (parse + verify)"), n, el),
+        );
     }
 
     // --- validate_chain: uncached and cached ---
     let pki = TestPki::new(now)?;
     let community = pki.community()?;
     // The UDAP assertion's signature stage: parse, decode x5c, key from the leaf, verify.
-    let client = Signer::from_pem(&pki.rsa_leaf.key_pem, Some(&format!("{}{}", pki.rsa_leaf.cert_pem, pki.intermediate.cert_pem)))?;
+    let client = Signer::from_pem(
+        &pki.rsa_leaf.key_pem,
+        Some(&format!(
+            "{}{}",
+            pki.rsa_leaf.cert_pem, pki.intermediate.cert_pem
+        )),
+    )?;
     let assertion = client.sign(
         &json!({"iss": "c", "sub": "c", "aud": "http://127.0.0.1:8080/token", "iat": now, "exp": now + 300, "jti": "j",
             "extensions": {"hl7-b2b": {"version": "1", "organization_id": "https://bench.example.org/", "purpose_of_use": ["SYSDEV"]}}}),
@@ -83,42 +105,75 @@ pub fn run(dir: &Path, secs: f64, results: Option<&Path>) -> anyhow::Result<()> 
     let (n, el) = time_for(secs, 50, || {
         black_box(udap_jwt::verify_signature(&assertion, &policy).expect("verify_signature"));
     });
-    out.insert("udap_assertion_signature_RS256".into(), line("udap assertion signature stage RS256 (x5c)", n, el));
+    out.insert(
+        "udap_assertion_signature_RS256".into(),
+        line("udap assertion signature stage RS256 (x5c)", n, el),
+    );
 
     // Distinct leaves (EC keys are quick to generate; the leaf's key type does not change the path
     // work, whose signatures are the RSA intermediate's and root's).
     let distinct = 300;
     let chains: Vec<Vec<Vec<u8>>> = (0..distinct)
         .map(|i| {
-            let spec = CertSpec { key: KeyKind::EcP256, ..CertSpec::leaf(&format!("bench leaf {i}"), &format!("https://bench.example.org/c/{i}"), now) };
-            ca::issue(&spec, &pki.intermediate.cert_pem, &pki.intermediate.key_pem).map(|leaf| vec![leaf.der, pki.intermediate.der.clone()])
+            let spec = CertSpec {
+                key: KeyKind::EcP256,
+                ..CertSpec::leaf(
+                    &format!("bench leaf {i}"),
+                    &format!("https://bench.example.org/c/{i}"),
+                    now,
+                )
+            };
+            ca::issue(&spec, &pki.intermediate.cert_pem, &pki.intermediate.key_pem)
+                .map(|leaf| vec![leaf.der, pki.intermediate.der.clone()])
         })
         .collect::<Result<_, _>>()?;
     let t = Instant::now();
     for x5c in &chains {
         black_box(validate_chain(x5c, &community, now).expect("uncached validation"));
     }
-    out.insert("validate_chain_uncached".into(), line("validate_chain uncached (leaf+intermediate→root)", distinct as u64, t.elapsed()));
+    out.insert(
+        "validate_chain_uncached".into(),
+        line(
+            "validate_chain uncached (leaf+intermediate→root)",
+            distinct as u64,
+            t.elapsed(),
+        ),
+    );
     let x5c = pki.x5c(&pki.rsa_leaf);
     validate_chain(&x5c, &community, now)?;
     let (n, el) = time_for(secs, 1000, || {
         black_box(validate_chain(&x5c, &community, now).expect("cached validation"));
     });
-    out.insert("validate_chain_cached".into(), line("validate_chain cached", n, el));
+    out.insert(
+        "validate_chain_cached".into(),
+        line("validate_chain cached", n, el),
+    );
     let t = Instant::now();
     let fresh = 100;
     for _ in 0..fresh {
         black_box(validate_chain(&x5c, &pki.community()?, now)?);
     }
-    out.insert("validate_chain_fresh_community".into(), line("TrustCommunity::from_pem + validate_chain", fresh, t.elapsed()));
+    out.insert(
+        "validate_chain_fresh_community".into(),
+        line(
+            "TrustCommunity::from_pem + validate_chain",
+            fresh,
+            t.elapsed(),
+        ),
+    );
 
     // --- JtiStore: durable group commit under concurrency ---
-    let tmp = tempfile::tempdir_in(dir).with_context(|| format!("temporary directory in {}", dir.display()))?;
+    let tmp = tempfile::tempdir_in(dir)
+        .with_context(|| format!("temporary directory in {}", dir.display()))?;
     {
         let store = Store::open(&tmp.path().join("jti.redb"))?;
         for threads in [1usize, 8, 32] {
             let (ops, el, commits, lat) = jti_run(&store, threads, secs.max(1.0) * 2.0)?;
-            let mut v = line(&format!("jti insert_if_absent durable, {threads:>2} threads"), ops, el);
+            let mut v = line(
+                &format!("jti insert_if_absent durable, {threads:>2} threads"),
+                ops,
+                el,
+            );
             v["threads"] = json!(threads);
             v["mean_batch"] = json!(ops as f64 / commits.max(1) as f64);
             v["p50_ms"] = json!(percentile_ms(&lat, 50.0));
@@ -146,7 +201,11 @@ pub fn run(dir: &Path, secs: f64, results: Option<&Path>) -> anyhow::Result<()> 
 }
 
 /// `threads` threads insert unique jtis for `secs`; returns (inserts, elapsed, commits, sorted latencies µs).
-fn jti_run(store: &Store, threads: usize, secs: f64) -> anyhow::Result<(u64, Duration, u64, Vec<u32>)> {
+fn jti_run(
+    store: &Store,
+    threads: usize,
+    secs: f64,
+) -> anyhow::Result<(u64, Duration, u64, Vec<u32>)> {
     let commits0 = store.jti().commit_count();
     let total = AtomicU64::new(0);
     let start = Instant::now();
@@ -163,7 +222,10 @@ fn jti_run(store: &Store, threads: usize, secs: f64) -> anyhow::Result<(u64, Dur
                     while Instant::now() < deadline {
                         let jti = format!("{run}-{t}-{i}");
                         let t0 = Instant::now();
-                        let fresh = store.jti().insert_if_absent("https://bench.example.org/iss", &jti, now + 300, now).expect("insert");
+                        let fresh = store
+                            .jti()
+                            .insert_if_absent("https://bench.example.org/iss", &jti, now + 300, now)
+                            .expect("insert");
                         lat.push(u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX));
                         assert!(fresh, "unique jti reported as replay");
                         i += 1;
@@ -173,12 +235,20 @@ fn jti_run(store: &Store, threads: usize, secs: f64) -> anyhow::Result<(u64, Dur
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("jti thread")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("jti thread"))
+            .collect()
     });
     let el = start.elapsed();
     let mut all: Vec<u32> = lats.into_iter().flatten().collect();
     all.sort_unstable();
-    Ok((total.load(Ordering::Relaxed), el, store.jti().commit_count() - commits0, all))
+    Ok((
+        total.load(Ordering::Relaxed),
+        el,
+        store.jti().commit_count() - commits0,
+        all,
+    ))
 }
 
 /// The token endpoint's work for `count` UDAP requests (after the HTTP layer has parsed the form),
@@ -207,7 +277,10 @@ fn token_path(dir: &Path, alg: &str, threads: usize, count: usize) -> anyhow::Re
     )?;
     let reg_ctx = st.registration_context();
     let body = serde_json::to_vec(&json!({"software_statement": statement, "udap": "1"}))?;
-    let client_id = registration::register(&reg_ctx, &body, now).map_err(|e| anyhow::anyhow!("registration: {e}"))?.client.client_id;
+    let client_id = registration::register(&reg_ctx, &body, now)
+        .map_err(|e| anyhow::anyhow!("registration: {e}"))?
+        .client
+        .client_id;
     let assertions: Vec<String> = (0..count + threads)
         .map(|i| {
             signer.sign(
@@ -226,8 +299,10 @@ fn token_path(dir: &Path, alg: &str, threads: usize, count: usize) -> anyhow::Re
             udap: Some("1".into()),
             ..Default::default()
         };
-        let auth = client_auth::authenticate(&ctx, &creds, now).map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.description))?;
-        let body = client_credentials::issue(&st.tokens, &auth, None, &st.grant_policy, now).map_err(|e| anyhow::anyhow!("{}", e.description))?;
+        let auth = client_auth::authenticate(&ctx, &creds, now)
+            .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.description))?;
+        let body = client_credentials::issue(&st.tokens, &auth, None, &st.grant_policy, now)
+            .map_err(|e| anyhow::anyhow!("{}", e.description))?;
         black_box(serde_json::to_vec(&body)?);
         Ok(())
     };
@@ -257,12 +332,24 @@ fn token_path(dir: &Path, alg: &str, threads: usize, count: usize) -> anyhow::Re
             .collect();
         let start = Instant::now();
         barrier.wait();
-        let f: u64 = hs.into_iter().map(|h| h.join().expect("token thread")).sum();
+        let f: u64 = hs
+            .into_iter()
+            .map(|h| h.join().expect("token thread"))
+            .sum();
         (start.elapsed(), f)
     });
-    let cpu = cpu_secs(None).zip(c0).map(|(b, a)| (b - a) * 1e6 / count as f64);
-    let mut v = line(&format!("token path, no HTTP, {alg} token, {threads} threads"), count as u64, el);
-    println!("      cpu {} µs/request, failures {failures}", cpu.map_or("-".into(), |c| format!("{c:.0}")));
+    let cpu = cpu_secs(None)
+        .zip(c0)
+        .map(|(b, a)| (b - a) * 1e6 / count as f64);
+    let mut v = line(
+        &format!("token path, no HTTP, {alg} token, {threads} threads"),
+        count as u64,
+        el,
+    );
+    println!(
+        "      cpu {} µs/request, failures {failures}",
+        cpu.map_or("-".into(), |c| format!("{c:.0}"))
+    );
     v["cpu_us_per_req"] = json!(cpu);
     v["failures"] = json!(failures);
     drop(st);

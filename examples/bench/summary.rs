@@ -13,7 +13,10 @@ use serde_json::Value;
 /// (sign/s, verify/s) from the `openssl speed` line containing `marker`.
 fn speed_pair(text: &str, marker: &str) -> Option<(f64, f64)> {
     let line = text.lines().find(|l| l.contains(marker))?;
-    let nums: Vec<f64> = line.split_whitespace().filter_map(|w| w.parse::<f64>().ok()).collect();
+    let nums: Vec<f64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse::<f64>().ok())
+        .collect();
     match nums.as_slice() {
         [.., s, v] => Some((*s, *v)),
         _ => None,
@@ -24,14 +27,34 @@ fn f(v: &Value, digits: usize) -> String {
     v.as_f64().map_or("-".into(), |x| format!("{x:.digits$}"))
 }
 
-pub fn run(results: &Path, micro: Option<&Path>, speed: &Path, cores: Option<usize>) -> anyhow::Result<()> {
-    let cores = cores.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)) as f64;
-    let speed_text = std::fs::read_to_string(speed).with_context(|| format!("{}", speed.display()))?;
-    let rsa = speed_pair(&speed_text, "rsa 2048 bits").context("no `rsa 2048 bits` line in the openssl speed output")?;
-    let ec = speed_pair(&speed_text, "(nistp256)").context("no nistp256 line in the openssl speed output")?;
-    let loads: Vec<Value> = std::fs::read_to_string(results)?.lines().filter(|l| !l.trim().is_empty()).map(serde_json::from_str).collect::<Result<_, _>>()?;
+pub fn run(
+    results: &Path,
+    micro: Option<&Path>,
+    speed: &Path,
+    cores: Option<usize>,
+) -> anyhow::Result<()> {
+    let cores = cores.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    }) as f64;
+    let speed_text =
+        std::fs::read_to_string(speed).with_context(|| format!("{}", speed.display()))?;
+    let rsa = speed_pair(&speed_text, "rsa 2048 bits")
+        .context("no `rsa 2048 bits` line in the openssl speed output")?;
+    let ec = speed_pair(&speed_text, "(nistp256)")
+        .context("no nistp256 line in the openssl speed output")?;
+    let loads: Vec<Value> = std::fs::read_to_string(results)?
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
     let micro: Option<Value> = match micro {
-        Some(p) => std::fs::read_to_string(p)?.lines().find(|l| !l.trim().is_empty()).map(serde_json::from_str).transpose()?,
+        Some(p) => std::fs::read_to_string(p)?
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .map(serde_json::from_str)
+            .transpose()?,
         None => None,
     };
     let m = |key: &str, field: &str| micro.as_ref().and_then(|m| m[key][field].as_f64());
@@ -43,7 +66,11 @@ pub fn run(results: &Path, micro: Option<&Path>, speed: &Path, cores: Option<usi
     };
     // The same with the server's own crypto (aws-lc through udap_server::jose, from `micro`).
     let lib_ceiling = |mode: &str, token_alg: &str| {
-        let verify = if mode == "udap" { m("udap_assertion_signature_RS256", "us_per_op") } else { m("jws_verify_RS256", "us_per_op") };
+        let verify = if mode == "udap" {
+            m("udap_assertion_signature_RS256", "us_per_op")
+        } else {
+            m("jws_verify_RS256", "us_per_op")
+        };
         let sign = m(&format!("jws_sign_{token_alg}"), "us_per_op");
         verify.zip(sign).map(|(v, s)| cores * 1e6 / (v + s))
     };
@@ -63,7 +90,11 @@ pub fn run(results: &Path, micro: Option<&Path>, speed: &Path, cores: Option<usi
         let es = lib_ceiling(mode, "ES256").map_or("-".into(), |v| format!("{v:.0}"));
         format!("RS256 tokens {rs}, ES256 tokens {es}")
     };
-    println!("With the server's own crypto (aws-lc, `micro`): UDAP {}; SMART {} req/s.\n", lib("udap"), lib("smart"));
+    println!(
+        "With the server's own crypto (aws-lc, `micro`): UDAP {}; SMART {} req/s.\n",
+        lib("udap"),
+        lib("smart")
+    );
     println!("| endpoint | token | c | req/s | p50 ms | p99 ms | errors | server CPU µs/req | server cores busy | machine idle % | CPU-bound req/s | ceiling req/s | ratio | CPU-bound ratio |");
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in &loads {
@@ -75,7 +106,11 @@ pub fn run(results: &Path, micro: Option<&Path>, speed: &Path, cores: Option<usi
         let cli = r["client_cpu_us_per_req"].as_f64().unwrap_or(0.0);
         // What the machine would do if both processes had every core and CPU were the only limit.
         let bound = srv.map(|s| cores * 1e6 / (s + cli));
-        let name = if mode == "udap" { "(a) UDAP b2b, 3-cert chain" } else { "(b) SMART backend, JWKS" };
+        let name = if mode == "udap" {
+            "(a) UDAP b2b, 3-cert chain"
+        } else {
+            "(b) SMART backend, JWKS"
+        };
         println!(
             "| {name} | {alg} | {} | {rps:.0} | {} | {} | {} | {} | {} | {} | {} | {c:.0} | {:.2} | {} |",
             r["concurrency"],
@@ -95,7 +130,10 @@ pub fn run(results: &Path, micro: Option<&Path>, speed: &Path, cores: Option<usi
          CPU-bound req/s = {cores} cores ÷ (server + load-generator CPU per request): the throughput of a dedicated machine if CPU were the only limit; \
          it varies much less than req/s when the machine is shared (at c=1 requests wait on the replay store's fsync, so only the c=32 rows are CPU-bound)."
     );
-    if let (Some(rs), Some(es)) = (m("token_path_RS256", "cpu_us_per_req"), m("token_path_ES256", "cpu_us_per_req")) {
+    if let (Some(rs), Some(es)) = (
+        m("token_path_RS256", "cpu_us_per_req"),
+        m("token_path_ES256", "cpu_us_per_req"),
+    ) {
         println!(
             "\nThe same token work without HTTP (`micro`, 32 threads) costs {rs:.0} µs CPU/request with RS256 tokens and {es:.0} µs with ES256; \
              the rest of the server's CPU/request is the HTTP stack, the hop to the blocking pool, logging and the kernel."
@@ -106,19 +144,37 @@ pub fn run(results: &Path, micro: Option<&Path>, speed: &Path, cores: Option<usi
         println!("| operation | µs/op | ops/s | notes |");
         println!("|---|---:|---:|---|");
         let rows: &[(&str, &str)] = &[
-            ("validate_chain_uncached", "validate_chain, uncached (new x5c: path build + CRLs)"),
+            (
+                "validate_chain_uncached",
+                "validate_chain, uncached (new x5c: path build + CRLs)",
+            ),
             ("validate_chain_cached", "validate_chain, cached (same x5c)"),
-            ("validate_chain_fresh_community", "TrustCommunity::from_pem + validate_chain"),
-            ("udap_assertion_signature_RS256", "UDAP assertion signature stage, RS256 x5c"),
+            (
+                "validate_chain_fresh_community",
+                "TrustCommunity::from_pem + validate_chain",
+            ),
+            (
+                "udap_assertion_signature_RS256",
+                "UDAP assertion signature stage, RS256 x5c",
+            ),
             ("jws_sign_RS256", "JWS sign RS256"),
             ("jws_verify_RS256", "JWS verify RS256"),
             ("jws_sign_ES256", "JWS sign ES256"),
             ("jws_verify_ES256", "JWS verify ES256"),
             ("jti_insert_1t", "replay store insert (durable), 1 thread"),
             ("jti_insert_8t", "replay store insert (durable), 8 threads"),
-            ("jti_insert_32t", "replay store insert (durable), 32 threads"),
-            ("token_path_RS256", "token path without HTTP, RS256 token, 32 threads"),
-            ("token_path_ES256", "token path without HTTP, ES256 token, 32 threads"),
+            (
+                "jti_insert_32t",
+                "replay store insert (durable), 32 threads",
+            ),
+            (
+                "token_path_RS256",
+                "token path without HTTP, RS256 token, 32 threads",
+            ),
+            (
+                "token_path_ES256",
+                "token path without HTTP, ES256 token, 32 threads",
+            ),
         ];
         for (key, label) in rows {
             let v = &mv[*key];
@@ -127,17 +183,35 @@ pub fn run(results: &Path, micro: Option<&Path>, speed: &Path, cores: Option<usi
             }
             let mut notes = Vec::new();
             if !v["mean_batch"].is_null() {
-                notes.push(format!("{} inserts/commit, p50 {} ms, p99 {} ms", f(&v["mean_batch"], 1), f(&v["p50_ms"], 2), f(&v["p99_ms"], 2)));
+                notes.push(format!(
+                    "{} inserts/commit, p50 {} ms, p99 {} ms",
+                    f(&v["mean_batch"], 1),
+                    f(&v["p50_ms"], 2),
+                    f(&v["p99_ms"], 2)
+                ));
             }
             if !v["cpu_us_per_req"].is_null() {
                 notes.push(format!("CPU {} µs/req", f(&v["cpu_us_per_req"], 0)));
             }
             // Wall time per op is meaningless for concurrent runs; show it only for sequential ones.
-            let us = if v["threads"].as_u64().is_some_and(|t| t > 1) || key.starts_with("token_path") { "-".into() } else { f(&v["us_per_op"], 1) };
-            println!("| {label} | {us} | {} | {} |", f(&v["ops_per_s"], 0), notes.join("; "));
+            let us =
+                if v["threads"].as_u64().is_some_and(|t| t > 1) || key.starts_with("token_path") {
+                    "-".into()
+                } else {
+                    f(&v["us_per_op"], 1)
+                };
+            println!(
+                "| {label} | {us} | {} | {} |",
+                f(&v["ops_per_s"], 0),
+                notes.join("; ")
+            );
         }
     }
-    if let Some(a) = loads.iter().filter(|r| r["mode"] == "udap" && r["token_alg"] == "RS256").max_by_key(|r| r["concurrency"].as_u64()) {
+    if let Some(a) = loads
+        .iter()
+        .filter(|r| r["mode"] == "udap" && r["token_alg"] == "RS256")
+        .max_by_key(|r| r["concurrency"].as_u64())
+    {
         println!(
             "\nIssue target, (a) UDAP with RS256 tokens at c={}: {:.0} req/s measured, target >= 5000 req/s on 2 cores; the crypto ceiling on this machine is {:.0} req/s.",
             a["concurrency"],

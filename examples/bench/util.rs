@@ -53,7 +53,10 @@ pub fn time_for(secs: f64, min_iters: u64, mut f: impl FnMut()) -> (u64, Duratio
 
 /// Appends one JSON value as a line.
 pub fn append_json(path: &Path, v: &Value) -> anyhow::Result<()> {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
     writeln!(f, "{v}")?;
     Ok(())
 }
@@ -67,7 +70,11 @@ pub fn now() -> i64 {
 pub fn machine_jiffies() -> Option<(u64, u64)> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let line = stat.lines().next()?;
-    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
     // user nice system idle iowait irq softirq steal (guest time is already in user).
     let total: u64 = v.iter().take(8).sum();
     let idle = v.get(3)? + v.get(4).copied().unwrap_or(0);

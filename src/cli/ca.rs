@@ -145,9 +145,24 @@ Then give the new .crl.pem files to the server (udap-server community add --crl 
 pub fn run(cmd: CaCommand, json: bool) -> anyhow::Result<()> {
     let now = chrono::Utc::now().timestamp();
     match cmd {
-        CaCommand::Init { dir, key, intermediate, name, crl_url, force } => {
-            let ca = CaDir::init(&dir, key.into(), intermediate, &CaNames::for_community(&name), crl_url.as_deref(), force, now)
-                .with_context(|| format!("creating a CA in {}", dir.display()))?;
+        CaCommand::Init {
+            dir,
+            key,
+            intermediate,
+            name,
+            crl_url,
+            force,
+        } => {
+            let ca = CaDir::init(
+                &dir,
+                key.into(),
+                intermediate,
+                &CaNames::for_community(&name),
+                crl_url.as_deref(),
+                force,
+                now,
+            )
+            .with_context(|| format!("creating a CA in {}", dir.display()))?;
             let published = read_published(&ca);
             let value = json!({
                 "dir": dir,
@@ -160,11 +175,22 @@ pub fn run(cmd: CaCommand, json: bool) -> anyhow::Result<()> {
                 "crls": published,
             });
             emit(json, &value, || {
-                let mut out = format!("Created a CA in {}\n  trust anchor: {}\n", dir.display(), ca.root_cert_path().display());
+                let mut out = format!(
+                    "Created a CA in {}\n  trust anchor: {}\n",
+                    dir.display(),
+                    ca.root_cert_path().display()
+                );
                 if let Some(int) = ca.intermediate_cert_path() {
-                    out.push_str(&format!("  intermediate: {} (issues the leaves)\n", int.display()));
+                    out.push_str(&format!(
+                        "  intermediate: {} (issues the leaves)\n",
+                        int.display()
+                    ));
                 }
-                out.push_str(&format!("  CRLs: {} (valid 30 days; refresh with `udap-server ca crl --dir {}`)\n", crl_files(&dir, &ca), dir.display()));
+                out.push_str(&format!(
+                    "  CRLs: {} (valid 30 days; refresh with `udap-server ca crl --dir {}`)\n",
+                    crl_files(&dir, &ca),
+                    dir.display()
+                ));
                 out.push_str(&format!(
                     "Next: udap-server ca issue --dir {} --san https://app.example.org/client --out ./client",
                     dir.display()
@@ -172,7 +198,16 @@ pub fn run(cmd: CaCommand, json: bool) -> anyhow::Result<()> {
                 out
             })
         }
-        CaCommand::Issue { dir, sans, cn, key, days, server, out, force } => {
+        CaCommand::Issue {
+            dir,
+            sans,
+            cn,
+            key,
+            days,
+            server,
+            out,
+            force,
+        } => {
             let ca = CaDir::open(&dir)?;
             let leaf = ca
                 .issue_leaf(&sans, cn.as_deref(), key.into(), days, server, now)
@@ -204,8 +239,11 @@ pub fn run(cmd: CaCommand, json: bool) -> anyhow::Result<()> {
         }
         CaCommand::Revoke { dir, cert } => {
             let mut ca = CaDir::open(&dir)?;
-            let pem = std::fs::read_to_string(&cert).with_context(|| format!("reading {}", cert.display()))?;
-            let revoked = ca.revoke(&pem).with_context(|| format!("revoking {}", cert.display()))?;
+            let pem = std::fs::read_to_string(&cert)
+                .with_context(|| format!("reading {}", cert.display()))?;
+            let revoked = ca
+                .revoke(&pem)
+                .with_context(|| format!("revoking {}", cert.display()))?;
             let value = json!({
                 "serial": revoked.serial_hex,
                 "subject": revoked.subject,
@@ -225,7 +263,9 @@ pub fn run(cmd: CaCommand, json: bool) -> anyhow::Result<()> {
         }
         CaCommand::Crl { dir, days } => {
             let mut ca = CaDir::open(&dir)?;
-            let published = ca.publish_crl(days, now).with_context(|| format!("publishing CRLs in {}", dir.display()))?;
+            let published = ca
+                .publish_crl(days, now)
+                .with_context(|| format!("publishing CRLs in {}", dir.display()))?;
             let value = json!({ "crls": published.iter().map(crl_json).collect::<Vec<_>>() });
             emit(json, &value, || {
                 published
@@ -239,7 +279,10 @@ pub fn run(cmd: CaCommand, json: bool) -> anyhow::Result<()> {
                             utc(c.next_update),
                             c.pem_path.display(),
                             c.der_path.display(),
-                            c.url.as_deref().map(|u| format!(" (serve at {u})")).unwrap_or_default()
+                            c.url
+                                .as_deref()
+                                .map(|u| format!(" (serve at {u})"))
+                                .unwrap_or_default()
                         )
                     })
                     .collect::<Vec<_>>()
@@ -288,5 +331,7 @@ fn crl_files(dir: &Path, ca: &CaDir) -> String {
 }
 
 fn utc(unix: i64) -> String {
-    chrono::DateTime::from_timestamp(unix, 0).map(|t| t.to_rfc3339()).unwrap_or_else(|| unix.to_string())
+    chrono::DateTime::from_timestamp(unix, 0)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_else(|| unix.to_string())
 }

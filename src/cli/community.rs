@@ -102,31 +102,55 @@ Examples:
 }
 
 fn read_text(path: &Path, what: &str) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("cannot read {what} file {}", path.display()))
+    std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {what} file {}", path.display()))
 }
 
 /// CRLs may come as PEM or DER; they are stored as PEM.
 fn read_crl(path: &Path) -> anyhow::Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read CRL file {}", path.display()))?;
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read CRL file {}", path.display()))?;
     let crl = openssl::x509::X509Crl::from_pem(&bytes)
         .or_else(|_| openssl::x509::X509Crl::from_der(&bytes))
         .with_context(|| format!("{} is not a CRL (PEM or DER)", path.display()))?;
     Ok(String::from_utf8(crl.to_pem()?)?)
 }
 
-pub fn run(cmd: CommunityCommand, target: &super::StoreTarget, json_out: bool) -> anyhow::Result<()> {
+pub fn run(
+    cmd: CommunityCommand,
+    target: &super::StoreTarget,
+    json_out: bool,
+) -> anyhow::Result<()> {
     let store = target.open()?;
     let now = chrono::Utc::now().timestamp();
     match cmd {
-        CommunityCommand::Add { uri, anchors, intermediates, crls, signing_cert, signing_key, revocation, default } => {
+        CommunityCommand::Add {
+            uri,
+            anchors,
+            intermediates,
+            crls,
+            signing_cert,
+            signing_key,
+            revocation,
+            default,
+        } => {
             let existing = store.communities().get(&uri)?;
             let record = CommunityRecord {
                 uri: uri.clone(),
-                anchors_pem: anchors.iter().map(|p| read_text(p, "anchor")).collect::<Result<_, _>>()?,
-                intermediates_pem: intermediates.iter().map(|p| read_text(p, "intermediate")).collect::<Result<_, _>>()?,
+                anchors_pem: anchors
+                    .iter()
+                    .map(|p| read_text(p, "anchor"))
+                    .collect::<Result<_, _>>()?,
+                intermediates_pem: intermediates
+                    .iter()
+                    .map(|p| read_text(p, "intermediate"))
+                    .collect::<Result<_, _>>()?,
                 crls_pem: crls.iter().map(|p| read_crl(p)).collect::<Result<_, _>>()?,
                 signing_chain_pem: read_text(&signing_cert, "signing certificate")?,
-                signing_key_pem: crate::kek::seal_community_key(&uri, &read_text(&signing_key, "signing key")?)?,
+                signing_key_pem: crate::kek::seal_community_key(
+                    &uri,
+                    &read_text(&signing_key, "signing key")?,
+                )?,
                 revocation: revocation.to_string(),
                 is_default: default || existing.as_ref().is_some_and(|e| e.is_default),
                 created_at: existing.as_ref().map_or(now, |e| e.created_at),
@@ -139,13 +163,17 @@ pub fn run(cmd: CommunityCommand, target: &super::StoreTarget, json_out: bool) -
                 store.communities().set_default(&uri)?;
             }
             let is_default = store.communities().get(&uri)?.is_some_and(|r| r.is_default);
-            emit(json_out, &json!({"uri": uri, "default": is_default, "signing_san_uris": built.signing_sans}), || {
-                format!(
+            emit(
+                json_out,
+                &json!({"uri": uri, "default": is_default, "signing_san_uris": built.signing_sans}),
+                || {
+                    format!(
                     "community {uri} saved{}\nserver signing certificate SAN URIs: {}\n(the server's --base-url must be one of them)",
                     if is_default { " (default)" } else { "" },
                     built.signing_sans.join(", ")
                 )
-            })
+                },
+            )
         }
         CommunityCommand::List => {
             let list = store.communities().list()?;
@@ -156,19 +184,32 @@ pub fn run(cmd: CommunityCommand, target: &super::StoreTarget, json_out: bool) -
             let embedded = store.is_embedded();
             emit(json_out, &json!(rows), || {
                 if list.is_empty() && embedded {
-                    return "no communities (serve creates a development community on first start)".into();
+                    return "no communities (serve creates a development community on first start)"
+                        .into();
                 }
                 if list.is_empty() {
                     return "no communities (serve needs one in the shared database: `udap-server community add --help`)".into();
                 }
                 list.iter()
-                    .map(|r| format!("{}{}  anchors={} intermediates={} crls={} revocation={}", r.uri, if r.is_default { " (default)" } else { "" }, r.anchors_pem.len(), r.intermediates_pem.len(), r.crls_pem.len(), r.revocation))
+                    .map(|r| {
+                        format!(
+                            "{}{}  anchors={} intermediates={} crls={} revocation={}",
+                            r.uri,
+                            if r.is_default { " (default)" } else { "" },
+                            r.anchors_pem.len(),
+                            r.intermediates_pem.len(),
+                            r.crls_pem.len(),
+                            r.revocation
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join("\n")
             })
         }
         CommunityCommand::Show { uri } => {
-            let Some(r) = store.communities().get(&uri)? else { bail!("no community {uri}; see `udap-server community list`") };
+            let Some(r) = store.communities().get(&uri)? else {
+                bail!("no community {uri}; see `udap-server community list`")
+            };
             let describe = |pems: &[String]| -> Vec<serde_json::Value> {
                 pems.iter()
                     .flat_map(|p| openssl::x509::X509::stack_from_pem(p.as_bytes()).unwrap_or_default())
@@ -181,43 +222,76 @@ pub fn run(cmd: CommunityCommand, target: &super::StoreTarget, json_out: bool) -
                 "signing_chain": describe(std::slice::from_ref(&r.signing_chain_pem)), "crls": r.crls_pem.len(),
                 "settings": r.settings,
             });
-            emit(json_out, &v, || serde_json::to_string_pretty(&v).unwrap_or_default())
+            emit(json_out, &v, || {
+                serde_json::to_string_pretty(&v).unwrap_or_default()
+            })
         }
         CommunityCommand::Remove { uri } => {
             if !store.communities().remove(&uri)? {
                 bail!("no community {uri}; see `udap-server community list`");
             }
-            emit(json_out, &json!({"removed": uri}), || format!("community {uri} removed"))
+            emit(json_out, &json!({"removed": uri}), || {
+                format!("community {uri} removed")
+            })
         }
         CommunityCommand::SetDefault { uri } => {
             store.communities().set_default(&uri)?;
-            emit(json_out, &json!({"default": uri}), || format!("community {uri} is now the default"))
+            emit(json_out, &json!({"default": uri}), || {
+                format!("community {uri} is now the default")
+            })
         }
-        CommunityCommand::SetPolicy { uri, file, b2b_required, purpose_of_use } => {
-            let Some(mut r) = store.communities().get(&uri)? else { bail!("no community {uri}; see `udap-server community list`") };
+        CommunityCommand::SetPolicy {
+            uri,
+            file,
+            b2b_required,
+            purpose_of_use,
+        } => {
+            let Some(mut r) = store.communities().get(&uri)? else {
+                bail!("no community {uri}; see `udap-server community list`")
+            };
             if let Some(path) = file {
-                let v: serde_json::Value = serde_json::from_str(&read_text(&path, "policy")?).with_context(|| format!("{} is not JSON", path.display()))?;
-                r.settings = v.as_object().cloned().with_context(|| format!("{} must hold a JSON object", path.display()))?;
+                let v: serde_json::Value = serde_json::from_str(&read_text(&path, "policy")?)
+                    .with_context(|| format!("{} is not JSON", path.display()))?;
+                r.settings = v
+                    .as_object()
+                    .cloned()
+                    .with_context(|| format!("{} must hold a JSON object", path.display()))?;
             }
             if let Some(b) = b2b_required {
                 r.settings.insert("b2b_required".into(), json!(b));
             }
             if !purpose_of_use.is_empty() {
-                r.settings.insert("purpose_of_use_allowed".into(), json!(purpose_of_use));
+                r.settings
+                    .insert("purpose_of_use_allowed".into(), json!(purpose_of_use));
             }
             r.updated_at = now;
             // Validates the policy (unknown keys, required-but-unsupported certifications) before saving.
             community::build(&r, Arc::new(CrlFetcher::offline()), now)?;
             store.communities().put(r.clone())?;
-            emit(json_out, &json!({"uri": uri, "settings": r.settings}), || format!("community {uri}: policy saved\n{}", serde_json::to_string_pretty(&r.settings).unwrap_or_default()))
+            emit(
+                json_out,
+                &json!({"uri": uri, "settings": r.settings}),
+                || {
+                    format!(
+                        "community {uri}: policy saved\n{}",
+                        serde_json::to_string_pretty(&r.settings).unwrap_or_default()
+                    )
+                },
+            )
         }
         CommunityCommand::SetCrls { uri, crls } => {
-            let Some(mut r) = store.communities().get(&uri)? else { bail!("no community {uri}; see `udap-server community list`") };
+            let Some(mut r) = store.communities().get(&uri)? else {
+                bail!("no community {uri}; see `udap-server community list`")
+            };
             r.crls_pem = crls.iter().map(|p| read_crl(p)).collect::<Result<_, _>>()?;
             r.updated_at = now;
             community::build(&r, Arc::new(CrlFetcher::new()), now)?;
             store.communities().put(r.clone())?;
-            emit(json_out, &json!({"uri": uri, "crls": r.crls_pem.len()}), || format!("community {uri}: {} CRL(s) configured", r.crls_pem.len()))
+            emit(
+                json_out,
+                &json!({"uri": uri, "crls": r.crls_pem.len()}),
+                || format!("community {uri}: {} CRL(s) configured", r.crls_pem.len()),
+            )
         }
     }
 }

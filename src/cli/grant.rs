@@ -1,7 +1,6 @@
 //! `udap-server grant ...`: what users have allowed apps, and revoking it (HTI1-4: a patient's
 //! revocation takes effect at once: access tokens introspect inactive, refresh tokens stop working).
 
-
 use anyhow::bail;
 use clap::Subcommand;
 use serde_json::{json, Value};
@@ -38,16 +37,28 @@ pub fn run(cmd: GrantCommand, target: &super::StoreTarget, json_out: bool) -> an
     match cmd {
         GrantCommand::List { username, client } => {
             let grants = store.authz().grants_of(&username, client.as_deref())?;
-            emit(json_out, &Value::Array(grants.iter().map(row).collect()), || {
-                if grants.is_empty() {
-                    return format!("{username} has no grants");
-                }
-                grants
-                    .iter()
-                    .map(|g| format!("{}  client={}  {}  scope={}", g.grant_id, g.client_id, if g.revoked { "REVOKED" } else { "active" }, g.scope))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })
+            emit(
+                json_out,
+                &Value::Array(grants.iter().map(row).collect()),
+                || {
+                    if grants.is_empty() {
+                        return format!("{username} has no grants");
+                    }
+                    grants
+                        .iter()
+                        .map(|g| {
+                            format!(
+                                "{}  client={}  {}  scope={}",
+                                g.grant_id,
+                                g.client_id,
+                                if g.revoked { "REVOKED" } else { "active" },
+                                g.scope
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                },
+            )
         }
         GrantCommand::Revoke { username, client } => {
             let grants = store.authz().grants_of(&username, Some(&client))?;
@@ -60,7 +71,11 @@ pub fn run(cmd: GrantCommand, target: &super::StoreTarget, json_out: bool) -> an
                     revoked += 1;
                 }
             }
-            emit(json_out, &json!({"username": username, "client_id": client, "revoked": revoked}), || format!("revoked {revoked} grant(s) of {username} for {client}"))
+            emit(
+                json_out,
+                &json!({"username": username, "client_id": client, "revoked": revoked}),
+                || format!("revoked {revoked} grant(s) of {username} for {client}"),
+            )
         }
     }
 }

@@ -1,7 +1,6 @@
 //! `udap-server launch create`: an EHR launch context for testing or for EHRs without HTTP access
 //! (EHRs normally call `POST {base}/launch` with the `udap-server/launch` scope).
 
-
 use clap::Subcommand;
 use serde_json::json;
 
@@ -34,10 +33,22 @@ pub fn run(cmd: LaunchCommand, target: &super::StoreTarget, json_out: bool) -> a
     let store = target.open()?;
     let now = chrono::Utc::now().timestamp();
     match cmd {
-        LaunchCommand::Create { client_id, patient, encounter } => {
-            let request = LaunchRequest { client_id: Some(client_id), patient: Some(patient), encounter };
+        LaunchCommand::Create {
+            client_id,
+            patient,
+            encounter,
+        } => {
+            let request = LaunchRequest {
+                client_id: Some(client_id),
+                patient: Some(patient),
+                encounter,
+            };
             let (id, expires_at) = launch::create(&store, &request, now)?;
-            emit(json_out, &json!({"launch": id, "expires_in": expires_at - now}), || format!("launch: {id}\n(valid for {} seconds)", expires_at - now))
+            emit(
+                json_out,
+                &json!({"launch": id, "expires_in": expires_at - now}),
+                || format!("launch: {id}\n(valid for {} seconds)", expires_at - now),
+            )
         }
     }
 }

@@ -36,7 +36,12 @@ Administrator commands open the data directory directly; stop a running server f
 #[command(name = "udap-server", version, about = ABOUT, long_about = LONG_ABOUT)]
 pub struct Cli {
     /// Directory holding the database (udap.redb) and generated certificates.
-    #[arg(long, env = "UDAP_DATA_DIR", default_value = "./udap-data", global = true)]
+    #[arg(
+        long,
+        env = "UDAP_DATA_DIR",
+        default_value = "./udap-data",
+        global = true
+    )]
     pub data_dir: PathBuf,
 
     /// Print machine-readable JSON instead of human-readable text (admin commands).
@@ -104,10 +109,17 @@ impl StoreTarget {
     /// The location, reading `[store]` from `UDAP_CONFIG` when that names a file.
     pub fn location(&self) -> anyhow::Result<crate::store::StoreLocation> {
         let file = match std::env::var_os("UDAP_CONFIG") {
-            Some(path) if !path.is_empty() => crate::config::FileConfig::load(std::path::Path::new(&path))?,
+            Some(path) if !path.is_empty() => {
+                crate::config::FileConfig::load(std::path::Path::new(&path))?
+            }
             _ => crate::config::FileConfig::default(),
         };
-        Ok(crate::config::store_location(&self.data_dir, &file.store, self.database_url.as_deref(), self.pool_size)?)
+        Ok(crate::config::store_location(
+            &self.data_dir,
+            &file.store,
+            self.database_url.as_deref(),
+            self.pool_size,
+        )?)
     }
 
     /// Opens (or connects to) the store.
@@ -125,16 +137,25 @@ pub fn init_tracing(format: LogFormat, default_level: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     // Colours only on a terminal: log files and collectors get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.fmt_fields(crate::logging::escaped_fields()).try_init(),
+        LogFormat::Text => builder
+            .fmt_fields(crate::logging::escaped_fields())
+            .try_init(),
     };
 }
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let target = StoreTarget { data_dir: cli.data_dir.clone(), database_url: cli.database_url.clone(), pool_size: cli.database_pool_size };
+    let target = StoreTarget {
+        data_dir: cli.data_dir.clone(),
+        database_url: cli.database_url.clone(),
+        pool_size: cli.database_pool_size,
+    };
     let command = match cli.command {
         Command::Serve(args) => return serve::run(args, target, cli.log_format),
         other => other,
@@ -154,7 +175,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Prints `value` as JSON, or the human text.
-pub fn emit(json: bool, value: &serde_json::Value, human: impl FnOnce() -> String) -> anyhow::Result<()> {
+pub fn emit(
+    json: bool,
+    value: &serde_json::Value,
+    human: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(value)?);
     } else {

@@ -140,33 +140,61 @@ pub fn prepare(settings: Settings) -> anyhow::Result<AppState> {
     let fetcher = Arc::new(CrlFetcher::with_outbound(outbound.clone()));
     fetcher.spawn_refresher(CRL_REFRESH_INTERVAL, || chrono::Utc::now().timestamp())?;
     let communities = community::LiveCommunities::build(&records, &settings.base_url, fetcher, now)
-        .context("a configured community cannot be served; fix it with `udap-server community ...`")?;
+        .context(
+            "a configured community cannot be served; fix it with `udap-server community ...`",
+        )?;
     store.spawn_pruner(Duration::from_secs(60), || chrono::Utc::now().timestamp())?;
     let kek = crate::kek::configured()?;
     if let Some(k) = kek {
-        tracing::info!(kek_id = k.id(), "private keys are sealed at rest with the configured key-encryption key");
+        tracing::info!(
+            kek_id = k.id(),
+            "private keys are sealed at rest with the configured key-encryption key"
+        );
     }
     let tokens = crate::server_keys::token_issuer(&store, &settings, kek, now)?;
     let communities = Arc::new(communities);
     // Issue 9 item 4: changes to the stored communities (another instance, an admin command)
     // are picked up without a restart.
-    let poller = community::CommunityPoller::spawn(communities.clone(), store.clone(), community::COMMUNITY_POLL_INTERVAL, || chrono::Utc::now().timestamp())?;
-    Ok(AppState::new(settings, store, communities, tokens)?.with_outbound(outbound).with_community_poller(poller))
+    let poller = community::CommunityPoller::spawn(
+        communities.clone(),
+        store.clone(),
+        community::COMMUNITY_POLL_INTERVAL,
+        || chrono::Utc::now().timestamp(),
+    )?;
+    Ok(AppState::new(settings, store, communities, tokens)?
+        .with_outbound(outbound)
+        .with_community_poller(poller))
 }
 
-pub fn run(args: ServeArgs, target: crate::cli::StoreTarget, log_format: Option<LogFormat>) -> anyhow::Result<()> {
+pub fn run(
+    args: ServeArgs,
+    target: crate::cli::StoreTarget,
+    log_format: Option<LogFormat>,
+) -> anyhow::Result<()> {
     let file = match &args.config {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::default(),
     };
-    let store = crate::config::store_location(&target.data_dir, &file.store, target.database_url.as_deref(), target.pool_size)?;
+    let store = crate::config::store_location(
+        &target.data_dir,
+        &file.store,
+        target.database_url.as_deref(),
+        target.pool_size,
+    )?;
     let mut settings = Settings::resolve(target.data_dir, file, args.overrides(log_format))?;
     settings.store = store;
     crate::cli::init_tracing(settings.log_format, "info,actix_server=warn");
-    let listener = TcpListener::bind(settings.listen)
-        .with_context(|| format!("cannot listen on {} (in use, or not an address of this host?)", settings.listen))?;
+    let listener = TcpListener::bind(settings.listen).with_context(|| {
+        format!(
+            "cannot listen on {} (in use, or not an address of this host?)",
+            settings.listen
+        )
+    })?;
     let state = prepare(settings)?;
-    let (base_url, n) = (state.settings.base_url.clone(), state.communities.current().len());
+    let (base_url, n) = (
+        state.settings.base_url.clone(),
+        state.communities.current().len(),
+    );
     let server = http::start(state, listener)?;
     tracing::info!(addr = %server.addr, %base_url, communities = n, "udap-server listening");
     server.wait()?;

@@ -11,7 +11,9 @@ use anyhow::{bail, Context};
 use clap::Subcommand;
 use serde_json::{json, Value};
 
-use crate::oauth::password::{check_policy, hash_password, PasswordError, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
+use crate::oauth::password::{
+    check_policy, hash_password, PasswordError, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS,
+};
 use crate::store::UserRecord;
 
 use super::emit;
@@ -79,7 +81,11 @@ fn human_line(u: &UserRecord) -> String {
         "{}  fhirUser={}  patients={}",
         u.username,
         u.fhir_user.as_deref().unwrap_or("-"),
-        if u.patients.is_empty() { "-".to_string() } else { u.patients.join(",") }
+        if u.patients.is_empty() {
+            "-".to_string()
+        } else {
+            u.patients.join(",")
+        }
     )
 }
 
@@ -88,15 +94,24 @@ fn check_username(username: &str) -> anyhow::Result<()> {
     if chars == 0 || chars > MAX_USERNAME_CHARS {
         bail!("the username must be 1 to {MAX_USERNAME_CHARS} characters long");
     }
-    if username.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        bail!("the username `{}` contains spaces or control characters; choose one without", username.escape_debug());
+    if username
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control())
+    {
+        bail!(
+            "the username `{}` contains spaces or control characters; choose one without",
+            username.escape_debug()
+        );
     }
     Ok(())
 }
 
 /// A FHIR logical id: 1-64 of `A-Z a-z 0-9 - .`.
 fn is_fhir_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
 /// `Type/id` for the resource types SMART allows as `fhirUser`, relative or at the end of an
@@ -153,7 +168,12 @@ fn first_line_password(input: impl BufRead) -> anyhow::Result<String> {
 pub fn run(cmd: UserCommand, target: &super::StoreTarget, json_out: bool) -> anyhow::Result<()> {
     let now = chrono::Utc::now().timestamp();
     match cmd {
-        UserCommand::Add { username, password_stdin: _, fhir_user, patients } => {
+        UserCommand::Add {
+            username,
+            password_stdin: _,
+            fhir_user,
+            patients,
+        } => {
             check_username(&username)?;
             if let Some(f) = &fhir_user {
                 check_fhir_user(f)?;
@@ -170,7 +190,14 @@ pub fn run(cmd: UserCommand, target: &super::StoreTarget, json_out: bool) -> any
             let password = read_password_from_stdin()?;
             let password_hash = hash_password(&password).context("cannot hash the password")?;
             let store = target.open()?;
-            let user = UserRecord { username, password_hash, fhir_user, patients: unique, created_at: now, updated_at: now };
+            let user = UserRecord {
+                username,
+                password_hash,
+                fhir_user,
+                patients: unique,
+                created_at: now,
+                updated_at: now,
+            };
             if !store.users().create(&user)? {
                 bail!(
                     "user {} already exists; change its password with `udap-server user set-password`, or remove it first",
@@ -179,7 +206,12 @@ pub fn run(cmd: UserCommand, target: &super::StoreTarget, json_out: bool) -> any
             }
             emit(json_out, &summary(&user), || {
                 let mut text = format!("user {} added", user.username);
-                if user.patients.is_empty() && !user.fhir_user.as_deref().is_some_and(|f| f.contains("Patient/")) {
+                if user.patients.is_empty()
+                    && !user
+                        .fhir_user
+                        .as_deref()
+                        .is_some_and(|f| f.contains("Patient/"))
+                {
                     text.push_str("\nnote: no --patient given; this user cannot pick a patient in a standalone launch");
                 }
                 text
@@ -188,34 +220,49 @@ pub fn run(cmd: UserCommand, target: &super::StoreTarget, json_out: bool) -> any
         UserCommand::List => {
             let store = target.open()?;
             let users = store.users().list()?;
-            emit(json_out, &Value::Array(users.iter().map(summary).collect()), || {
-                if users.is_empty() {
-                    "no users; add one with `udap-server user add USERNAME --password-stdin`".into()
-                } else {
-                    users.iter().map(human_line).collect::<Vec<_>>().join("\n")
-                }
-            })
+            emit(
+                json_out,
+                &Value::Array(users.iter().map(summary).collect()),
+                || {
+                    if users.is_empty() {
+                        "no users; add one with `udap-server user add USERNAME --password-stdin`"
+                            .into()
+                    } else {
+                        users.iter().map(human_line).collect::<Vec<_>>().join("\n")
+                    }
+                },
+            )
         }
         UserCommand::Remove { username } => {
             let store = target.open()?;
             if !store.users().remove(&username)? {
                 bail!("no user {username}; see `udap-server user list`");
             }
-            emit(json_out, &json!({"removed": username}), || format!("user {username} removed (sessions ended)"))
+            emit(json_out, &json!({"removed": username}), || {
+                format!("user {username} removed (sessions ended)")
+            })
         }
-        UserCommand::SetPassword { username, password_stdin: _ } => {
+        UserCommand::SetPassword {
+            username,
+            password_stdin: _,
+        } => {
             let store = target.open()?;
             if store.users().get(&username)?.is_none() {
                 bail!("no user {username}; see `udap-server user list`");
             }
             let password = read_password_from_stdin()?;
             let password_hash = hash_password(&password).context("cannot hash the password")?;
-            if !store.users().set_password_hash(&username, &password_hash, now)? {
+            if !store
+                .users()
+                .set_password_hash(&username, &password_hash, now)?
+            {
                 bail!("no user {username}; see `udap-server user list`");
             }
-            emit(json_out, &json!({"username": username, "password_changed": true}), || {
-                format!("password of {username} changed (sessions ended)")
-            })
+            emit(
+                json_out,
+                &json!({"username": username, "password_changed": true}),
+                || format!("password of {username} changed (sessions ended)"),
+            )
         }
     }
 }
@@ -230,10 +277,21 @@ mod tests {
         assert!(check_username("").is_err());
         assert!(check_username("a b").is_err());
         assert!(check_username(&"a".repeat(129)).is_err());
-        for ok in ["Patient/p1", "Practitioner/123", "https://fhir.example/r4/Practitioner/123"] {
+        for ok in [
+            "Patient/p1",
+            "Practitioner/123",
+            "https://fhir.example/r4/Practitioner/123",
+        ] {
             assert!(check_fhir_user(ok).is_ok(), "{ok}");
         }
-        for bad in ["Observation/1", "Patient/", "p1", "Patient/a b", "ftp://x/Patient/1", "https://fhir.example/Patient/1?x=1"] {
+        for bad in [
+            "Observation/1",
+            "Patient/",
+            "p1",
+            "Patient/a b",
+            "ftp://x/Patient/1",
+            "https://fhir.example/Patient/1?x=1",
+        ] {
             assert!(check_fhir_user(bad).is_err(), "{bad}");
         }
         assert!(is_fhir_id("p-1.2") && !is_fhir_id("") && !is_fhir_id("a/b"));
@@ -241,12 +299,23 @@ mod tests {
 
     #[test]
     fn password_is_the_first_line() {
-        assert_eq!(first_line_password(&b"correct horse battery\nsecond"[..]).unwrap(), "correct horse battery");
-        assert_eq!(first_line_password(&b" spaces kept \r\n"[..]).unwrap(), " spaces kept ");
+        assert_eq!(
+            first_line_password(&b"correct horse battery\nsecond"[..]).unwrap(),
+            "correct horse battery"
+        );
+        assert_eq!(
+            first_line_password(&b" spaces kept \r\n"[..]).unwrap(),
+            " spaces kept "
+        );
         assert!(first_line_password(&b""[..]).is_err());
         assert!(first_line_password(&b"\nlater line"[..]).is_err());
         assert!(first_line_password(&b"short\n"[..]).is_err());
         assert!(first_line_password("x".repeat(MAX_PASSWORD_BYTES + 1).as_bytes()).is_err());
-        assert_eq!(first_line_password("x".repeat(MAX_PASSWORD_BYTES).as_bytes()).unwrap().len(), MAX_PASSWORD_BYTES);
+        assert_eq!(
+            first_line_password("x".repeat(MAX_PASSWORD_BYTES).as_bytes())
+                .unwrap()
+                .len(),
+            MAX_PASSWORD_BYTES
+        );
     }
 }

@@ -10,7 +10,11 @@ use crate::oauth::{ErrorCode, OAuthError};
 use super::{BODY_READ_TIMEOUT, MAX_BODY_BYTES};
 
 fn too_large() -> OAuthError {
-    OAuthError::new(ErrorCode::InvalidRequest, format!("the request body exceeds {MAX_BODY_BYTES} bytes")).with_status(413)
+    OAuthError::new(
+        ErrorCode::InvalidRequest,
+        format!("the request body exceeds {MAX_BODY_BYTES} bytes"),
+    )
+    .with_status(413)
 }
 
 /// Reads the whole body, refusing more than `MAX_BODY_BYTES` (413) and a body that takes longer
@@ -19,7 +23,12 @@ pub async fn read_limited(mut payload: web::Payload) -> Result<web::Bytes, OAuth
     let read = async move {
         let mut body = web::BytesMut::new();
         while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|_| OAuthError::new(ErrorCode::InvalidRequest, "the request body could not be read"))?;
+            let chunk = chunk.map_err(|_| {
+                OAuthError::new(
+                    ErrorCode::InvalidRequest,
+                    "the request body could not be read",
+                )
+            })?;
             if body.len() + chunk.len() > MAX_BODY_BYTES {
                 return Err(too_large());
             }
@@ -29,7 +38,11 @@ pub async fn read_limited(mut payload: web::Payload) -> Result<web::Bytes, OAuth
     };
     match tokio::time::timeout(BODY_READ_TIMEOUT, read).await {
         Ok(result) => result,
-        Err(_) => Err(OAuthError::new(ErrorCode::InvalidRequest, "the request body was not received in time").with_status(408)),
+        Err(_) => Err(OAuthError::new(
+            ErrorCode::InvalidRequest,
+            "the request body was not received in time",
+        )
+        .with_status(408)),
     }
 }
 
@@ -37,20 +50,34 @@ pub async fn read_limited(mut payload: web::Payload) -> Result<web::Bytes, OAuth
 /// as oversized (the codec refuses it anyway).
 fn declared_length(head: &RequestHead) -> Option<u64> {
     let value = head.headers.get(actix_web::http::header::CONTENT_LENGTH)?;
-    Some(value.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(u64::MAX))
+    Some(
+        value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(u64::MAX),
+    )
 }
 
 /// 413 for a request whose `Content-Length` exceeds `MAX_BODY_BYTES`, answered from the headers
 /// before any of the body is read.
 pub fn refuse_oversized(head: &RequestHead) -> Option<HttpResponse> {
-    declared_length(head).filter(|len| *len > MAX_BODY_BYTES as u64).map(|_| ResponseError::error_response(&too_large()))
+    declared_length(head)
+        .filter(|len| *len > MAX_BODY_BYTES as u64)
+        .map(|_| ResponseError::error_response(&too_large()))
 }
 
 /// The `Expect: 100-continue` handler: `100 Continue` only for a body we will read; an oversized
 /// one gets its 413 instead, so the client never starts sending it.
-pub async fn expect_continue(req: actix_http::Request) -> Result<actix_http::Request, actix_web::Error> {
+pub async fn expect_continue(
+    req: actix_http::Request,
+) -> Result<actix_http::Request, actix_web::Error> {
     match refuse_oversized(req.head()) {
-        Some(res) => Err(actix_web::error::InternalError::from_response("request body too large", res).into()),
+        Some(res) => Err(actix_web::error::InternalError::from_response(
+            "request body too large",
+            res,
+        )
+        .into()),
         None => Ok(req),
     }
 }

@@ -18,13 +18,19 @@ impl Form {
     /// Parses the body, refusing a wrong media type or a repeated parameter (`invalid_request`).
     pub fn parse(req: &HttpRequest, body: &[u8]) -> Result<Form, OAuthError> {
         if !has_media_type(req, "application/x-www-form-urlencoded") {
-            return Err(OAuthError::new(ErrorCode::InvalidRequest, "Content-Type must be application/x-www-form-urlencoded"));
+            return Err(OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "Content-Type must be application/x-www-form-urlencoded",
+            ));
         }
         parse_pairs(body).map(Form)
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str).filter(|v| !v.is_empty())
+        self.0
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     /// Client credentials from the form and the `Authorization: Basic` header.
@@ -39,7 +45,9 @@ impl Form {
         if let Some(header) = req.headers().get(actix_web::http::header::AUTHORIZATION) {
             match header.to_str().ok().and_then(parse_basic) {
                 Some(pair) => creds.basic = Some(pair),
-                None if header.to_str().is_ok_and(|h| h.len() > 7 && h[..7].eq_ignore_ascii_case("bearer ")) => {}
+                None if header
+                    .to_str()
+                    .is_ok_and(|h| h.len() > 7 && h[..7].eq_ignore_ascii_case("bearer ")) => {}
                 None => creds.malformed_basic = true,
             }
         }
@@ -50,12 +58,19 @@ impl Form {
 /// The body's parameters, each at most once (RFC 6749 §3.2: a repeated one is `invalid_request`).
 /// Separate from [`Form::parse`] so it can be fuzzed without an `HttpRequest`.
 pub fn parse_pairs(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-        .map_err(|_| OAuthError::new(ErrorCode::InvalidRequest, "the body is not valid form encoding"))?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| {
+        OAuthError::new(
+            ErrorCode::InvalidRequest,
+            "the body is not valid form encoding",
+        )
+    })?;
     let mut map = HashMap::with_capacity(pairs.len());
     for (k, v) in pairs {
         if map.contains_key(&k) {
-            return Err(OAuthError::new(ErrorCode::InvalidRequest, format!("parameter {k} is repeated")));
+            return Err(OAuthError::new(
+                ErrorCode::InvalidRequest,
+                format!("parameter {k} is repeated"),
+            ));
         }
         map.insert(k, v);
     }
@@ -68,19 +83,33 @@ pub fn parse_basic(header: &str) -> Option<(String, String)> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(value.trim()).ok()?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(value.trim())
+        .ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (id, secret) = text.split_once(':')?;
-    let id = url::form_urlencoded::parse(format!("a={id}").as_bytes()).next()?.1.into_owned();
-    let secret = url::form_urlencoded::parse(format!("a={secret}").as_bytes()).next()?.1.into_owned();
+    let id = url::form_urlencoded::parse(format!("a={id}").as_bytes())
+        .next()?
+        .1
+        .into_owned();
+    let secret = url::form_urlencoded::parse(format!("a={secret}").as_bytes())
+        .next()?
+        .1
+        .into_owned();
     (!id.is_empty()).then_some((id, secret))
 }
 
 /// The token of an `Authorization: Bearer` header.
 pub fn bearer(req: &HttpRequest) -> Option<String> {
-    let h = req.headers().get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let h = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = h.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
 }
 
 #[cfg(test)]
@@ -89,7 +118,13 @@ mod tests {
 
     #[test]
     fn basic_credentials_are_form_decoded() {
-        let h = format!("Basic {}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "my%20id:s%3Acret"));
+        let h = format!(
+            "Basic {}",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                "my%20id:s%3Acret"
+            )
+        );
         assert_eq!(parse_basic(&h), Some(("my id".into(), "s:cret".into())));
         assert_eq!(parse_basic("Basic !!!"), None);
         assert_eq!(parse_basic("Bearer abc"), None);

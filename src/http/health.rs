@@ -24,11 +24,31 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let extra = [
-        ("communities", "Configured trust communities", state.communities.current().len() as u64),
-        ("uptime_seconds", "Seconds since the server started", state.started_at.elapsed().as_secs()),
-        ("jti_commits", "Write transactions committed by the replay store (group commit)", state.store.jti().commit_count()),
-        ("store_round_trips", "Statements sent to PostgreSQL by this instance (0 on the embedded store)", crate::store::postgres_counters().0),
-        ("store_commits", "Transactions committed in PostgreSQL by this instance (0 on the embedded store)", crate::store::postgres_counters().1),
+        (
+            "communities",
+            "Configured trust communities",
+            state.communities.current().len() as u64,
+        ),
+        (
+            "uptime_seconds",
+            "Seconds since the server started",
+            state.started_at.elapsed().as_secs(),
+        ),
+        (
+            "jti_commits",
+            "Write transactions committed by the replay store (group commit)",
+            state.store.jti().commit_count(),
+        ),
+        (
+            "store_round_trips",
+            "Statements sent to PostgreSQL by this instance (0 on the embedded store)",
+            crate::store::postgres_counters().0,
+        ),
+        (
+            "store_commits",
+            "Transactions committed in PostgreSQL by this instance (0 on the embedded store)",
+            crate::store::postgres_counters().1,
+        ),
     ];
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")

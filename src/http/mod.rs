@@ -23,8 +23,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use actix_web::dev::{Service, ServerHandle};
 use actix_service::{IntoServiceFactory, ServiceFactoryExt};
+use actix_web::dev::{ServerHandle, Service};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, App};
 use futures_util::FutureExt;
@@ -56,15 +56,36 @@ pub fn routes(cfg: &mut web::ServiceConfig, prefix: &str) {
         .service(
             web::scope(prefix)
                 .route("/.well-known/udap", web::get().to(udap::metadata))
-                .route("/.well-known/smart-configuration", web::get().to(smart::smart_configuration))
-                .route("/.well-known/openid-configuration", web::get().to(smart::openid_configuration))
-                .route("/.well-known/smart-configuration", web::method(actix_web::http::Method::OPTIONS).to(smart::preflight))
-                .route("/token", web::method(actix_web::http::Method::OPTIONS).to(smart::preflight))
+                .route(
+                    "/.well-known/smart-configuration",
+                    web::get().to(smart::smart_configuration),
+                )
+                .route(
+                    "/.well-known/openid-configuration",
+                    web::get().to(smart::openid_configuration),
+                )
+                .route(
+                    "/.well-known/smart-configuration",
+                    web::method(actix_web::http::Method::OPTIONS).to(smart::preflight),
+                )
+                .route(
+                    "/token",
+                    web::method(actix_web::http::Method::OPTIONS).to(smart::preflight),
+                )
                 .route("/authorize", web::get().to(authorize::authorize_get))
                 .route("/authorize", web::post().to(authorize::authorize_post))
-                .route("/authorize/continue", web::get().to(authorize::continue_get))
-                .route("/authorize/patient", web::post().to(authorize::patient_post))
-                .route("/authorize/consent", web::post().to(authorize::consent_post))
+                .route(
+                    "/authorize/continue",
+                    web::get().to(authorize::continue_get),
+                )
+                .route(
+                    "/authorize/patient",
+                    web::post().to(authorize::patient_post),
+                )
+                .route(
+                    "/authorize/consent",
+                    web::post().to(authorize::consent_post),
+                )
                 .route("/login", web::get().to(authorize::login_get))
                 .route("/login", web::post().to(authorize::login_post))
                 // Issue 8 item 8: end-session endpoint.
@@ -212,6 +233,14 @@ pub fn start(state: AppState, listener: TcpListener) -> Result<RunningServer, Se
             })
         })
         .map_err(|_| ServeError::Thread)?;
-    let handle = rx.recv().map_err(|_| ServeError::Thread)?.map_err(ServeError::Bind)?;
-    Ok(RunningServer { addr, handle, thread: Some(thread), state: Some(kept) })
+    let handle = rx
+        .recv()
+        .map_err(|_| ServeError::Thread)?
+        .map_err(ServeError::Bind)?;
+    Ok(RunningServer {
+        addr,
+        handle,
+        thread: Some(thread),
+        state: Some(kept),
+    })
 }

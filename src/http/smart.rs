@@ -23,11 +23,17 @@ fn discovery(body: serde_json::Value) -> HttpResponse {
 }
 
 pub async fn smart_configuration(state: web::Data<AppState>) -> HttpResponse {
-    discovery(smart_config::smart_configuration(&state.endpoints, &state.alg_policy))
+    discovery(smart_config::smart_configuration(
+        &state.endpoints,
+        &state.alg_policy,
+    ))
 }
 
 pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
-    discovery(smart_config::openid_configuration(&state.endpoints, &state.alg_policy))
+    discovery(smart_config::openid_configuration(
+        &state.endpoints,
+        &state.alg_policy,
+    ))
 }
 
 /// CORS preflight for the endpoints browser apps call.
@@ -35,7 +41,10 @@ pub async fn preflight() -> HttpResponse {
     HttpResponse::NoContent()
         .insert_header(("Access-Control-Allow-Origin", "*"))
         .insert_header(("Access-Control-Allow-Methods", "GET, POST, OPTIONS"))
-        .insert_header(("Access-Control-Allow-Headers", "Authorization, Content-Type"))
+        .insert_header((
+            "Access-Control-Allow-Headers",
+            "Authorization, Content-Type",
+        ))
         .insert_header(("Access-Control-Max-Age", "600"))
         .finish()
 }
@@ -43,7 +52,11 @@ pub async fn preflight() -> HttpResponse {
 /// POST {base}/launch: an EHR holding `udap-server/launch` creates a launch context for one app
 /// (`target_client_id`, `patient`, optional `encounter`) and receives the opaque, single-use
 /// `launch` value (SMART-13). The caller authenticates as a client, or with a Bearer token.
-pub async fn create_launch(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, OAuthError> {
+pub async fn create_launch(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, OAuthError> {
     let body = read_limited(payload).await?;
     let form = Form::parse(&req, &body)?;
     let creds = form.credentials(&req);
@@ -56,9 +69,18 @@ pub async fn create_launch(state: web::Data<AppState>, req: HttpRequest, payload
     let now = state.now();
     let st = state.clone();
     let (id, expires_at) = blocking(move || {
-        admin_scopes::authorize_admin_call(&st.auth_context(), &st.tokens, &creds, bearer_token.as_deref(), LAUNCH_SCOPE, now)?;
+        admin_scopes::authorize_admin_call(
+            &st.auth_context(),
+            &st.tokens,
+            &creds,
+            bearer_token.as_deref(),
+            LAUNCH_SCOPE,
+            now,
+        )?;
         Ok(launch::create(&st.store, &request, now)?)
     })
     .await?;
-    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(json!({"launch": id, "expires_in": expires_at - now})))
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({"launch": id, "expires_in": expires_at - now})))
 }

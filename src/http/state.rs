@@ -7,10 +7,10 @@ use crate::config::Settings;
 use crate::jose::AlgPolicy;
 use crate::oauth::client_auth::AuthContext;
 use crate::oauth::client_metadata::IntendedUseVocabulary;
-use crate::oauth::registration::RegistrationContext;
 use crate::oauth::grants::GrantPolicy;
 use crate::oauth::jwks_cache::JwksCache;
 use crate::oauth::login_throttle::LoginThrottle;
+use crate::oauth::registration::RegistrationContext;
 use crate::oauth::tokens::TokenIssuer;
 use crate::oauth::urls::Endpoints;
 use crate::store::Store;
@@ -43,12 +43,21 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(settings: Settings, store: Store, communities: std::sync::Arc<LiveCommunities>, tokens: TokenIssuer) -> Result<Self, crate::jose::JoseError> {
+    pub fn new(
+        settings: Settings,
+        store: Store,
+        communities: std::sync::Arc<LiveCommunities>,
+        tokens: TokenIssuer,
+    ) -> Result<Self, crate::jose::JoseError> {
         let alg_policy = AlgPolicy::from_names(&settings.allowed_algs)?;
         let endpoints = Endpoints::new(&settings.base_url);
         let vocabulary = settings.vocabulary.clone();
-        let grant_policy = GrantPolicy { intended_use_enforced_from: settings.intended_use_enforced_from };
-        let jwks_cache = JwksCache::new(crate::fetch::Outbound::shared(settings.outbound_allow_private));
+        let grant_policy = GrantPolicy {
+            intended_use_enforced_from: settings.intended_use_enforced_from,
+        };
+        let jwks_cache = JwksCache::new(crate::fetch::Outbound::shared(
+            settings.outbound_allow_private,
+        ));
         let settings_throttle = settings.login_throttle;
         Ok(AppState {
             settings,

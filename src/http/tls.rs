@@ -9,7 +9,10 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("cannot read TLS file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("TLS certificate file {0} holds no PEM certificate")]
     NoCertificate(String),
     #[error("TLS key file {0} holds no PEM private key (PKCS#8, PKCS#1 or SEC1)")]
@@ -19,7 +22,10 @@ pub enum TlsError {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read { path: path.display().to_string(), source })
+    std::fs::read(path).map_err(|source| TlsError::Read {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// Builds a rustls server configuration restricted to TLS 1.2+ (HTI1-7).

@@ -16,13 +16,17 @@ use super::form::{bearer, Form};
 use super::metrics::Metrics;
 use super::state::AppState;
 
-
 fn no_store(mut res: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
-    res.insert_header(("Cache-Control", "no-store")).insert_header(("Pragma", "no-cache"));
+    res.insert_header(("Cache-Control", "no-store"))
+        .insert_header(("Pragma", "no-cache"));
     res
 }
 
-pub async fn token(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, OAuthError> {
+pub async fn token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, OAuthError> {
     let result = token_inner(state.clone(), req, payload).await;
     match &result {
         Ok(_) => Metrics::inc(&state.metrics.tokens_issued_total),
@@ -36,12 +40,23 @@ pub async fn token(state: web::Data<AppState>, req: HttpRequest, payload: web::P
     result
 }
 
-async fn token_inner(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, OAuthError> {
+async fn token_inner(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, OAuthError> {
     let body = read_limited(payload).await?;
     let form = Form::parse(&req, &body)?;
-    let grant_type = form.get("grant_type").ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "grant_type is required"))?.to_string();
-    if !["client_credentials", "authorization_code", "refresh_token"].contains(&grant_type.as_str()) {
-        return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant_type {grant_type} is not supported")));
+    let grant_type = form
+        .get("grant_type")
+        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "grant_type is required"))?
+        .to_string();
+    if !["client_credentials", "authorization_code", "refresh_token"].contains(&grant_type.as_str())
+    {
+        return Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            format!("grant_type {grant_type} is not supported"),
+        ));
     }
     let creds = form.credentials(&req);
     let now = state.now();
@@ -50,42 +65,96 @@ async fn token_inner(state: web::Data<AppState>, req: HttpRequest, payload: web:
         let auth = client_auth::authenticate(&st.auth_context(), &creds, now)?;
         match grant_type.as_str() {
             "authorization_code" => {
-                let req = CodeRequest { code: form.get("code"), redirect_uri: form.get("redirect_uri"), code_verifier: form.get("code_verifier") };
-                authorization_code::exchange(&st.store, &st.tokens, &auth, &req, &st.grant_policy, now)
+                let req = CodeRequest {
+                    code: form.get("code"),
+                    redirect_uri: form.get("redirect_uri"),
+                    code_verifier: form.get("code_verifier"),
+                };
+                authorization_code::exchange(
+                    &st.store,
+                    &st.tokens,
+                    &auth,
+                    &req,
+                    &st.grant_policy,
+                    now,
+                )
             }
-            "refresh_token" => refresh_token::refresh(&st.store, &st.tokens, &auth, form.get("refresh_token"), form.get("scope"), &st.grant_policy, now),
-            _ => client_credentials::issue(&st.tokens, &auth, form.get("scope"), &st.grant_policy, now),
+            "refresh_token" => refresh_token::refresh(
+                &st.store,
+                &st.tokens,
+                &auth,
+                form.get("refresh_token"),
+                form.get("scope"),
+                &st.grant_policy,
+                now,
+            ),
+            _ => client_credentials::issue(
+                &st.tokens,
+                &auth,
+                form.get("scope"),
+                &st.grant_policy,
+                now,
+            ),
         }
     })
     .await?;
     // SMART-25: browser-based (public) clients read the response cross-origin.
-    Ok(no_store(HttpResponse::Ok()).insert_header(("Access-Control-Allow-Origin", "*")).json(body))
+    Ok(no_store(HttpResponse::Ok())
+        .insert_header(("Access-Control-Allow-Origin", "*"))
+        .json(body))
 }
 
 /// RFC 7662 / SMART-58..63; the caller policy is `oauth::introspection`.
-pub async fn introspect(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, OAuthError> {
+pub async fn introspect(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, OAuthError> {
     let body = read_limited(payload).await?;
     let form = Form::parse(&req, &body)?;
-    let token = form.get("token").ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "token is required"))?.to_string();
+    let token = form
+        .get("token")
+        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "token is required"))?
+        .to_string();
     let creds = form.credentials(&req);
     let bearer_token = bearer(&req);
     let now = state.now();
     let st = state.clone();
-    let body = blocking(move || introspection::introspect_for_caller(&st.auth_context(), &st.tokens, &creds, bearer_token.as_deref(), &token, now)).await?;
+    let body = blocking(move || {
+        introspection::introspect_for_caller(
+            &st.auth_context(),
+            &st.tokens,
+            &creds,
+            bearer_token.as_deref(),
+            &token,
+            now,
+        )
+    })
+    .await?;
     Ok(no_store(HttpResponse::Ok()).json(body))
 }
 
 /// RFC 7009: client-authenticated; 200 whether or not the token was known.
-pub async fn revoke(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, OAuthError> {
+pub async fn revoke(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, OAuthError> {
     let body = read_limited(payload).await?;
     let form = Form::parse(&req, &body)?;
-    let token = form.get("token").ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "token is required"))?.to_string();
+    let token = form
+        .get("token")
+        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "token is required"))?
+        .to_string();
     let creds = form.credentials(&req);
     let now = state.now();
     let st = state.clone();
     blocking(move || {
         let auth = client_auth::authenticate(&st.auth_context(), &creds, now)?;
-        if st.tokens.revoke(&st.store, &token, &auth.client.client_id, now)? {
+        if st
+            .tokens
+            .revoke(&st.store, &token, &auth.client.client_id, now)?
+        {
             tracing::info!(client_id = %auth.client.client_id, "access token revoked");
         }
         Ok(())

@@ -20,23 +20,38 @@ pub struct MetadataQuery {
 /// UDAP-7/UDAP-11: no client authentication; `?community=` selects that community's certificate.
 /// An unknown community gets the default community's metadata (IG 1.1 allows 204 or the default;
 /// the default is the more interoperable choice). No community at all → 404 (UDAP-8).
-pub async fn metadata(state: web::Data<AppState>, query: web::Query<MetadataQuery>) -> Result<HttpResponse, OAuthError> {
+pub async fn metadata(
+    state: web::Data<AppState>,
+    query: web::Query<MetadataQuery>,
+) -> Result<HttpResponse, OAuthError> {
     let communities = state.communities.current();
-    let community = query.community.as_deref().and_then(|uri| communities.get(uri)).or_else(|| communities.default_community()).cloned();
+    let community = query
+        .community
+        .as_deref()
+        .and_then(|uri| communities.get(uri))
+        .or_else(|| communities.default_community())
+        .cloned();
     let Some(community) = community else {
         return Ok(HttpResponse::NotFound().json(serde_json::json!({"error": "not_found", "error_description": "no UDAP trust community is configured"})));
     };
     let now = state.now();
     let st = state.clone();
     let doc = blocking(move || {
-        discovery::udap_metadata(&community, &st.endpoints, &st.alg_policy, now).map_err(OAuthError::internal)
+        discovery::udap_metadata(&community, &st.endpoints, &st.alg_policy, now)
+            .map_err(OAuthError::internal)
     })
     .await?;
-    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(doc))
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(doc))
 }
 
 /// UDAP-13..22: `application/json` body `{software_statement, certifications?, udap: "1"}`.
-pub async fn register(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, OAuthError> {
+pub async fn register(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, OAuthError> {
     let result = register_inner(state.clone(), req, payload).await;
     Metrics::inc(match &result {
         Ok(_) => &state.metrics.registrations_total,
@@ -50,9 +65,17 @@ pub async fn register(state: web::Data<AppState>, req: HttpRequest, payload: web
     result
 }
 
-async fn register_inner(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, OAuthError> {
+async fn register_inner(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, OAuthError> {
     if !has_media_type(&req, "application/json") {
-        return Err(OAuthError::new(ErrorCode::InvalidRequest, "Content-Type must be application/json").with_status(415));
+        return Err(OAuthError::new(
+            ErrorCode::InvalidRequest,
+            "Content-Type must be application/json",
+        )
+        .with_status(415));
     }
     let body = read_limited(payload).await?;
     let now = state.now();
@@ -71,5 +94,8 @@ async fn register_inner(state: web::Data<AppState>, req: HttpRequest, payload: w
         RegistrationKind::Created => HttpResponse::Created(),
         RegistrationKind::Updated | RegistrationKind::Cancelled => HttpResponse::Ok(),
     };
-    Ok(res.insert_header(("Cache-Control", "no-store")).insert_header(("Pragma", "no-cache")).json(outcome.body))
+    Ok(res
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("Pragma", "no-cache"))
+        .json(outcome.body))
 }

@@ -88,7 +88,11 @@ fn string(map: &Map<String, Value>, name: &'static str) -> Result<Option<String>
 
 /// Refuses an over-long claim (`ClaimTooLong`), so that a validly signed JWT cannot make the
 /// server store or log kilobytes per request.
-fn bounded(value: Option<String>, name: &'static str, max: usize) -> Result<Option<String>, JoseError> {
+fn bounded(
+    value: Option<String>,
+    name: &'static str,
+    max: usize,
+) -> Result<Option<String>, JoseError> {
     match value {
         Some(v) if v.len() > max => Err(JoseError::ClaimTooLong { name, max }),
         v => Ok(v),
@@ -98,10 +102,16 @@ fn bounded(value: Option<String>, name: &'static str, max: usize) -> Result<Opti
 fn audience(map: &Map<String, Value>) -> Result<Vec<String>, JoseError> {
     let aud = audience_values(map)?;
     if aud.len() > MAX_AUD_ENTRIES {
-        return Err(JoseError::ClaimTooLong { name: "aud", max: MAX_AUD_ENTRIES });
+        return Err(JoseError::ClaimTooLong {
+            name: "aud",
+            max: MAX_AUD_ENTRIES,
+        });
     }
     if aud.iter().any(|a| a.len() > MAX_URI_CLAIM_LEN) {
-        return Err(JoseError::ClaimTooLong { name: "aud", max: MAX_URI_CLAIM_LEN });
+        return Err(JoseError::ClaimTooLong {
+            name: "aud",
+            max: MAX_URI_CLAIM_LEN,
+        });
     }
     Ok(aud)
 }

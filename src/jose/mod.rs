@@ -24,7 +24,9 @@ mod tests;
 #[cfg(test)]
 mod testutil;
 
-pub use claims::{check_time, random_jti, RegisteredClaims, TimeRules, CLOCK_SKEW, MAX_JTI_LEN, MAX_URI_CLAIM_LEN};
+pub use claims::{
+    check_time, random_jti, RegisteredClaims, TimeRules, CLOCK_SKEW, MAX_JTI_LEN, MAX_URI_CLAIM_LEN,
+};
 pub use compact::{parse_compact, JoseHeader, UnverifiedJws, MAX_COMPACT_LEN};
 pub use error::JoseError;
 pub use jsonwebtoken::Algorithm;

@@ -14,8 +14,8 @@ use base64::Engine;
 use serde_json::{Map, Value};
 
 use crate::community::{Community, CommunitySet};
-use crate::jose::{self, check_time, AlgPolicy, JoseError, RegisteredClaims, TimeRules};
 pub use crate::jose::CLOCK_SKEW;
+use crate::jose::{self, check_time, AlgPolicy, JoseError, RegisteredClaims, TimeRules};
 use crate::store::{ClientOrigin, ClientRecord, ClientStatus, Store};
 
 use super::error::{ErrorCode, OAuthError, Reason};
@@ -88,20 +88,33 @@ fn basic_failure(description: &str) -> OAuthError {
 }
 
 /// Authenticates the client of a token request.
-pub fn authenticate(ctx: &AuthContext<'_>, creds: &Credentials, now: i64) -> Result<AuthenticatedClient, OAuthError> {
+pub fn authenticate(
+    ctx: &AuthContext<'_>,
+    creds: &Credentials,
+    now: i64,
+) -> Result<AuthenticatedClient, OAuthError> {
     if creds.malformed_basic {
-        return Err(basic_failure("the Authorization header is not a valid Basic credential"));
+        return Err(basic_failure(
+            "the Authorization header is not a valid Basic credential",
+        ));
     }
-    let methods = [creds.basic.is_some(), creds.client_assertion.is_some()].iter().filter(|b| **b).count();
+    let methods = [creds.basic.is_some(), creds.client_assertion.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count();
     if methods > 1 {
-        return Err(invalid_request("use exactly one client authentication method"));
+        return Err(invalid_request(
+            "use exactly one client authentication method",
+        ));
     }
     if let Some((id, secret)) = &creds.basic {
         return authenticate_secret(ctx, creds, id, secret);
     }
     if let Some(assertion) = &creds.client_assertion {
         if creds.client_assertion_type.as_deref() != Some(JWT_BEARER) {
-            return Err(invalid_request(format!("client_assertion_type must be {JWT_BEARER}")));
+            return Err(invalid_request(format!(
+                "client_assertion_type must be {JWT_BEARER}"
+            )));
         }
         return authenticate_assertion(ctx, creds, assertion, now);
     }
@@ -112,11 +125,19 @@ pub fn authenticate(ctx: &AuthContext<'_>, creds: &Credentials, now: i64) -> Res
     if client.metadata.token_endpoint_auth_method != "none" {
         return Err(invalid_client("this client must authenticate"));
     }
-    Ok(AuthenticatedClient { client, method: AuthMethod::None, community: None, assertion_claims: None })
+    Ok(AuthenticatedClient {
+        client,
+        method: AuthMethod::None,
+        community: None,
+        assertion_claims: None,
+    })
 }
 
 fn active_client(store: &Store, client_id: &str) -> Result<ClientRecord, OAuthError> {
-    let client = store.clients().get(client_id)?.ok_or_else(|| invalid_client("unknown client"))?;
+    let client = store
+        .clients()
+        .get(client_id)?
+        .ok_or_else(|| invalid_client("unknown client"))?;
     match client.status {
         ClientStatus::Active => Ok(client),
         ClientStatus::Disabled => Err(invalid_client("this client is disabled")),
@@ -129,15 +150,23 @@ pub fn hash_secret(secret: &str) -> String {
     hex::encode(openssl::sha::sha256(secret.as_bytes()))
 }
 
-fn authenticate_secret(ctx: &AuthContext<'_>, creds: &Credentials, id: &str, secret: &str) -> Result<AuthenticatedClient, OAuthError> {
+fn authenticate_secret(
+    ctx: &AuthContext<'_>,
+    creds: &Credentials,
+    id: &str,
+    secret: &str,
+) -> Result<AuthenticatedClient, OAuthError> {
     if creds.client_id.as_deref().is_some_and(|c| c != id) {
-        return Err(basic_failure("client_id does not match the Authorization header"));
+        return Err(basic_failure(
+            "client_id does not match the Authorization header",
+        ));
     }
     let client = match active_client(ctx.store, id) {
         Ok(c) => c,
         Err(_) => {
             // Same work and answer as a wrong secret, so client ids cannot be probed by timing.
-            let _ = subtle::ConstantTimeEq::ct_eq(hash_secret(secret).as_bytes(), [0u8; 64].as_slice());
+            let _ =
+                subtle::ConstantTimeEq::ct_eq(hash_secret(secret).as_bytes(), [0u8; 64].as_slice());
             return Err(basic_failure("invalid client credentials"));
         }
     };
@@ -147,12 +176,23 @@ fn authenticate_secret(ctx: &AuthContext<'_>, creds: &Credentials, id: &str, sec
     if !equal || client.metadata.token_endpoint_auth_method != "client_secret_basic" {
         return Err(basic_failure("invalid client credentials"));
     }
-    Ok(AuthenticatedClient { client, method: AuthMethod::ClientSecretBasic, community: None, assertion_claims: None })
+    Ok(AuthenticatedClient {
+        client,
+        method: AuthMethod::ClientSecretBasic,
+        community: None,
+        assertion_claims: None,
+    })
 }
 
-fn authenticate_assertion(ctx: &AuthContext<'_>, creds: &Credentials, assertion: &str, now: i64) -> Result<AuthenticatedClient, OAuthError> {
+fn authenticate_assertion(
+    ctx: &AuthContext<'_>,
+    creds: &Credentials,
+    assertion: &str,
+    now: i64,
+) -> Result<AuthenticatedClient, OAuthError> {
     // The issuer is read before verification only to find the client and its keys.
-    let unverified = jose::parse_compact(assertion).map_err(|e| invalid_request(format!("client_assertion: {e}")))?;
+    let unverified = jose::parse_compact(assertion)
+        .map_err(|e| invalid_request(format!("client_assertion: {e}")))?;
     let iss = unverified
         .unverified_claims()
         .get("iss")
@@ -162,7 +202,9 @@ fn authenticate_assertion(ctx: &AuthContext<'_>, creds: &Credentials, assertion:
     let client = active_client(ctx.store, &iss)?;
     // UDAP-33: a client_id form parameter, if present, must equal iss.
     if creds.client_id.as_deref().is_some_and(|c| c != iss) {
-        return Err(invalid_client("client_id does not match the assertion's iss"));
+        return Err(invalid_client(
+            "client_id does not match the assertion's iss",
+        ));
     }
     match client.origin {
         ClientOrigin::UdapRegistration => authenticate_udap(ctx, creds, &unverified, client, now),
@@ -171,10 +213,18 @@ fn authenticate_assertion(ctx: &AuthContext<'_>, creds: &Credentials, assertion:
 }
 
 /// UDAP-31..35.
-fn authenticate_udap(ctx: &AuthContext<'_>, creds: &Credentials, assertion: &jose::UnverifiedJws, mut client: ClientRecord, now: i64) -> Result<AuthenticatedClient, OAuthError> {
+fn authenticate_udap(
+    ctx: &AuthContext<'_>,
+    creds: &Credentials,
+    assertion: &jose::UnverifiedJws,
+    mut client: ClientRecord,
+    now: i64,
+) -> Result<AuthenticatedClient, OAuthError> {
     // UDAP-34: a missing or wrong `udap=1` is invalid_request.
     if creds.udap.as_deref() != Some("1") {
-        return Err(invalid_request("udap=1 is required for UDAP client authentication"));
+        return Err(invalid_request(
+            "udap=1 is required for UDAP client authentication",
+        ));
     }
     let community = client
         .community
@@ -183,17 +233,31 @@ fn authenticate_udap(ctx: &AuthContext<'_>, creds: &Credentials, assertion: &jos
         .cloned()
         .ok_or_else(|| invalid_client("the client's trust community is no longer configured"))?;
     // UDAP-35: invalid signature → invalid_request; trust failure → invalid_client.
-    let verified = udap_jwt::verify_in_community(assertion, ctx.policy, &community, now).map_err(|e| match e {
-        UdapJwtError::Untrusted(c) => OAuthError::from_chain_error(ErrorCode::InvalidClient, "client certificate not trusted", &c),
-        UdapJwtError::Signature(_) => invalid_request("client_assertion signature is invalid"),
-        UdapJwtError::Malformed(j) => invalid_request(format!("client_assertion: {j}")),
-    })?;
+    let verified = udap_jwt::verify_in_community(assertion, ctx.policy, &community, now).map_err(
+        |e| match e {
+            UdapJwtError::Untrusted(c) => OAuthError::from_chain_error(
+                ErrorCode::InvalidClient,
+                "client certificate not trusted",
+                &c,
+            ),
+            UdapJwtError::Signature(_) => invalid_request("client_assertion signature is invalid"),
+            UdapJwtError::Malformed(j) => invalid_request(format!("client_assertion: {j}")),
+        },
+    )?;
     // UDAP-33: the registration is bound to a SAN URI of this certificate.
     let san = client.san_uri.clone().unwrap_or_default();
     if !verified.chain.san_uris.contains(&san) {
-        return Err(invalid_client("the certificate does not carry the SAN URI this client registered with"));
+        return Err(invalid_client(
+            "the certificate does not carry the SAN URI this client registered with",
+        ));
     }
-    check_assertion_claims(&verified.registered, &client.client_id, &[ctx.token_endpoint], None, now)?;
+    check_assertion_claims(
+        &verified.registered,
+        &client.client_id,
+        &[ctx.token_endpoint],
+        None,
+        now,
+    )?;
     burn(ctx.store, &verified.registered, now)?;
     // A renewed certificate with the registered SAN is accepted and recorded (UDAP-33).
     let leaf_b64 = base64::engine::general_purpose::STANDARD.encode(&verified.chain.leaf_der);
@@ -215,19 +279,36 @@ fn authenticate_udap(ctx: &AuthContext<'_>, creds: &Credentials, assertion: &jos
         }
         tracing::info!(client_id = %client.client_id, "client certificate renewed");
     }
-    Ok(AuthenticatedClient { client, method: AuthMethod::Udap, community: Some(community), assertion_claims: Some(verified.claims) })
+    Ok(AuthenticatedClient {
+        client,
+        method: AuthMethod::Udap,
+        community: Some(community),
+        assertion_claims: Some(verified.claims),
+    })
 }
 
 /// SMART-49: key from the registered JWKS (inline or URL), single `kid` + `kty` match.
-fn authenticate_private_key_jwt(ctx: &AuthContext<'_>, jws: jose::UnverifiedJws, client: ClientRecord, now: i64) -> Result<AuthenticatedClient, OAuthError> {
+fn authenticate_private_key_jwt(
+    ctx: &AuthContext<'_>,
+    jws: jose::UnverifiedJws,
+    client: ClientRecord,
+    now: i64,
+) -> Result<AuthenticatedClient, OAuthError> {
     if client.metadata.token_endpoint_auth_method != "private_key_jwt" {
-        return Err(invalid_client("this client is not registered for private_key_jwt"));
+        return Err(invalid_client(
+            "this client is not registered for private_key_jwt",
+        ));
     }
     let header = jws.header();
-    let kid = header.kid.clone().ok_or_else(|| invalid_client("client_assertion: kid header is required"))?;
+    let kid = header
+        .kid
+        .clone()
+        .ok_or_else(|| invalid_client("client_assertion: kid header is required"))?;
     if let Some(jku) = &header.jku {
         if client.jwks_uri.as_deref() != Some(jku.as_str()) {
-            return Err(invalid_client("client_assertion: jku is not the registered JWKS URL"));
+            return Err(invalid_client(
+                "client_assertion: jku is not the registered JWKS URL",
+            ));
         }
     }
     // Issue 8 item 4: everything that needs no key is checked before the JWKS can be fetched, so
@@ -252,45 +333,105 @@ fn authenticate_private_key_jwt(ctx: &AuthContext<'_>, jws: jose::UnverifiedJws,
         (None, None) => return Err(invalid_client("this client has no registered keys")),
     };
     let key = select_key(keys, &kid, &header.alg)?;
-    let claims = jws.verify(&key, ctx.policy).map_err(|e| invalid_client(format!("client_assertion: {e}")))?;
-    let reg = RegisteredClaims::from_claims(claims).map_err(|e| invalid_client(format!("client_assertion: {e}")))?;
-    check_assertion_claims(&reg, &client.client_id, &[ctx.token_endpoint, ctx.issuer], Some(MAX_ASSERTION_LIFETIME), now)?;
+    let claims = jws
+        .verify(&key, ctx.policy)
+        .map_err(|e| invalid_client(format!("client_assertion: {e}")))?;
+    let reg = RegisteredClaims::from_claims(claims)
+        .map_err(|e| invalid_client(format!("client_assertion: {e}")))?;
+    check_assertion_claims(
+        &reg,
+        &client.client_id,
+        &[ctx.token_endpoint, ctx.issuer],
+        Some(MAX_ASSERTION_LIFETIME),
+        now,
+    )?;
     burn(ctx.store, &reg, now)?;
     let claims = claims.clone();
-    Ok(AuthenticatedClient { client, method: AuthMethod::PrivateKeyJwt, community: None, assertion_claims: Some(claims) })
+    Ok(AuthenticatedClient {
+        client,
+        method: AuthMethod::PrivateKeyJwt,
+        community: None,
+        assertion_claims: Some(claims),
+    })
 }
 
 /// SMART-49 checks that need no key, on the unverified assertion: the algorithm is allowed and
 /// the claims (iss = sub = client_id, aud, exp/iat, jti) would pass. The `kid` and `jku` header
 /// rules are checked by the caller before this.
-fn precheck_private_key_jwt(ctx: &AuthContext<'_>, jws: &jose::UnverifiedJws, client_id: &str, now: i64) -> Result<(), OAuthError> {
-    ctx.policy.check(&jws.header().alg).map_err(|e| invalid_client(format!("client_assertion: {e}")))?;
-    let reg = RegisteredClaims::from_claims(jws.unverified_claims()).map_err(|e| invalid_client(format!("client_assertion: {e}")))?;
-    check_assertion_claims(&reg, client_id, &[ctx.token_endpoint, ctx.issuer], Some(MAX_ASSERTION_LIFETIME), now)
+fn precheck_private_key_jwt(
+    ctx: &AuthContext<'_>,
+    jws: &jose::UnverifiedJws,
+    client_id: &str,
+    now: i64,
+) -> Result<(), OAuthError> {
+    ctx.policy
+        .check(&jws.header().alg)
+        .map_err(|e| invalid_client(format!("client_assertion: {e}")))?;
+    let reg = RegisteredClaims::from_claims(jws.unverified_claims())
+        .map_err(|e| invalid_client(format!("client_assertion: {e}")))?;
+    check_assertion_claims(
+        &reg,
+        client_id,
+        &[ctx.token_endpoint, ctx.issuer],
+        Some(MAX_ASSERTION_LIFETIME),
+        now,
+    )
 }
 
 /// SMART-49 (3): exactly one key whose `kid` matches and whose `kty` fits `alg`.
 fn select_key(jwks: &Value, kid: &str, alg: &str) -> Result<jose::VerifyingKey, OAuthError> {
-    let kty = if alg.starts_with("RS") || alg.starts_with("PS") { "RSA" } else if alg.starts_with("ES") { "EC" } else { "" };
+    let kty = if alg.starts_with("RS") || alg.starts_with("PS") {
+        "RSA"
+    } else if alg.starts_with("ES") {
+        "EC"
+    } else {
+        ""
+    };
     let candidates: Vec<&Value> = jwks
         .get("keys")
         .and_then(Value::as_array)
-        .map(|keys| keys.iter().filter(|k| k.get("kid").and_then(Value::as_str) == Some(kid) && k.get("kty").and_then(Value::as_str) == Some(kty)).collect())
+        .map(|keys| {
+            keys.iter()
+                .filter(|k| {
+                    k.get("kid").and_then(Value::as_str) == Some(kid)
+                        && k.get("kty").and_then(Value::as_str) == Some(kty)
+                })
+                .collect()
+        })
         .unwrap_or_default();
     match candidates.as_slice() {
-        [one] => jose::VerifyingKey::from_jwk(one).map_err(|e| invalid_client(format!("registered key {kid}: {e}"))),
-        [] => Err(invalid_client(format!("no registered key with kid {kid} fits {alg}"))),
-        _ => Err(invalid_client(format!("more than one registered key has kid {kid}"))),
+        [one] => jose::VerifyingKey::from_jwk(one)
+            .map_err(|e| invalid_client(format!("registered key {kid}: {e}"))),
+        [] => Err(invalid_client(format!(
+            "no registered key with kid {kid} fits {alg}"
+        ))),
+        _ => Err(invalid_client(format!(
+            "more than one registered key has kid {kid}"
+        ))),
     }
 }
 
 /// UDAP-28/33 and SMART-49: iss = sub = client_id, aud names us, unexpired, short-lived, jti present.
-fn check_assertion_claims(reg: &RegisteredClaims, client_id: &str, audiences: &[&str], max_exp_ahead: Option<i64>, now: i64) -> Result<(), OAuthError> {
+fn check_assertion_claims(
+    reg: &RegisteredClaims,
+    client_id: &str,
+    audiences: &[&str],
+    max_exp_ahead: Option<i64>,
+    now: i64,
+) -> Result<(), OAuthError> {
     if reg.iss.as_deref() != Some(client_id) || reg.sub.as_deref() != Some(client_id) {
-        return Err(invalid_client("client_assertion: iss and sub must both be the client_id"));
+        return Err(invalid_client(
+            "client_assertion: iss and sub must both be the client_id",
+        ));
     }
-    if !reg.aud.iter().any(|a| audiences.iter().any(|want| same_url(a, want))) {
-        return Err(invalid_client("client_assertion: aud must be the token endpoint URL"));
+    if !reg
+        .aud
+        .iter()
+        .any(|a| audiences.iter().any(|want| same_url(a, want)))
+    {
+        return Err(invalid_client(
+            "client_assertion: aud must be the token endpoint URL",
+        ));
     }
     let udap = max_exp_ahead.is_none();
     let rules = TimeRules {
@@ -301,7 +442,8 @@ fn check_assertion_claims(reg: &RegisteredClaims, client_id: &str, audiences: &[
         max_exp_ahead,
         require_iat: udap,
     };
-    check_time(reg, &rules).map_err(|e: JoseError| invalid_client(format!("client_assertion: {e}")))?;
+    check_time(reg, &rules)
+        .map_err(|e: JoseError| invalid_client(format!("client_assertion: {e}")))?;
     if reg.jti.as_deref().is_none_or(str::is_empty) {
         return Err(invalid_client("client_assertion: jti is required"));
     }
@@ -311,13 +453,19 @@ fn check_assertion_claims(reg: &RegisteredClaims, client_id: &str, audiences: &[
 /// UDAP-5 / SMART-49: record `(iss, jti)` for as long as the assertion could be accepted (`exp`
 /// plus the skew `check_assertion_claims` allows); a second use is refused.
 fn burn(store: &Store, reg: &RegisteredClaims, now: i64) -> Result<(), OAuthError> {
-    let (Some(iss), Some(jti), Some(exp)) = (reg.iss.as_deref(), reg.jti.as_deref(), reg.exp) else {
-        return Err(invalid_client("client_assertion: iss, jti and exp are required"));
+    let (Some(iss), Some(jti), Some(exp)) = (reg.iss.as_deref(), reg.jti.as_deref(), reg.exp)
+    else {
+        return Err(invalid_client(
+            "client_assertion: iss, jti and exp are required",
+        ));
     };
     let keep_until = exp.saturating_add(CLOCK_SKEW);
     if store.jti().insert_if_absent(iss, jti, keep_until, now)? {
         Ok(())
     } else {
-        Err(invalid_client("client_assertion has already been used (jti replay)").with_reason(Reason::Replay))
+        Err(
+            invalid_client("client_assertion has already been used (jti replay)")
+                .with_reason(Reason::Replay),
+        )
     }
 }

@@ -18,11 +18,14 @@
 use crate::oauth::scopes::{self, ResourceScope, Scope, ScopeContext};
 
 /// `http://terminology.hl7.org/CodeSystem/condition-category`
-pub const CONDITION_CATEGORY_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/condition-category";
+pub const CONDITION_CATEGORY_SYSTEM: &str =
+    "http://terminology.hl7.org/CodeSystem/condition-category";
 /// US Core's Condition category code system (`health-concern`).
-pub const US_CORE_CONDITION_CATEGORY_SYSTEM: &str = "http://hl7.org/fhir/us/core/CodeSystem/condition-category";
+pub const US_CORE_CONDITION_CATEGORY_SYSTEM: &str =
+    "http://hl7.org/fhir/us/core/CodeSystem/condition-category";
 /// `http://terminology.hl7.org/CodeSystem/observation-category`
-pub const OBSERVATION_CATEGORY_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/observation-category";
+pub const OBSERVATION_CATEGORY_SYSTEM: &str =
+    "http://terminology.hl7.org/CodeSystem/observation-category";
 /// US Core category code system (`sdoh`).
 pub const US_CORE_CATEGORY_SYSTEM: &str = "http://hl7.org/fhir/us/core/CodeSystem/us-core-category";
 
@@ -36,21 +39,57 @@ struct Category {
 /// Condition sub-resources required by (g)(10) AUT-PAT-28: Encounter Diagnosis, Problem List,
 /// Health Concern (SMART-34).
 const CONDITION_CATEGORIES: &[Category] = &[
-    Category { system: CONDITION_CATEGORY_SYSTEM, code: "encounter-diagnosis", label: "Diagnoses made during visits" },
-    Category { system: CONDITION_CATEGORY_SYSTEM, code: "problem-list-item", label: "Problem list" },
-    Category { system: US_CORE_CONDITION_CATEGORY_SYSTEM, code: "health-concern", label: "Health concerns" },
+    Category {
+        system: CONDITION_CATEGORY_SYSTEM,
+        code: "encounter-diagnosis",
+        label: "Diagnoses made during visits",
+    },
+    Category {
+        system: CONDITION_CATEGORY_SYSTEM,
+        code: "problem-list-item",
+        label: "Problem list",
+    },
+    Category {
+        system: US_CORE_CONDITION_CATEGORY_SYSTEM,
+        code: "health-concern",
+        label: "Health concerns",
+    },
 ];
 
 /// Observation sub-resources required by (g)(10) AUT-PAT-28: Laboratory, Vital Signs, Social
 /// History, Survey, SDOH, Clinical Test. Clinical Test uses `procedure` from the observation
 /// category system, as the ONC test kit's US Core 6.1 guidance says (SMART-34).
 const OBSERVATION_CATEGORIES: &[Category] = &[
-    Category { system: OBSERVATION_CATEGORY_SYSTEM, code: "laboratory", label: "Laboratory results" },
-    Category { system: OBSERVATION_CATEGORY_SYSTEM, code: "vital-signs", label: "Vital signs (blood pressure, weight, ...)" },
-    Category { system: OBSERVATION_CATEGORY_SYSTEM, code: "social-history", label: "Social history (smoking, pregnancy, occupation, ...)" },
-    Category { system: OBSERVATION_CATEGORY_SYSTEM, code: "survey", label: "Surveys, screenings and assessments" },
-    Category { system: US_CORE_CATEGORY_SYSTEM, code: "sdoh", label: "Social needs (housing, food, transport: social determinants of health)" },
-    Category { system: OBSERVATION_CATEGORY_SYSTEM, code: "procedure", label: "Clinical test results (e.g. ECG, pulmonary function)" },
+    Category {
+        system: OBSERVATION_CATEGORY_SYSTEM,
+        code: "laboratory",
+        label: "Laboratory results",
+    },
+    Category {
+        system: OBSERVATION_CATEGORY_SYSTEM,
+        code: "vital-signs",
+        label: "Vital signs (blood pressure, weight, ...)",
+    },
+    Category {
+        system: OBSERVATION_CATEGORY_SYSTEM,
+        code: "social-history",
+        label: "Social history (smoking, pregnancy, occupation, ...)",
+    },
+    Category {
+        system: OBSERVATION_CATEGORY_SYSTEM,
+        code: "survey",
+        label: "Surveys, screenings and assessments",
+    },
+    Category {
+        system: US_CORE_CATEGORY_SYSTEM,
+        code: "sdoh",
+        label: "Social needs (housing, food, transport: social determinants of health)",
+    },
+    Category {
+        system: OBSERVATION_CATEGORY_SYSTEM,
+        code: "procedure",
+        label: "Clinical test results (e.g. ECG, pulmonary function)",
+    },
 ];
 
 /// One line of the consent screen.
@@ -149,10 +188,12 @@ fn whose(context: ScopeContext) -> &'static str {
 /// The category named by a granular query (`category=<system>|<code>` or `category=<code>`).
 fn known_category(resource: &str, query: &str) -> Option<&'static Category> {
     let value = query.strip_prefix("category=")?;
-    categories_of(resource).iter().find(|c| match value.split_once('|') {
-        Some((system, code)) => system == c.system && code == c.code,
-        None => value == c.code,
-    })
+    categories_of(resource)
+        .iter()
+        .find(|c| match value.split_once('|') {
+            Some((system, code)) => system == c.system && code == c.code,
+            None => value == c.code,
+        })
 }
 
 fn resource_label(r: &ResourceScope) -> String {
@@ -205,7 +246,13 @@ fn category_children(token: &str, r: &ResourceScope, requested: &[String]) -> Ve
         .zip(categories_of(&r.resource))
         // A category the app asked for itself is already its own item.
         .filter(|(value, _)| !requested.contains(value))
-        .map(|(value, c)| ConsentItem { value, label: c.label.to_string(), checked: false, required: false, children: Vec::new() })
+        .map(|(value, c)| ConsentItem {
+            value,
+            label: c.label.to_string(),
+            checked: false,
+            required: false,
+            children: Vec::new(),
+        })
         .collect()
 }
 
@@ -229,7 +276,13 @@ pub fn consent_items(requested: &[String]) -> Vec<ConsentItem> {
             }),
             Some(Scope::Other(name)) => {
                 let (label, required) = other_label(&name);
-                items.push(ConsentItem { value: token.clone(), label, checked: true, required, children: Vec::new() });
+                items.push(ConsentItem {
+                    value: token.clone(),
+                    label,
+                    checked: true,
+                    required,
+                    children: Vec::new(),
+                });
             }
             // Breaks the scope grammar: it can never be granted, so it is not offered.
             None => {}
@@ -276,24 +329,66 @@ mod tests {
 
     #[test]
     fn labels_and_flags() {
-        let items = consent_items(&s(&["launch/patient", "openid", "fhirUser", "offline_access", "patient/Patient.rs", "user/Encounter.cud", "launch", "patient/Patient.rs", "patient/Bad.xx"]));
-        let labels: Vec<(&str, &str, bool)> = items.iter().map(|i| (i.value.as_str(), i.label.as_str(), i.required)).collect();
-        assert_eq!(labels[0], ("launch/patient", "Know which patient is in context", true));
+        let items = consent_items(&s(&[
+            "launch/patient",
+            "openid",
+            "fhirUser",
+            "offline_access",
+            "patient/Patient.rs",
+            "user/Encounter.cud",
+            "launch",
+            "patient/Patient.rs",
+            "patient/Bad.xx",
+        ]));
+        let labels: Vec<(&str, &str, bool)> = items
+            .iter()
+            .map(|i| (i.value.as_str(), i.label.as_str(), i.required))
+            .collect();
+        assert_eq!(
+            labels[0],
+            ("launch/patient", "Know which patient is in context", true)
+        );
         assert!(labels[1].1.starts_with("Your identity"));
         assert!(!labels[1].2, "openid may be deselected");
-        assert!(labels[3].1.contains("offline") && labels[3].1.contains("refresh token") && !labels[3].2);
-        assert_eq!(labels[4].1, "Read and search demographics (name, birth date, contact details)");
-        assert_eq!(labels[5].1, "Create, update and delete visits and encounters of any patient you can access");
-        assert_eq!(labels[6], ("launch", "Use the patient and visit already open in your EHR session", true));
+        assert!(
+            labels[3].1.contains("offline")
+                && labels[3].1.contains("refresh token")
+                && !labels[3].2
+        );
+        assert_eq!(
+            labels[4].1,
+            "Read and search demographics (name, birth date, contact details)"
+        );
+        assert_eq!(
+            labels[5].1,
+            "Create, update and delete visits and encounters of any patient you can access"
+        );
+        assert_eq!(
+            labels[6],
+            (
+                "launch",
+                "Use the patient and visit already open in your EHR session",
+                true
+            )
+        );
         // Duplicates and ungrammatical tokens dropped.
         assert_eq!(items.len(), 7);
         assert!(items.iter().all(|i| i.checked));
-        assert_eq!(consent_items(&s(&["launch/location?role=x"]))[0].label, "Know which location is in context");
+        assert_eq!(
+            consent_items(&s(&["launch/location?role=x"]))[0].label,
+            "Know which location is in context"
+        );
     }
 
     #[test]
     fn category_children_v2_and_v1() {
-        let items = consent_items(&s(&["patient/Condition.rs", "patient/Observation.read", "user/Observation.rs", "patient/Observation.cud", "patient/Patient.rs"]));
+        let items = consent_items(&s(&[
+            "patient/Condition.rs",
+            "patient/Observation.read",
+            "user/Observation.rs",
+            "patient/Observation.cud",
+            "patient/Patient.rs",
+        ]));
         let cond: Vec<&str> = items[0].children.iter().map(|c| c.value.as_str()).collect();
         assert_eq!(
             cond,
@@ -310,18 +405,28 @@ mod tests {
         assert!(obs.contains(&"patient/Observation.read?category=http://terminology.hl7.org/CodeSystem/observation-category|procedure"));
         // Every child is a grammatical scope the scopes module accepts.
         for c in items.iter().flat_map(|i| &i.children) {
-            assert!(matches!(scopes::parse(&c.value), Some(Scope::Resource(_))), "{}", c.value);
+            assert!(
+                matches!(scopes::parse(&c.value), Some(Scope::Resource(_))),
+                "{}",
+                c.value
+            );
             assert!(!c.checked);
         }
         assert_eq!(items[1].children[0].label, "Laboratory results");
         assert_eq!(items[2].children.len(), 6, "user/ scopes too");
-        assert!(items[3].children.is_empty(), "write-only access is not split by category");
+        assert!(
+            items[3].children.is_empty(),
+            "write-only access is not split by category"
+        );
         assert!(items[4].children.is_empty());
         // A granular scope requested directly is labelled by its category, without children.
         let granular = consent_items(&s(&[LAB, "patient/Observation.rs?code=1234-5"]));
         assert_eq!(granular[0].label, "Read and search laboratory results");
         assert!(granular[0].children.is_empty());
-        assert_eq!(granular[1].label, "Read and search lab results, vital signs and other observations matching code=1234-5");
+        assert_eq!(
+            granular[1].label,
+            "Read and search lab results, vital signs and other observations matching code=1234-5"
+        );
         // A category requested on its own is not repeated as a child.
         let both = consent_items(&s(&["patient/Observation.rs", LAB]));
         assert_eq!(both[0].children.len(), 5);
@@ -329,12 +434,39 @@ mod tests {
 
     #[test]
     fn granted_from_form_rules() {
-        let requested = s(&["launch/patient", "openid", "patient/Condition.rs", "patient/Observation.rs", "offline_access", "patient/Patient.rs"]);
+        let requested = s(&[
+            "launch/patient",
+            "openid",
+            "patient/Condition.rs",
+            "patient/Observation.rs",
+            "offline_access",
+            "patient/Patient.rs",
+        ]);
         // Everything kept: children redundant.
-        let all = s(&["openid", "patient/Condition.rs", "patient/Observation.rs", LAB, "offline_access", "patient/Patient.rs"]);
-        assert_eq!(granted_from_form(&requested, &all), s(&["launch/patient", "openid", "patient/Condition.rs", "patient/Observation.rs", "offline_access", "patient/Patient.rs"]));
+        let all = s(&[
+            "openid",
+            "patient/Condition.rs",
+            "patient/Observation.rs",
+            LAB,
+            "offline_access",
+            "patient/Patient.rs",
+        ]);
+        assert_eq!(
+            granted_from_form(&requested, &all),
+            s(&[
+                "launch/patient",
+                "openid",
+                "patient/Condition.rs",
+                "patient/Observation.rs",
+                "offline_access",
+                "patient/Patient.rs"
+            ])
+        );
         // Deselect a resource and offline_access; launch/patient stays (required).
-        assert_eq!(granted_from_form(&requested, &s(&["patient/Patient.rs", "openid"])), s(&["launch/patient", "openid", "patient/Patient.rs"]));
+        assert_eq!(
+            granted_from_form(&requested, &s(&["patient/Patient.rs", "openid"])),
+            s(&["launch/patient", "openid", "patient/Patient.rs"])
+        );
         // Only some categories, given in any order: granted in screen order.
         assert_eq!(
             granted_from_form(&requested, &s(&[SDOH, HEALTH_CONCERN, LAB, VITALS])),
@@ -342,7 +474,10 @@ mod tests {
         );
         // Injected values are ignored: other scopes, categories of unrequested resources, v1/v2 mixes.
         let injected = s(&["system/*.cruds", "patient/*.rs", "user/Observation.rs", "patient/Observation.read?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory", "patient/Patient.rs"]);
-        assert_eq!(granted_from_form(&requested, &injected), s(&["launch/patient", "patient/Patient.rs"]));
+        assert_eq!(
+            granted_from_form(&requested, &injected),
+            s(&["launch/patient", "patient/Patient.rs"])
+        );
         // Nothing selected: only the context.
         assert_eq!(granted_from_form(&requested, &[]), s(&["launch/patient"]));
     }

@@ -135,7 +135,14 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
-        OAuthError { code, description: description.into(), status: code.default_status(), www_authenticate: None, reason: Reason::of_code(code), detail: None }
+        OAuthError {
+            code,
+            description: description.into(),
+            status: code.default_status(),
+            www_authenticate: None,
+            reason: Reason::of_code(code),
+            detail: None,
+        }
     }
 
     pub fn with_status(mut self, status: u16) -> Self {
@@ -157,7 +164,11 @@ impl OAuthError {
     /// A failure of ours, not the client's: the detail is logged, the client sees a fixed text.
     pub fn internal(detail: impl fmt::Display) -> Self {
         tracing::error!(error = %detail, "internal error");
-        OAuthError::new(ErrorCode::ServerError, "the server could not complete the request").with_detail(detail)
+        OAuthError::new(
+            ErrorCode::ServerError,
+            "the server could not complete the request",
+        )
+        .with_detail(detail)
     }
 
     /// The one mapping from a certificate-path failure to what the client sees (design: one error
@@ -165,7 +176,9 @@ impl OAuthError {
     /// OpenSSL text, CRL URLs) goes to the log only. `what` names the JWT ("client certificate",
     /// "software statement certificate").
     pub fn from_chain_error(code: ErrorCode, what: &str, e: &crate::pki::ChainError) -> Self {
-        OAuthError::new(code, format!("{what}: {}", e.public_text())).with_reason(Reason::Trust).with_detail(e)
+        OAuthError::new(code, format!("{what}: {}", e.public_text()))
+            .with_reason(Reason::Trust)
+            .with_detail(e)
     }
 }
 

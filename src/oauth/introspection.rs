@@ -13,10 +13,28 @@ use super::error::OAuthError;
 use super::tokens::{TokenIssuer, INTROSPECTION_SCOPE};
 
 /// Introspects `token` for the caller the credentials identify.
-pub fn introspect_for_caller(ctx: &AuthContext<'_>, tokens: &TokenIssuer, creds: &Credentials, bearer: Option<&str>, token: &str, now: i64) -> Result<Value, OAuthError> {
+pub fn introspect_for_caller(
+    ctx: &AuthContext<'_>,
+    tokens: &TokenIssuer,
+    creds: &Credentials,
+    bearer: Option<&str>,
+    token: &str,
+    now: i64,
+) -> Result<Value, OAuthError> {
     let (caller_id, may_see_all) = match bearer {
         // A Bearer caller must be authorized for introspection itself.
-        Some(_) => (admin_scopes::authorize_admin_call(ctx, tokens, creds, bearer, INTROSPECTION_SCOPE, now)?.client_id, true),
+        Some(_) => (
+            admin_scopes::authorize_admin_call(
+                ctx,
+                tokens,
+                creds,
+                bearer,
+                INTROSPECTION_SCOPE,
+                now,
+            )?
+            .client_id,
+            true,
+        ),
         None => {
             let client = client_auth::authenticate(ctx, creds, now)?.client;
             let all = admin_scopes::client_holds(&client, INTROSPECTION_SCOPE);
@@ -30,5 +48,9 @@ pub fn introspect_for_caller(ctx: &AuthContext<'_>, tokens: &TokenIssuer, creds:
         }
     }
     let own = result.get("client_id").and_then(Value::as_str) == Some(caller_id.as_str());
-    Ok(if may_see_all || own { result } else { json!({"active": false}) })
+    Ok(if may_see_all || own {
+        result
+    } else {
+        json!({"active": false})
+    })
 }

@@ -18,7 +18,9 @@ pub const LAUNCH_SCOPE: &str = "udap-server/launch";
 /// FHIR R4 `id`: `[A-Za-z0-9\-\.]{1,64}`. Anything else in a patient or encounter id would reach
 /// the token response and the resource server's queries.
 pub fn is_fhir_id(s: &str) -> bool {
-    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
 /// What an EHR asks for.
@@ -51,31 +53,67 @@ impl From<LaunchError> for OAuthError {
 /// Validates the request and stores the launch; returns its id and expiry.
 pub fn create(store: &Store, req: &LaunchRequest, now: i64) -> Result<(String, i64), LaunchError> {
     let invalid = |m: &str| LaunchError::Invalid(m.to_string());
-    let client_id = req.client_id.as_deref().filter(|c| !c.is_empty()).ok_or_else(|| invalid("target_client_id (the app this launch is for) is required"))?;
-    let patient = req.patient.as_deref().ok_or_else(|| invalid("patient is required"))?;
+    let client_id = req
+        .client_id
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| invalid("target_client_id (the app this launch is for) is required"))?;
+    let patient = req
+        .patient
+        .as_deref()
+        .ok_or_else(|| invalid("patient is required"))?;
     if !is_fhir_id(patient) {
-        return Err(invalid("patient must be a FHIR id ([A-Za-z0-9-.], 1 to 64 characters)"));
+        return Err(invalid(
+            "patient must be a FHIR id ([A-Za-z0-9-.], 1 to 64 characters)",
+        ));
     }
     if let Some(e) = req.encounter.as_deref() {
         if !is_fhir_id(e) {
-            return Err(invalid("encounter must be a FHIR id ([A-Za-z0-9-.], 1 to 64 characters)"));
+            return Err(invalid(
+                "encounter must be a FHIR id ([A-Za-z0-9-.], 1 to 64 characters)",
+            ));
         }
     }
     match store.clients().get(client_id)? {
-        Some(c) if c.status == ClientStatus::Active && c.metadata.grant_types.iter().any(|g| g == "authorization_code") => {}
-        _ => return Err(invalid("target_client_id is not an active app registered for authorization_code")),
+        Some(c)
+            if c.status == ClientStatus::Active
+                && c.metadata
+                    .grant_types
+                    .iter()
+                    .any(|g| g == "authorization_code") => {}
+        _ => {
+            return Err(invalid(
+                "target_client_id is not an active app registered for authorization_code",
+            ))
+        }
     }
     let id = super::random_token(16);
     let expires_at = now + LAUNCH_LIFETIME;
-    let context = LaunchContext { patient: Some(patient.to_string()), encounter: req.encounter.clone(), ..Default::default() };
-    store.authz().put_launch(&id, &LaunchRecord { context, expires_at, client_id: Some(client_id.to_string()) })?;
+    let context = LaunchContext {
+        patient: Some(patient.to_string()),
+        encounter: req.encounter.clone(),
+        ..Default::default()
+    };
+    store.authz().put_launch(
+        &id,
+        &LaunchRecord {
+            context,
+            expires_at,
+            client_id: Some(client_id.to_string()),
+        },
+    )?;
     Ok((id, expires_at))
 }
 
 /// Takes the launch `id` for `client_id` at `/authorize`: once, before it expires, and only by the
 /// app it was created for. A launch presented by another app is left in place (so a leaked id
 /// cannot be burned by someone else) and refused.
-pub fn take(store: &Store, id: &str, client_id: &str, now: i64) -> Result<Option<LaunchContext>, StoreError> {
+pub fn take(
+    store: &Store,
+    id: &str,
+    client_id: &str,
+    now: i64,
+) -> Result<Option<LaunchContext>, StoreError> {
     Ok(match store.authz().take_launch(id, client_id, now)? {
         LaunchTake::Taken(rec) => Some(rec.context),
         LaunchTake::Missing | LaunchTake::OtherClient => None,

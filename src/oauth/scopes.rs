@@ -109,7 +109,13 @@ impl ResourceScope {
         };
         let perms = v1.map(String::from).unwrap_or_else(|| perms.to_string());
         match &self.query {
-            Some(q) => format!("{}/{}.{}?{}", self.context.as_str(), self.resource, perms, q),
+            Some(q) => format!(
+                "{}/{}.{}?{}",
+                self.context.as_str(),
+                self.resource,
+                perms,
+                q
+            ),
             None => format!("{}/{}.{}", self.context.as_str(), self.resource, perms),
         }
     }
@@ -126,7 +132,9 @@ pub enum Scope {
 /// Parses one scope token. Tokens that look like resource scopes but break the grammar are `None`
 /// (they can never be granted).
 pub fn parse(token: &str) -> Option<Scope> {
-    let Some((ctx, rest)) = token.split_once('/') else { return Some(Scope::Other(token.to_string())) };
+    let Some((ctx, rest)) = token.split_once('/') else {
+        return Some(Scope::Other(token.to_string()));
+    };
     let context = match ctx {
         "patient" => ScopeContext::Patient,
         "user" => ScopeContext::User,
@@ -139,7 +147,12 @@ pub fn parse(token: &str) -> Option<Scope> {
         None => (rest, None),
     };
     let (resource, perm_text) = body.split_once('.')?;
-    let resource_ok = resource == "*" || (resource.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && resource.chars().all(|c| c.is_ascii_alphanumeric()));
+    let resource_ok = resource == "*"
+        || (resource
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_uppercase())
+            && resource.chars().all(|c| c.is_ascii_alphanumeric()));
     if !resource_ok {
         return None;
     }
@@ -149,7 +162,13 @@ pub fn parse(token: &str) -> Option<Scope> {
         "*" => (Perms::ALL, true),
         other => (Perms::parse_v2(other)?, false),
     };
-    Some(Scope::Resource(ResourceScope { context, resource: resource.to_string(), perms, query, v1 }))
+    Some(Scope::Resource(ResourceScope {
+        context,
+        resource: resource.to_string(),
+        perms,
+        query,
+        v1,
+    }))
 }
 
 /// Parses a space-separated scope string, dropping tokens that cannot be parsed.
@@ -163,13 +182,19 @@ pub fn parse_all(scope: &str) -> Vec<Scope> {
 pub fn grant(requested: &str, registered: &str, keep: impl Fn(&Scope) -> bool) -> Vec<String> {
     let registered = parse_all(registered);
     let mut out: Vec<String> = Vec::new();
-    for req in requested.split_ascii_whitespace().filter_map(parse).filter(|s| keep(s)) {
+    for req in requested
+        .split_ascii_whitespace()
+        .filter_map(parse)
+        .filter(|s| keep(s))
+    {
         let granted = match &req {
             Scope::Resource(r) => {
-                let perms = registered.iter().fold(Perms::default(), |acc, reg| match reg {
-                    Scope::Resource(reg) => acc.union(reg.overlap(r)),
-                    Scope::Other(_) => acc,
-                });
+                let perms = registered
+                    .iter()
+                    .fold(Perms::default(), |acc, reg| match reg {
+                        Scope::Resource(reg) => acc.union(reg.overlap(r)),
+                        Scope::Other(_) => acc,
+                    });
                 (!perms.is_empty()).then(|| r.render(perms))
             }
             Scope::Other(name) => registered.contains(&req).then(|| name.clone()),
@@ -196,36 +221,74 @@ mod tests {
     fn grammar_v2_and_v1() {
         // SMART-31: ordered non-empty subset of cruds, optional granular query.
         let s = parse("patient/Observation.rs?category=laboratory").unwrap();
-        assert!(matches!(s, Scope::Resource(ref r) if r.perms == Perms::READ_V1 && r.query.as_deref() == Some("category=laboratory") && !r.v1));
+        assert!(
+            matches!(s, Scope::Resource(ref r) if r.perms == Perms::READ_V1 && r.query.as_deref() == Some("category=laboratory") && !r.v1)
+        );
         // SMART-32: v1 read/write/*.
-        assert!(matches!(parse("user/*.read").unwrap(), Scope::Resource(ref r) if r.v1 && r.perms == Perms::READ_V1));
-        assert!(matches!(parse("system/Patient.*").unwrap(), Scope::Resource(ref r) if r.perms == Perms::ALL));
-        for bad in ["patient/Observation.sr", "patient/Observation.rr", "patient/Observation.x", "patient/Observation.", "patient/observation.rs", "patient/Observation.rs?", "system/Patient"] {
+        assert!(
+            matches!(parse("user/*.read").unwrap(), Scope::Resource(ref r) if r.v1 && r.perms == Perms::READ_V1)
+        );
+        assert!(
+            matches!(parse("system/Patient.*").unwrap(), Scope::Resource(ref r) if r.perms == Perms::ALL)
+        );
+        for bad in [
+            "patient/Observation.sr",
+            "patient/Observation.rr",
+            "patient/Observation.x",
+            "patient/Observation.",
+            "patient/observation.rs",
+            "patient/Observation.rs?",
+            "system/Patient",
+        ] {
             assert_eq!(parse(bad), None, "{bad}");
         }
         assert_eq!(parse("openid"), Some(Scope::Other("openid".into())));
-        assert_eq!(parse("launch/patient"), Some(Scope::Other("launch/patient".into())));
+        assert_eq!(
+            parse("launch/patient"),
+            Some(Scope::Other("launch/patient".into()))
+        );
     }
 
     #[test]
     fn granted_is_requested_intersected_with_registered() {
         let reg = "system/Patient.rs system/Observation.r system/Encounter.rs?status=finished";
         let all = |_: &Scope| true;
-        assert_eq!(grant("system/Patient.rs", reg, all), vec!["system/Patient.rs"]);
+        assert_eq!(
+            grant("system/Patient.rs", reg, all),
+            vec!["system/Patient.rs"]
+        );
         // Narrowed to what was registered.
-        assert_eq!(grant("system/Patient.cruds", reg, all), vec!["system/Patient.rs"]);
-        assert_eq!(grant("system/Observation.rs", reg, all), vec!["system/Observation.r"]);
+        assert_eq!(
+            grant("system/Patient.cruds", reg, all),
+            vec!["system/Patient.rs"]
+        );
+        assert_eq!(
+            grant("system/Observation.rs", reg, all),
+            vec!["system/Observation.r"]
+        );
         // Not registered at all.
         assert!(grant("system/Condition.rs", reg, all).is_empty());
         // Granular: registered restriction must match.
         assert!(grant("system/Encounter.rs", reg, all).is_empty());
-        assert_eq!(grant("system/Encounter.rs?status=finished", reg, all), vec!["system/Encounter.rs?status=finished"]);
+        assert_eq!(
+            grant("system/Encounter.rs?status=finished", reg, all),
+            vec!["system/Encounter.rs?status=finished"]
+        );
         // Wildcard registration covers a type; v1 request answered in v1 form (SMART-32).
-        assert_eq!(grant("system/Patient.read", "system/*.read", all), vec!["system/Patient.read"]);
-        assert_eq!(grant("system/Patient.read", "system/*.r", all), vec!["system/Patient.r"]);
+        assert_eq!(
+            grant("system/Patient.read", "system/*.read", all),
+            vec!["system/Patient.read"]
+        );
+        assert_eq!(
+            grant("system/Patient.read", "system/*.r", all),
+            vec!["system/Patient.r"]
+        );
         // Context must match.
         assert!(grant("patient/Patient.rs", "system/*.rs", all).is_empty());
         // Filter: only system scopes for client_credentials.
-        assert_eq!(grant("openid system/Patient.rs", "openid system/*.rs", is_system), vec!["system/Patient.rs"]);
+        assert_eq!(
+            grant("openid system/Patient.rs", "openid system/*.rs", is_system),
+            vec!["system/Patient.rs"]
+        );
     }
 }

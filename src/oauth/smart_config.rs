@@ -31,8 +31,20 @@ pub const CAPABILITIES: &[&str] = &[
 
 /// Scopes listed in `scopes_supported` (SMART-6: every listed scope works).
 pub const SCOPES: &[&str] = &[
-    "openid", "fhirUser", "profile", "launch", "launch/patient", "launch/encounter", "offline_access", "online_access",
-    "patient/*.rs", "patient/*.read", "user/*.rs", "user/*.read", "system/*.rs", "system/*.read",
+    "openid",
+    "fhirUser",
+    "profile",
+    "launch",
+    "launch/patient",
+    "launch/encounter",
+    "offline_access",
+    "online_access",
+    "patient/*.rs",
+    "patient/*.read",
+    "user/*.rs",
+    "user/*.read",
+    "system/*.rs",
+    "system/*.read",
 ];
 
 /// Grant types the token endpoint serves; both discovery documents list the same ones.
@@ -78,11 +90,23 @@ pub fn smart_configuration(ep: &Endpoints, policy: &AlgPolicy) -> Value {
 pub fn openid_configuration(ep: &Endpoints, policy: &AlgPolicy) -> Value {
     let mut doc = shared_members(ep, policy);
     // OIDC RP-initiated logout (issue 8 item 8).
-    doc.insert("end_session_endpoint".into(), json!(format!("{}/logout", ep.base.trim_end_matches('/'))));
+    doc.insert(
+        "end_session_endpoint".into(),
+        json!(format!("{}/logout", ep.base.trim_end_matches('/'))),
+    );
     doc.insert("subject_types_supported".into(), json!(["public"]));
-    doc.insert("id_token_signing_alg_values_supported".into(), json!(["RS256"]));
-    doc.insert("scopes_supported".into(), json!(["openid", "fhirUser", "profile"]));
-    doc.insert("claims_supported".into(), json!(["iss", "sub", "aud", "exp", "iat", "nonce", "fhirUser"]));
+    doc.insert(
+        "id_token_signing_alg_values_supported".into(),
+        json!(["RS256"]),
+    );
+    doc.insert(
+        "scopes_supported".into(),
+        json!(["openid", "fhirUser", "profile"]),
+    );
+    doc.insert(
+        "claims_supported".into(),
+        json!(["iss", "sub", "aud", "exp", "iat", "nonce", "fhirUser"]),
+    );
     Value::Object(doc)
 }
 
@@ -99,15 +123,38 @@ mod tests {
         let smart = smart_configuration(&ep, &policy);
         let oidc = openid_configuration(&ep, &policy);
         let smart = smart.as_object().unwrap();
-        let shared: Vec<&String> = smart.keys().filter(|k| k.ends_with("_endpoint") || k.as_str() == "jwks_uri" || k.as_str() == "issuer").collect();
-        for key in ["introspection_endpoint", "revocation_endpoint", "registration_endpoint", "token_endpoint", "authorization_endpoint"] {
-            assert!(shared.iter().any(|k| k.as_str() == key), "{key} missing from the SMART document");
+        let shared: Vec<&String> = smart
+            .keys()
+            .filter(|k| {
+                k.ends_with("_endpoint") || k.as_str() == "jwks_uri" || k.as_str() == "issuer"
+            })
+            .collect();
+        for key in [
+            "introspection_endpoint",
+            "revocation_endpoint",
+            "registration_endpoint",
+            "token_endpoint",
+            "authorization_endpoint",
+        ] {
+            assert!(
+                shared.iter().any(|k| k.as_str() == key),
+                "{key} missing from the SMART document"
+            );
         }
         for key in shared {
             assert_eq!(oidc.get(key), smart.get(key), "{key}");
         }
-        assert_eq!(oidc["grant_types_supported"], smart["grant_types_supported"]);
-        assert!(oidc["grant_types_supported"].as_array().unwrap().contains(&json!("client_credentials")));
-        assert_eq!(oidc["token_endpoint_auth_methods_supported"], smart["token_endpoint_auth_methods_supported"]);
+        assert_eq!(
+            oidc["grant_types_supported"],
+            smart["grant_types_supported"]
+        );
+        assert!(oidc["grant_types_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("client_credentials")));
+        assert_eq!(
+            oidc["token_endpoint_auth_methods_supported"],
+            smart["token_endpoint_auth_methods_supported"]
+        );
     }
 }

@@ -78,10 +78,24 @@ pub struct TokenIssuer {
 }
 
 impl TokenIssuer {
-    pub fn new(signer: Signer, id_signer: Signer, issuer: &str, audience: &str, lifetime: i64) -> Result<Self, JoseError> {
+    pub fn new(
+        signer: Signer,
+        id_signer: Signer,
+        issuer: &str,
+        audience: &str,
+        lifetime: i64,
+    ) -> Result<Self, JoseError> {
         let verifier = VerifyingKey::from_jwk(&signer.public_jwk())?;
         let policy = AlgPolicy::from_names(&[format!("{:?}", signer.alg())])?;
-        Ok(TokenIssuer { signer, id_signer, verifier, policy, issuer: issuer.to_string(), audience: audience.to_string(), lifetime })
+        Ok(TokenIssuer {
+            signer,
+            id_signer,
+            verifier,
+            policy,
+            issuer: issuer.to_string(),
+            audience: audience.to_string(),
+            lifetime,
+        })
     }
 
     /// Every key that signs something we issue, for `jwks_uri`.
@@ -99,7 +113,14 @@ impl TokenIssuer {
 
     /// An OpenID Connect id_token (SMART-27..29): RS256, `aud` = client_id, `nonce` echoed,
     /// `fhirUser` as an absolute URL.
-    pub fn id_token(&self, client_id: &str, subject: &str, fhir_user: Option<&str>, nonce: Option<&str>, now: i64) -> Result<String, JoseError> {
+    pub fn id_token(
+        &self,
+        client_id: &str,
+        subject: &str,
+        fhir_user: Option<&str>,
+        nonce: Option<&str>,
+        now: i64,
+    ) -> Result<String, JoseError> {
         let mut claims = Map::new();
         claims.insert("iss".into(), json!(self.issuer));
         claims.insert("sub".into(), json!(subject));
@@ -110,9 +131,18 @@ impl TokenIssuer {
             claims.insert("nonce".into(), json!(n));
         }
         if let Some(f) = fhir_user {
-            claims.insert("fhirUser".into(), json!(format!("{}/{}", self.audience.trim_end_matches('/'), f)));
+            claims.insert(
+                "fhirUser".into(),
+                json!(format!("{}/{}", self.audience.trim_end_matches('/'), f)),
+            );
         }
-        self.id_signer.sign(&claims, SignOptions { include_x5c: false, typ: Some("JWT") })
+        self.id_signer.sign(
+            &claims,
+            SignOptions {
+                include_x5c: false,
+                typ: Some("JWT"),
+            },
+        )
     }
 
     /// Signs an access token for `grant`.
@@ -133,7 +163,13 @@ impl TokenIssuer {
             encounter: grant.encounter.clone(),
             fhir_user: grant.fhir_user.clone(),
         };
-        let token = self.signer.sign(&claims, SignOptions { include_x5c: false, typ: Some("at+jwt") })?;
+        let token = self.signer.sign(
+            &claims,
+            SignOptions {
+                include_x5c: false,
+                typ: Some("at+jwt"),
+            },
+        )?;
         Ok((token, claims))
     }
 
@@ -141,7 +177,8 @@ impl TokenIssuer {
     pub fn verify(&self, token: &str, now: i64) -> Option<AccessTokenClaims> {
         let jws = jose::parse_compact(token).ok()?;
         let claims = jws.verify(&self.verifier, &self.policy).ok()?;
-        let claims: AccessTokenClaims = serde_json::from_value(Value::Object(claims.clone())).ok()?;
+        let claims: AccessTokenClaims =
+            serde_json::from_value(Value::Object(claims.clone())).ok()?;
         (claims.iss == self.issuer && claims.exp > now).then_some(claims)
     }
 
@@ -150,7 +187,9 @@ impl TokenIssuer {
     /// active (UDAP-21: a cancelled client's tokens stop working).
     pub fn introspect(&self, store: &Store, token: &str, now: i64) -> Result<Value, StoreError> {
         let inactive = json!({"active": false});
-        let Some(claims) = self.verify(token, now) else { return Ok(inactive) };
+        let Some(claims) = self.verify(token, now) else {
+            return Ok(inactive);
+        };
         if store.revoked_tokens().is_revoked(&claims.jti)? {
             return Ok(inactive);
         }
@@ -186,7 +225,11 @@ impl TokenIssuer {
             out.insert("community".into(), json!(c));
         }
         // SMART-60: the grant's context.
-        for (k, v) in [("patient", claims.patient), ("encounter", claims.encounter), ("fhirUser", claims.fhir_user)] {
+        for (k, v) in [
+            ("patient", claims.patient),
+            ("encounter", claims.encounter),
+            ("fhirUser", claims.fhir_user),
+        ] {
             if let Some(v) = v {
                 out.insert(k.into(), json!(v));
             }
@@ -196,13 +239,22 @@ impl TokenIssuer {
 
     /// Introspection of a refresh token (by hash): active while unrotated, unexpired and its grant
     /// stands; with the grant's scope and context (SMART-60).
-    pub fn introspect_refresh(&self, store: &Store, token: &str, now: i64) -> Result<Option<Value>, StoreError> {
-        let Some(rec) = store.authz().refresh(token)? else { return Ok(None) };
+    pub fn introspect_refresh(
+        &self,
+        store: &Store,
+        token: &str,
+        now: i64,
+    ) -> Result<Option<Value>, StoreError> {
+        let Some(rec) = store.authz().refresh(token)? else {
+            return Ok(None);
+        };
         let inactive = Some(json!({"active": false}));
         if rec.rotated || rec.expires_at <= now {
             return Ok(inactive);
         }
-        let Some(grant) = store.authz().grant(&rec.grant_id)?.filter(|g| !g.revoked) else { return Ok(inactive) };
+        let Some(grant) = store.authz().grant(&rec.grant_id)?.filter(|g| !g.revoked) else {
+            return Ok(inactive);
+        };
         let mut out = json!({
             "active": true, "token_type": "refresh_token", "scope": rec.scope, "client_id": rec.client_id,
             "sub": grant.username, "iss": self.issuer, "exp": rec.expires_at,
@@ -222,7 +274,13 @@ impl TokenIssuer {
     /// RFC 7009: revokes a token issued to `client_id`. An access token or refresh token that
     /// belongs to a user grant ends the whole grant (HTI1-4). Unknown tokens, or tokens of another
     /// client, are ignored (the caller answers 200 either way, §2.2).
-    pub fn revoke(&self, store: &Store, token: &str, client_id: &str, now: i64) -> Result<bool, StoreError> {
+    pub fn revoke(
+        &self,
+        store: &Store,
+        token: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         if let Some(claims) = self.verify(token, now) {
             if claims.client_id != client_id {
                 return Ok(false);

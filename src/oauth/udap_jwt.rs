@@ -45,9 +45,14 @@ pub fn verify_signature(token: &str, policy: &AlgPolicy) -> Result<SignedClaims,
 }
 
 /// Stages 1 and 2 on an already parsed JWS (the token endpoint parses once to find the client).
-pub fn verify_parsed_signature(jws: &jose::UnverifiedJws, policy: &AlgPolicy) -> Result<SignedClaims, UdapJwtError> {
+pub fn verify_parsed_signature(
+    jws: &jose::UnverifiedJws,
+    policy: &AlgPolicy,
+) -> Result<SignedClaims, UdapJwtError> {
     let x5c = jws.x5c_der().map_err(UdapJwtError::Malformed)?;
-    let leaf = x5c.first().ok_or(UdapJwtError::Malformed(JoseError::MissingX5c))?;
+    let leaf = x5c
+        .first()
+        .ok_or(UdapJwtError::Malformed(JoseError::MissingX5c))?;
     let key = VerifyingKey::from_certificate_der(leaf).map_err(UdapJwtError::Malformed)?;
     let claims = jws.verify(&key, policy).map_err(|e| match e {
         JoseError::BadSignature => UdapJwtError::Signature(e),
@@ -56,31 +61,56 @@ pub fn verify_parsed_signature(jws: &jose::UnverifiedJws, policy: &AlgPolicy) ->
     Ok((claims.clone(), x5c))
 }
 
-fn finish(claims: Map<String, Value>, chain: ValidatedChain) -> Result<VerifiedUdapJwt, UdapJwtError> {
+fn finish(
+    claims: Map<String, Value>,
+    chain: ValidatedChain,
+) -> Result<VerifiedUdapJwt, UdapJwtError> {
     let registered = RegisteredClaims::from_claims(&claims).map_err(UdapJwtError::Malformed)?;
-    Ok(VerifiedUdapJwt { claims, registered, chain })
+    Ok(VerifiedUdapJwt {
+        claims,
+        registered,
+        chain,
+    })
 }
 
 /// Stages 1-3 against one community (token endpoint: the client's registered community).
-pub fn verify_in_community(jws: &jose::UnverifiedJws, policy: &AlgPolicy, community: &Community, now: i64) -> Result<VerifiedUdapJwt, UdapJwtError> {
+pub fn verify_in_community(
+    jws: &jose::UnverifiedJws,
+    policy: &AlgPolicy,
+    community: &Community,
+    now: i64,
+) -> Result<VerifiedUdapJwt, UdapJwtError> {
     let (claims, x5c) = verify_parsed_signature(jws, policy)?;
-    let chain = pki::validate_chain(&x5c, &community.trust, now).map_err(UdapJwtError::Untrusted)?;
+    let chain =
+        pki::validate_chain(&x5c, &community.trust, now).map_err(UdapJwtError::Untrusted)?;
     finish(claims, chain)
 }
 
 /// Stages 1-3 against every community (registration: the community is the one whose anchors the
 /// statement chains to). The default community is tried first; when none accepts the chain, the
 /// most specific failure is reported (a revoked or expired certificate says more than "untrusted").
-pub fn verify_in_any_community<'a>(token: &str, policy: &AlgPolicy, communities: &'a CommunitySet, now: i64) -> Result<(&'a std::sync::Arc<Community>, VerifiedUdapJwt), UdapJwtError> {
+pub fn verify_in_any_community<'a>(
+    token: &str,
+    policy: &AlgPolicy,
+    communities: &'a CommunitySet,
+    now: i64,
+) -> Result<(&'a std::sync::Arc<Community>, VerifiedUdapJwt), UdapJwtError> {
     let (claims, x5c) = verify_signature(token, policy)?;
     let default = communities.default_community();
-    let ordered = default.into_iter().chain(communities.iter().filter(|c| !default.is_some_and(|d| std::sync::Arc::ptr_eq(d, c))));
+    let ordered = default.into_iter().chain(
+        communities
+            .iter()
+            .filter(|c| !default.is_some_and(|d| std::sync::Arc::ptr_eq(d, c))),
+    );
     let mut best: Option<ChainError> = None;
     for community in ordered {
         match pki::validate_chain(&x5c, &community.trust, now) {
             Ok(chain) => return Ok((community, finish(claims, chain)?)),
             Err(e) => {
-                if best.as_ref().is_none_or(|b| specificity(&e) > specificity(b)) {
+                if best
+                    .as_ref()
+                    .is_none_or(|b| specificity(&e) > specificity(b))
+                {
                     best = Some(e);
                 }
             }

@@ -66,7 +66,10 @@ mod tests {
     fn endpoints_live_under_the_base_path() {
         let e = Endpoints::new("https://as.example.org/fhir/");
         assert_eq!(e.token, "https://as.example.org/fhir/token");
-        assert_eq!(e.udap_metadata, "https://as.example.org/fhir/.well-known/udap");
+        assert_eq!(
+            e.udap_metadata,
+            "https://as.example.org/fhir/.well-known/udap"
+        );
         assert_eq!(e.path_prefix, "/fhir");
         assert_eq!(e.base, "https://as.example.org/fhir/");
         assert_eq!(Endpoints::new("http://127.0.0.1:8080").path_prefix, "");
@@ -74,11 +77,26 @@ mod tests {
 
     #[test]
     fn url_comparison_normalises_only_harmless_differences() {
-        assert!(same_url("https://AS.example.org:443/fhir/register", "https://as.example.org/fhir/register"));
-        assert!(same_url("https://as.example.org/fhir/register/", "https://as.example.org/fhir/register"));
-        assert!(!same_url("http://as.example.org/fhir/register", "https://as.example.org/fhir/register"));
-        assert!(!same_url("https://as.example.org/register", "https://as.example.org/fhir/register"));
-        assert!(!same_url("https://evil.example/fhir/register", "https://as.example.org/fhir/register"));
+        assert!(same_url(
+            "https://AS.example.org:443/fhir/register",
+            "https://as.example.org/fhir/register"
+        ));
+        assert!(same_url(
+            "https://as.example.org/fhir/register/",
+            "https://as.example.org/fhir/register"
+        ));
+        assert!(!same_url(
+            "http://as.example.org/fhir/register",
+            "https://as.example.org/fhir/register"
+        ));
+        assert!(!same_url(
+            "https://as.example.org/register",
+            "https://as.example.org/fhir/register"
+        ));
+        assert!(!same_url(
+            "https://evil.example/fhir/register",
+            "https://as.example.org/fhir/register"
+        ));
         assert!(!same_url("not a url", "https://as.example.org/"));
     }
 }

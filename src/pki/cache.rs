@@ -33,7 +33,10 @@ impl ValidationCache {
     }
 
     pub(crate) fn with_capacity(capacity: usize) -> Self {
-        ValidationCache { entries: Mutex::new(HashMap::new()), capacity: capacity.max(1) }
+        ValidationCache {
+            entries: Mutex::new(HashMap::new()),
+            capacity: capacity.max(1),
+        }
     }
 
     pub(crate) fn key(x5c: &[Vec<u8>]) -> CacheKey {
@@ -53,7 +56,14 @@ impl ValidationCache {
     }
 
     /// Stores a successful validation valid for `valid_from <= now < valid_until`.
-    pub(crate) fn insert(&self, key: CacheKey, chain: ValidatedChain, valid_from: i64, valid_until: i64, now: i64) {
+    pub(crate) fn insert(
+        &self,
+        key: CacheKey,
+        chain: ValidatedChain,
+        valid_from: i64,
+        valid_until: i64,
+        now: i64,
+    ) {
         if valid_until <= valid_from {
             return;
         }
@@ -68,7 +78,14 @@ impl ValidationCache {
                 }
             }
         }
-        entries.insert(key, Entry { chain, valid_from, valid_until });
+        entries.insert(
+            key,
+            Entry {
+                chain,
+                valid_from,
+                valid_until,
+            },
+        );
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -97,7 +114,10 @@ mod tests {
         let k2 = ValidationCache::key(&[vec![2]]);
         let k3 = ValidationCache::key(&[vec![3]]);
         // Length-prefixing: [1,2] as one element differs from [1],[2].
-        assert_ne!(ValidationCache::key(&[vec![1, 2]]), ValidationCache::key(&[vec![1], vec![2]]));
+        assert_ne!(
+            ValidationCache::key(&[vec![1, 2]]),
+            ValidationCache::key(&[vec![1], vec![2]])
+        );
         cache.insert(k1, chain(1), 100, 200, 150);
         assert_eq!(cache.get(&k1, 150), Some(chain(1)));
         assert_eq!(cache.get(&k1, 99), None);

@@ -43,20 +43,30 @@ impl CertFacts {
     pub(crate) fn parse(der: &[u8]) -> Result<Self, String> {
         let (rest, cert) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
         if !rest.is_empty() {
-            return Err(format!("{} trailing bytes after the certificate", rest.len()));
+            return Err(format!(
+                "{} trailing bytes after the certificate",
+                rest.len()
+            ));
         }
-        let is_ca = cert.basic_constraints().map_err(|e| e.to_string())?.is_some_and(|bc| bc.value.ca);
-        let key_usage = cert.key_usage().map_err(|e| e.to_string())?.map(|ku| KeyUsageBits {
-            digital_signature: ku.value.digital_signature(),
-            key_cert_sign: ku.value.key_cert_sign(),
-            crl_sign: ku.value.crl_sign(),
-        });
+        let is_ca = cert
+            .basic_constraints()
+            .map_err(|e| e.to_string())?
+            .is_some_and(|bc| bc.value.ca);
+        let key_usage = cert
+            .key_usage()
+            .map_err(|e| e.to_string())?
+            .map(|ku| KeyUsageBits {
+                digital_signature: ku.value.digital_signature(),
+                key_cert_sign: ku.value.key_cert_sign(),
+                crl_sign: ku.value.crl_sign(),
+            });
         let san_uris = uri_sans(&cert)?;
         let mut crl_urls = Vec::new();
         for ext in cert.extensions() {
             if let ParsedExtension::CRLDistributionPoints(points) = ext.parsed_extension() {
                 for point in points.iter() {
-                    if let Some(DistributionPointName::FullName(names)) = &point.distribution_point {
+                    if let Some(DistributionPointName::FullName(names)) = &point.distribution_point
+                    {
                         for name in names {
                             if let GeneralName::URI(uri) = name {
                                 let lower = uri.to_ascii_lowercase();
@@ -107,7 +117,10 @@ fn uri_sans(cert: &X509Certificate<'_>) -> Result<Vec<String>, String> {
 
 /// Serial numbers are compared as unsigned magnitudes: strip the sign-padding zero octets.
 pub(crate) fn normalize_serial(raw: &[u8]) -> Vec<u8> {
-    let start = raw.iter().position(|b| *b != 0).unwrap_or(raw.len().saturating_sub(1));
+    let start = raw
+        .iter()
+        .position(|b| *b != 0)
+        .unwrap_or(raw.len().saturating_sub(1));
     raw[start..].to_vec()
 }
 
@@ -132,14 +145,19 @@ pub(crate) fn weak_signature_name(oid: &str) -> Option<&'static str> {
 pub fn subject_string(cert: &X509Ref) -> String {
     cert.to_der()
         .ok()
-        .and_then(|der| X509Certificate::from_der(&der).ok().map(|(_, c)| c.subject().to_string()))
+        .and_then(|der| {
+            X509Certificate::from_der(&der)
+                .ok()
+                .map(|(_, c)| c.subject().to_string())
+        })
         .unwrap_or_else(|| UNPARSEABLE_SUBJECT.to_string())
 }
 
 /// UDAP-50: the leaf's uniformResourceIdentifier SANs, in certificate order. Other SAN types
 /// (DNS names, e-mail) are ignored: only URIs can equal a software statement's `iss`.
 pub fn san_uris(cert_der: &[u8]) -> Result<Vec<String>, ChainError> {
-    let (rest, cert) = X509Certificate::from_der(cert_der).map_err(|_| ChainError::Malformed { index: 0 })?;
+    let (rest, cert) =
+        X509Certificate::from_der(cert_der).map_err(|_| ChainError::Malformed { index: 0 })?;
     if !rest.is_empty() {
         return Err(ChainError::Malformed { index: 0 });
     }
@@ -160,6 +178,9 @@ mod tests {
 
     #[test]
     fn san_uris_rejects_garbage() {
-        assert_eq!(san_uris(b"not a certificate"), Err(ChainError::Malformed { index: 0 }));
+        assert_eq!(
+            san_uris(b"not a certificate"),
+            Err(ChainError::Malformed { index: 0 })
+        );
     }
 }

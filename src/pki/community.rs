@@ -53,21 +53,34 @@ impl TrustCommunity {
     ) -> Result<Self, PkiConfigError> {
         let anchors = parse_ca_certs(uri, "anchor", anchors_pem)?;
         if anchors.is_empty() {
-            return Err(PkiConfigError::NoAnchors { uri: uri.to_string() });
+            return Err(PkiConfigError::NoAnchors {
+                uri: uri.to_string(),
+            });
         }
         let intermediates = parse_ca_certs(uri, "intermediate", intermediates_pem)?;
         let mut crls = Vec::new();
         for (index, text) in crls_pem.iter().enumerate() {
-            let blocks = parse_blocks(text)
-                .map_err(|detail| PkiConfigError::BadPem { uri: uri.to_string(), what: "CRL", index, detail })?;
+            let blocks = parse_blocks(text).map_err(|detail| PkiConfigError::BadPem {
+                uri: uri.to_string(),
+                what: "CRL",
+                index,
+                detail,
+            })?;
             let before = crls.len();
             for block in blocks.into_iter().filter(|b| b.label == "X509 CRL") {
-                let crl = ParsedCrl::from_der(&block.der)
-                    .map_err(|detail| PkiConfigError::BadCrl { uri: uri.to_string(), index, detail })?;
+                let crl =
+                    ParsedCrl::from_der(&block.der).map_err(|detail| PkiConfigError::BadCrl {
+                        uri: uri.to_string(),
+                        index,
+                        detail,
+                    })?;
                 crls.push(Arc::new(crl));
             }
             if crls.len() == before {
-                return Err(PkiConfigError::NoCrl { uri: uri.to_string(), index });
+                return Err(PkiConfigError::NoCrl {
+                    uri: uri.to_string(),
+                    index,
+                });
             }
         }
         Ok(TrustCommunity {
@@ -112,23 +125,45 @@ impl TrustCommunity {
     }
 }
 
-fn parse_ca_certs(uri: &str, what: &'static str, inputs: &[String]) -> Result<Vec<X509>, PkiConfigError> {
+fn parse_ca_certs(
+    uri: &str,
+    what: &'static str,
+    inputs: &[String],
+) -> Result<Vec<X509>, PkiConfigError> {
     let mut out = Vec::new();
     for (index, text) in inputs.iter().enumerate() {
-        let blocks =
-            parse_blocks(text).map_err(|detail| PkiConfigError::BadPem { uri: uri.to_string(), what, index, detail })?;
+        let blocks = parse_blocks(text).map_err(|detail| PkiConfigError::BadPem {
+            uri: uri.to_string(),
+            what,
+            index,
+            detail,
+        })?;
         let before = out.len();
         for block in blocks.into_iter().filter(|b| b.label == "CERTIFICATE") {
-            let bad = |detail: String| PkiConfigError::BadCertificate { uri: uri.to_string(), what, index, detail };
+            let bad = |detail: String| PkiConfigError::BadCertificate {
+                uri: uri.to_string(),
+                what,
+                index,
+                detail,
+            };
             let facts = CertFacts::parse(&block.der).map_err(bad)?;
             let cert = X509::from_der(&block.der).map_err(|e| bad(e.to_string()))?;
             if !facts.is_ca {
-                return Err(PkiConfigError::NotCa { uri: uri.to_string(), what, index, subject: facts.subject });
+                return Err(PkiConfigError::NotCa {
+                    uri: uri.to_string(),
+                    what,
+                    index,
+                    subject: facts.subject,
+                });
             }
             out.push(cert);
         }
         if out.len() == before {
-            return Err(PkiConfigError::NoCertificate { uri: uri.to_string(), what, index });
+            return Err(PkiConfigError::NoCertificate {
+                uri: uri.to_string(),
+                what,
+                index,
+            });
         }
     }
     Ok(out)

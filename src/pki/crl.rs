@@ -73,7 +73,10 @@ impl ParsedCrl {
             let oid = ext.oid.to_id_string();
             match (oid.as_str(), ext.parsed_extension()) {
                 (OID_DELTA_CRL_INDICATOR, _) => unusable = Some("it is a delta CRL".to_string()),
-                (OID_ISSUING_DISTRIBUTION_POINT, ParsedExtension::IssuingDistributionPoint(idp)) => {
+                (
+                    OID_ISSUING_DISTRIBUTION_POINT,
+                    ParsedExtension::IssuingDistributionPoint(idp),
+                ) => {
                     if idp.indirect_crl {
                         unusable = Some("it is an indirect CRL".into());
                     } else if idp.only_some_reasons.is_some() {
@@ -91,7 +94,9 @@ impl ParsedCrl {
                 }
                 (OID_AUTHORITY_KEY_ID | OID_CRL_NUMBER | OID_FRESHEST_CRL, _) => {}
                 // RFC 5280 5.2: a CRL with an unrecognized critical extension must not be used.
-                (other, _) if ext.critical => unusable = Some(format!("it has the unsupported critical extension {other}")),
+                (other, _) if ext.critical => {
+                    unusable = Some(format!("it has the unsupported critical extension {other}"))
+                }
                 _ => {}
             }
         }
@@ -103,7 +108,9 @@ impl ParsedCrl {
                 // A critical entry extension we do not know (e.g. certificateIssuer of an
                 // indirect CRL) changes the entry's meaning; refuse the whole CRL.
                 if ext.critical && oid != OID_ENTRY_REASON && oid != OID_ENTRY_INVALIDITY_DATE {
-                    unusable = Some(format!("an entry has the unsupported critical extension {oid}"));
+                    unusable = Some(format!(
+                        "an entry has the unsupported critical extension {oid}"
+                    ));
                 }
             }
             revoked.insert(normalize_serial(entry.raw_serial()));
@@ -122,29 +129,56 @@ impl ParsedCrl {
 
     /// True when the CRL names `cert`'s issuer as its issuer (canonical DN comparison).
     pub(crate) fn issuer_matches(&self, cert: &X509Ref) -> bool {
-        matches!(self.crl.issuer_name().try_cmp(cert.issuer_name()), Ok(std::cmp::Ordering::Equal))
+        matches!(
+            self.crl.issuer_name().try_cmp(cert.issuer_name()),
+            Ok(std::cmp::Ordering::Equal)
+        )
     }
 
     /// Whether this CRL may decide the status of `cert` (issued by `issuer`) at `now`; the `Err`
     /// says why not, for the `RevocationUnknown` reason. Checks, in order: issuer name, scope,
     /// freshness (lastUpdate <= now < nextUpdate) and the signature with the issuer's key.
-    pub(crate) fn usable_for(&self, cert: &X509Ref, cert_is_ca: bool, issuer: &X509Ref, now: i64) -> Result<(), String> {
+    pub(crate) fn usable_for(
+        &self,
+        cert: &X509Ref,
+        cert_is_ca: bool,
+        issuer: &X509Ref,
+        now: i64,
+    ) -> Result<(), String> {
         if !self.issuer_matches(cert) {
-            return Err(format!("CRL issuer `{}` is not the certificate's issuer", self.issuer));
+            return Err(format!(
+                "CRL issuer `{}` is not the certificate's issuer",
+                self.issuer
+            ));
         }
         if let Some(why) = &self.unusable {
             return Err(format!("CRL from `{}` cannot be used: {why}", self.issuer));
         }
         match (self.scope, cert_is_ca) {
-            (Scope::UserCertsOnly, true) => return Err(format!("CRL from `{}` covers only end-entity certificates", self.issuer)),
-            (Scope::CaCertsOnly, false) => return Err(format!("CRL from `{}` covers only CA certificates", self.issuer)),
+            (Scope::UserCertsOnly, true) => {
+                return Err(format!(
+                    "CRL from `{}` covers only end-entity certificates",
+                    self.issuer
+                ))
+            }
+            (Scope::CaCertsOnly, false) => {
+                return Err(format!(
+                    "CRL from `{}` covers only CA certificates",
+                    self.issuer
+                ))
+            }
             _ => {}
         }
         self.fresh_at(now)?;
-        let key = issuer.public_key().map_err(|e| format!("issuer key unreadable: {e}"))?;
+        let key = issuer
+            .public_key()
+            .map_err(|e| format!("issuer key unreadable: {e}"))?;
         match self.crl.verify(&key) {
             Ok(true) => Ok(()),
-            _ => Err(format!("CRL from `{}` is not signed by the issuer's key", self.issuer)),
+            _ => Err(format!(
+                "CRL from `{}` is not signed by the issuer's key",
+                self.issuer
+            )),
         }
     }
 
@@ -154,10 +188,16 @@ impl ParsedCrl {
             return Err(format!("CRL from `{}` has no nextUpdate", self.issuer));
         };
         if now < self.this_update {
-            return Err(format!("CRL from `{}` is not valid before {} (lastUpdate)", self.issuer, self.this_update));
+            return Err(format!(
+                "CRL from `{}` is not valid before {} (lastUpdate)",
+                self.issuer, self.this_update
+            ));
         }
         if now >= next_update {
-            return Err(format!("CRL from `{}` is stale: nextUpdate {} has passed", self.issuer, next_update));
+            return Err(format!(
+                "CRL from `{}` is stale: nextUpdate {} has passed",
+                self.issuer, next_update
+            ));
         }
         Ok(())
     }

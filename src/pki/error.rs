@@ -31,7 +31,9 @@ pub enum ChainError {
     Untrusted { subject: String },
     /// UDAP-46: a certificate with the issuer's name exists, but its key did not sign this
     /// certificate (same DN, other key), or the signature itself is broken.
-    #[error("the signature on certificate `{subject}` does not verify with its named issuer's key")]
+    #[error(
+        "the signature on certificate `{subject}` does not verify with its named issuer's key"
+    )]
     BadSignature { subject: String },
     /// UDAP-49: an issuing certificate lacks basicConstraints CA:TRUE.
     #[error("certificate `{subject}` issues certificates but is not a CA (basicConstraints CA:TRUE missing)")]
@@ -40,7 +42,9 @@ pub enum ChainError {
     #[error("the path exceeds the pathLenConstraint of CA certificate `{subject}`")]
     PathLength { subject: String },
     /// A CA certificate (basicConstraints CA:TRUE) was presented as the x5c leaf.
-    #[error("certificate `{subject}` is a CA certificate and cannot be used as a client or server leaf")]
+    #[error(
+        "certificate `{subject}` is a CA certificate and cannot be used as a client or server leaf"
+    )]
     LeafIsCa { subject: String },
     /// UDAP-51: the leaf's keyUsage lacks digitalSignature, or an issuer's keyUsage lacks keyCertSign.
     #[error("certificate `{subject}` has a keyUsage that does not allow this use")]
@@ -71,7 +75,11 @@ pub enum ChainError {
     ChainTooLong { subject: String },
     /// Any other OpenSSL verification failure; `code` is the X509_V_ERR value, `detail` its text.
     #[error("certificate `{subject}` was rejected: {detail} (X509_V_ERR {code})")]
-    Rejected { subject: String, code: i32, detail: String },
+    Rejected {
+        subject: String,
+        code: i32,
+        detail: String,
+    },
     /// OpenSSL failed internally (allocation, library state); not a verdict on the certificates.
     #[error("certificate validation could not run: {detail}")]
     Internal { detail: String },
@@ -82,22 +90,36 @@ impl ChainError {
     /// stacks or CRL URLs (those are in `Display`, for the log).
     pub fn public_text(&self) -> &'static str {
         match self {
-            ChainError::Empty | ChainError::TooManyCertificates { .. } | ChainError::Malformed { .. } => "the x5c certificate chain is malformed",
+            ChainError::Empty
+            | ChainError::TooManyCertificates { .. }
+            | ChainError::Malformed { .. } => "the x5c certificate chain is malformed",
             ChainError::Expired { .. } => "the certificate has expired",
             ChainError::NotYetValid { .. } => "the certificate is not yet valid",
-            ChainError::Untrusted { .. } => "the certificate does not chain to a trust anchor of this community",
-            ChainError::BadSignature { .. } => "a signature in the certificate chain does not verify",
+            ChainError::Untrusted { .. } => {
+                "the certificate does not chain to a trust anchor of this community"
+            }
+            ChainError::BadSignature { .. } => {
+                "a signature in the certificate chain does not verify"
+            }
             ChainError::NotCa { .. } => "an issuing certificate in the chain is not a CA",
             ChainError::PathLength { .. } => "the chain exceeds a CA's path length constraint",
             ChainError::LeafIsCa { .. } => "a CA certificate cannot be used as the leaf",
             ChainError::KeyUsage { .. } => "the certificate's key usage does not allow this use",
-            ChainError::WeakKey { .. } => "the certificate's key is too weak or of an unsupported type",
+            ChainError::WeakKey { .. } => {
+                "the certificate's key is too weak or of an unsupported type"
+            }
             ChainError::WeakSignature { .. } => "the certificate is signed with a weak algorithm",
             ChainError::Revoked { .. } => "the certificate has been revoked",
-            ChainError::RevocationUnknown { .. } => "the certificate's revocation status could not be established",
+            ChainError::RevocationUnknown { .. } => {
+                "the certificate's revocation status could not be established"
+            }
             ChainError::NoSanUri { .. } => "the certificate has no subjectAltName URI",
-            ChainError::NameConstraints { .. } => "the certificate violates a name constraint of its chain",
-            ChainError::UnhandledCriticalExtension { .. } => "the certificate has an unsupported critical extension",
+            ChainError::NameConstraints { .. } => {
+                "the certificate violates a name constraint of its chain"
+            }
+            ChainError::UnhandledCriticalExtension { .. } => {
+                "the certificate has an unsupported critical extension"
+            }
             ChainError::ChainTooLong { .. } => "the certificate chain is too long",
             ChainError::Rejected { .. } => "the certificate chain was rejected",
             ChainError::Internal { .. } => "the certificate chain could not be validated",
@@ -114,23 +136,46 @@ pub enum PkiConfigError {
     NoAnchors { uri: String },
     /// An input string is not PEM, or a PEM block does not decode.
     #[error("community `{uri}`: {what} #{index} is not valid PEM: {detail}")]
-    BadPem { uri: String, what: &'static str, index: usize, detail: String },
+    BadPem {
+        uri: String,
+        what: &'static str,
+        index: usize,
+        detail: String,
+    },
     /// An anchor or intermediate input holds no CERTIFICATE block.
     #[error("community `{uri}`: {what} #{index} holds no PEM CERTIFICATE block")]
-    NoCertificate { uri: String, what: &'static str, index: usize },
+    NoCertificate {
+        uri: String,
+        what: &'static str,
+        index: usize,
+    },
     /// A certificate in an anchor or intermediate input does not parse.
     #[error("community `{uri}`: {what} #{index} holds a malformed certificate: {detail}")]
-    BadCertificate { uri: String, what: &'static str, index: usize, detail: String },
+    BadCertificate {
+        uri: String,
+        what: &'static str,
+        index: usize,
+        detail: String,
+    },
     /// Anchors and intermediates must be CA certificates (UDAP-49); a leaf pinned as an anchor is
     /// refused so that the trust model stays "CAs vouch for clients".
     #[error("community `{uri}`: {what} #{index} `{subject}` is not a CA certificate (basicConstraints CA:TRUE missing)")]
-    NotCa { uri: String, what: &'static str, index: usize, subject: String },
+    NotCa {
+        uri: String,
+        what: &'static str,
+        index: usize,
+        subject: String,
+    },
     /// A CRL input holds no X509 CRL block.
     #[error("community `{uri}`: CRL #{index} holds no PEM X509 CRL block")]
     NoCrl { uri: String, index: usize },
     /// A CRL does not parse.
     #[error("community `{uri}`: CRL #{index} is malformed: {detail}")]
-    BadCrl { uri: String, index: usize, detail: String },
+    BadCrl {
+        uri: String,
+        index: usize,
+        detail: String,
+    },
 }
 
 /// Why the test/development CA tooling (`pki::ca`) could not issue a certificate or CRL.
@@ -150,7 +195,10 @@ pub enum CaError {
     Generate(String),
     /// A file-system operation on a CA directory failed.
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     /// The CA directory is missing, incomplete or already exists.
     #[error("CA directory {path}: {problem}")]
     Dir { path: String, problem: String },

@@ -36,6 +36,8 @@ pub use cache::MAX_CACHED_CHAINS;
 pub use certinfo::{san_uris, subject_string};
 pub use community::TrustCommunity;
 pub use error::{CaError, ChainError, PkiConfigError};
-pub use fetch::{CrlFetcher, DEFAULT_FETCH_TIMEOUT, FAILURE_BACKOFF_SECS, MAX_CRL_BYTES, MIN_CRL_LIFETIME_SECS};
+pub use fetch::{
+    CrlFetcher, DEFAULT_FETCH_TIMEOUT, FAILURE_BACKOFF_SECS, MAX_CRL_BYTES, MIN_CRL_LIFETIME_SECS,
+};
 pub use policy::{RevocationPolicy, UnknownRevocationPolicy};
 pub use validate::{validate_chain, ValidatedChain, MAX_X5C_CERTS};

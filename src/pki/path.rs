@@ -82,8 +82,15 @@ struct Failure {
 /// Builds and verifies the path from `leaf` through `hints` (x5c[1..], untrusted) and the
 /// community's intermediates to one of its anchors at time `now`. Returns the path, leaf first,
 /// anchor last.
-pub(crate) fn build(leaf: &X509, hints: &[X509], community: &TrustCommunity, now: i64) -> Result<Vec<X509>, ChainError> {
-    let internal = |e: openssl::error::ErrorStack| ChainError::Internal { detail: e.to_string() };
+pub(crate) fn build(
+    leaf: &X509,
+    hints: &[X509],
+    community: &TrustCommunity,
+    now: i64,
+) -> Result<Vec<X509>, ChainError> {
+    let internal = |e: openssl::error::ErrorStack| ChainError::Internal {
+        detail: e.to_string(),
+    };
     let mut store = X509StoreBuilder::new().map_err(internal)?;
     for anchor in community.anchors() {
         store.add_cert(anchor.clone()).map_err(internal)?;
@@ -91,11 +98,15 @@ pub(crate) fn build(leaf: &X509, hints: &[X509], community: &TrustCommunity, now
     let mut param = X509VerifyParam::new().map_err(internal)?;
     // time_t is i64 on the platforms we build for, but not everywhere: keep the checked conversion.
     #[allow(clippy::useless_conversion)]
-    param.set_time(now.try_into().map_err(|_| ChainError::Internal { detail: format!("time {now} out of range") })?);
+    param.set_time(now.try_into().map_err(|_| ChainError::Internal {
+        detail: format!("time {now} out of range"),
+    })?);
     param.set_depth(MAX_VERIFY_DEPTH);
     // Anchors are trusted because the community says so, not because they are self-signed: a
     // community may anchor at an intermediate CA. PARTIAL_CHAIN lets the path end at any anchor.
-    param.set_flags(X509VerifyFlags::PARTIAL_CHAIN).map_err(internal)?;
+    param
+        .set_flags(X509VerifyFlags::PARTIAL_CHAIN)
+        .map_err(internal)?;
     store.set_param(&param).map_err(internal)?;
     let store = store.build();
 
@@ -108,7 +119,10 @@ pub(crate) fn build(leaf: &X509, hints: &[X509], community: &TrustCommunity, now
     let outcome = ctx
         .init(&store, leaf, &untrusted, |c| {
             if c.verify_cert()? {
-                let chain = c.chain().map(|s| s.iter().map(|x| x.to_owned()).collect::<Vec<X509>>()).unwrap_or_default();
+                let chain = c
+                    .chain()
+                    .map(|s| s.iter().map(|x| x.to_owned()).collect::<Vec<X509>>())
+                    .unwrap_or_default();
                 return Ok(Ok(chain));
             }
             let error = c.error();
@@ -117,44 +131,83 @@ pub(crate) fn build(leaf: &X509, hints: &[X509], community: &TrustCommunity, now
                 .current_cert()
                 .map(|x| x.to_owned())
                 .or_else(|| c.chain().and_then(|s| s.get(depth)).map(|x| x.to_owned()));
-            Ok(Err(Failure { code: error.as_raw(), detail: error.error_string().to_string(), cert }))
+            Ok(Err(Failure {
+                code: error.as_raw(),
+                detail: error.error_string().to_string(),
+                cert,
+            }))
         })
         .map_err(internal)?;
 
     match outcome {
         Ok(chain) if !chain.is_empty() => Ok(chain),
-        Ok(_) => Err(ChainError::Internal { detail: "OpenSSL verified but returned no chain".into() }),
+        Ok(_) => Err(ChainError::Internal {
+            detail: "OpenSSL verified but returned no chain".into(),
+        }),
         Err(failure) => Err(map_failure(failure, leaf, hints, community)),
     }
 }
 
-fn map_failure(failure: Failure, leaf: &X509, hints: &[X509], community: &TrustCommunity) -> ChainError {
+fn map_failure(
+    failure: Failure,
+    leaf: &X509,
+    hints: &[X509],
+    community: &TrustCommunity,
+) -> ChainError {
     let cert = failure.cert.unwrap_or_else(|| leaf.clone());
     let subject = subject_string(&cert);
     tracing::debug!(code = failure.code, detail = %failure.detail, %subject, "OpenSSL path verification failed");
     let facts = CertFacts::of(&cert).ok();
     match failure.code {
-        CERT_NOT_YET_VALID => ChainError::NotYetValid { subject, not_before: facts.map_or(0, |f| f.not_before) },
-        CERT_HAS_EXPIRED => ChainError::Expired { subject, not_after: facts.map_or(0, |f| f.not_after) },
-        UNABLE_TO_GET_ISSUER_CERT | UNABLE_TO_GET_ISSUER_CERT_LOCALLY | UNABLE_TO_VERIFY_LEAF_SIGNATURE => {
+        CERT_NOT_YET_VALID => ChainError::NotYetValid {
+            subject,
+            not_before: facts.map_or(0, |f| f.not_before),
+        },
+        CERT_HAS_EXPIRED => ChainError::Expired {
+            subject,
+            not_after: facts.map_or(0, |f| f.not_after),
+        },
+        UNABLE_TO_GET_ISSUER_CERT
+        | UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+        | UNABLE_TO_VERIFY_LEAF_SIGNATURE => {
             refine_missing_issuer(&cert, subject, hints, community)
         }
-        DEPTH_ZERO_SELF_SIGNED_CERT | SELF_SIGNED_CERT_IN_CHAIN | CERT_UNTRUSTED | CERT_REJECTED | PATH_LOOP => {
-            ChainError::Untrusted { subject }
+        DEPTH_ZERO_SELF_SIGNED_CERT
+        | SELF_SIGNED_CERT_IN_CHAIN
+        | CERT_UNTRUSTED
+        | CERT_REJECTED
+        | PATH_LOOP => ChainError::Untrusted { subject },
+        UNABLE_TO_DECRYPT_CERT_SIGNATURE | CERT_SIGNATURE_FAILURE => {
+            ChainError::BadSignature { subject }
         }
-        UNABLE_TO_DECRYPT_CERT_SIGNATURE | CERT_SIGNATURE_FAILURE => ChainError::BadSignature { subject },
         CERT_CHAIN_TOO_LONG => ChainError::ChainTooLong { subject },
         // Code 24 meant INVALID_CA before OpenSSL 3.0 and NO_ISSUER_PUBLIC_KEY since.
         INVALID_CA_OPENSSL_3 => invalid_ca(subject, facts.as_ref()),
-        INVALID_CA_OPENSSL_1 if openssl::version::number() < 0x3000_0000 => invalid_ca(subject, facts.as_ref()),
+        INVALID_CA_OPENSSL_1 if openssl::version::number() < 0x3000_0000 => {
+            invalid_ca(subject, facts.as_ref())
+        }
         PATH_LENGTH_EXCEEDED => ChainError::PathLength { subject },
         KEYUSAGE_NO_CERTSIGN => ChainError::KeyUsage { subject },
         UNHANDLED_CRITICAL_EXTENSION => ChainError::UnhandledCriticalExtension { subject },
-        PERMITTED_VIOLATION | EXCLUDED_VIOLATION | SUBTREE_MINMAX | UNSUPPORTED_CONSTRAINT_TYPE
-        | UNSUPPORTED_CONSTRAINT_SYNTAX | UNSUPPORTED_NAME_SYNTAX => ChainError::NameConstraints { subject },
-        EE_KEY_TOO_SMALL | CA_KEY_TOO_SMALL => ChainError::WeakKey { subject, detail: failure.detail },
-        CA_MD_TOO_WEAK => ChainError::WeakSignature { subject, algorithm: failure.detail },
-        code => ChainError::Rejected { subject, code, detail: failure.detail },
+        PERMITTED_VIOLATION
+        | EXCLUDED_VIOLATION
+        | SUBTREE_MINMAX
+        | UNSUPPORTED_CONSTRAINT_TYPE
+        | UNSUPPORTED_CONSTRAINT_SYNTAX
+        | UNSUPPORTED_NAME_SYNTAX => ChainError::NameConstraints { subject },
+        EE_KEY_TOO_SMALL | CA_KEY_TOO_SMALL => ChainError::WeakKey {
+            subject,
+            detail: failure.detail,
+        },
+        CA_MD_TOO_WEAK => ChainError::WeakSignature {
+            subject,
+            algorithm: failure.detail,
+        },
+        code => ChainError::Rejected {
+            subject,
+            code,
+            detail: failure.detail,
+        },
     }
 }
 
@@ -162,31 +215,55 @@ fn map_failure(failure: Failure, leaf: &X509, hints: &[X509], community: &TrustC
 /// keyCertSign; tell them apart.
 fn invalid_ca(subject: String, facts: Option<&CertFacts>) -> ChainError {
     match facts {
-        Some(f) if f.is_ca && f.key_usage.is_some_and(|ku| !ku.key_cert_sign) => ChainError::KeyUsage { subject },
+        Some(f) if f.is_ca && f.key_usage.is_some_and(|ku| !ku.key_cert_sign) => {
+            ChainError::KeyUsage { subject }
+        }
         _ => ChainError::NotCa { subject },
     }
 }
 
 /// Explains "issuer not found" for `cert` as precisely as possible (see the module docs).
-fn refine_missing_issuer(cert: &X509Ref, subject: String, hints: &[X509], community: &TrustCommunity) -> ChainError {
+fn refine_missing_issuer(
+    cert: &X509Ref,
+    subject: String,
+    hints: &[X509],
+    community: &TrustCommunity,
+) -> ChainError {
     let named: Vec<&X509> = community
         .anchors()
         .iter()
         .chain(community.intermediates())
         .chain(hints)
-        .filter(|c| matches!(c.subject_name().try_cmp(cert.issuer_name()), Ok(Ordering::Equal)))
+        .filter(|c| {
+            matches!(
+                c.subject_name().try_cmp(cert.issuer_name()),
+                Ok(Ordering::Equal)
+            )
+        })
         .collect();
     if named.is_empty() {
         return ChainError::Untrusted { subject };
     }
-    let signer = named.iter().find(|c| c.public_key().ok().is_some_and(|k| cert.verify(&k).unwrap_or(false)));
+    let signer = named.iter().find(|c| {
+        c.public_key()
+            .ok()
+            .is_some_and(|k| cert.verify(&k).unwrap_or(false))
+    });
     let Some(signer) = signer else {
         return ChainError::BadSignature { subject };
     };
     match CertFacts::of(signer) {
         Ok(f) if !f.is_ca => ChainError::NotCa { subject: f.subject },
-        Ok(f) if f.key_usage.is_some_and(|ku| !ku.key_cert_sign) => ChainError::KeyUsage { subject: f.subject },
+        Ok(f) if f.key_usage.is_some_and(|ku| !ku.key_cert_sign) => {
+            ChainError::KeyUsage { subject: f.subject }
+        }
         Ok(_) => ChainError::Untrusted { subject },
-        Err(_) => ChainError::Untrusted { subject: if subject.is_empty() { UNPARSEABLE_SUBJECT.into() } else { subject } },
+        Err(_) => ChainError::Untrusted {
+            subject: if subject.is_empty() {
+                UNPARSEABLE_SUBJECT.into()
+            } else {
+                subject
+            },
+        },
     }
 }

@@ -19,7 +19,10 @@ pub(crate) fn parse_blocks(text: &str) -> Result<Vec<PemBlock>, String> {
     let mut lines = text.lines().enumerate();
     while let Some((line_no, line)) = lines.next() {
         let line = line.trim();
-        let Some(label) = line.strip_prefix("-----BEGIN ").and_then(|r| r.strip_suffix("-----")) else {
+        let Some(label) = line
+            .strip_prefix("-----BEGIN ")
+            .and_then(|r| r.strip_suffix("-----"))
+        else {
             continue;
         };
         let end_marker = format!("-----END {label}-----");
@@ -32,21 +35,37 @@ pub(crate) fn parse_blocks(text: &str) -> Result<Vec<PemBlock>, String> {
                 break;
             }
             if inner.starts_with("-----") {
-                return Err(format!("block `{label}` opened on line {} ends with `{inner}`", line_no + 1));
+                return Err(format!(
+                    "block `{label}` opened on line {} ends with `{inner}`",
+                    line_no + 1
+                ));
             }
             // RFC 1421 headers (Proc-Type, DEK-Info) mean an encrypted block we cannot use.
             if inner.contains(':') {
-                return Err(format!("block `{label}` has PEM headers (encrypted PEM is not supported)"));
+                return Err(format!(
+                    "block `{label}` has PEM headers (encrypted PEM is not supported)"
+                ));
             }
             body.push_str(inner);
         }
         if !closed {
-            return Err(format!("block `{label}` opened on line {} is not terminated", line_no + 1));
+            return Err(format!(
+                "block `{label}` opened on line {} is not terminated",
+                line_no + 1
+            ));
         }
         let der = base64::engine::general_purpose::STANDARD
             .decode(body.as_bytes())
-            .map_err(|e| format!("block `{label}` opened on line {} is not valid base64: {e}", line_no + 1))?;
-        blocks.push(PemBlock { label: label.to_string(), der });
+            .map_err(|e| {
+                format!(
+                    "block `{label}` opened on line {} is not valid base64: {e}",
+                    line_no + 1
+                )
+            })?;
+        blocks.push(PemBlock {
+            label: label.to_string(),
+            der,
+        });
     }
     if blocks.is_empty() {
         return Err("no PEM block found".into());
@@ -73,14 +92,28 @@ mod tests {
 
     #[test]
     fn round_trips_and_reports_errors() {
-        let text = format!("comment\n{}{}", encode("CERTIFICATE", b"abc"), encode("X509 CRL", &[0u8; 100]));
+        let text = format!(
+            "comment\n{}{}",
+            encode("CERTIFICATE", b"abc"),
+            encode("X509 CRL", &[0u8; 100])
+        );
         let blocks = parse_blocks(&text).unwrap();
         assert_eq!(blocks.len(), 2);
-        assert_eq!(blocks[0], PemBlock { label: "CERTIFICATE".into(), der: b"abc".to_vec() });
+        assert_eq!(
+            blocks[0],
+            PemBlock {
+                label: "CERTIFICATE".into(),
+                der: b"abc".to_vec()
+            }
+        );
         assert_eq!(blocks[1].label, "X509 CRL");
         assert!(parse_blocks("nothing here").is_err());
         assert!(parse_blocks("-----BEGIN CERTIFICATE-----\nYWJj\n").is_err());
-        assert!(parse_blocks("-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n").is_err());
-        assert!(parse_blocks("-----BEGIN CERTIFICATE-----\nYWJj\n-----END X509 CRL-----\n").is_err());
+        assert!(
+            parse_blocks("-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n").is_err()
+        );
+        assert!(
+            parse_blocks("-----BEGIN CERTIFICATE-----\nYWJj\n-----END X509 CRL-----\n").is_err()
+        );
     }
 }

@@ -59,11 +59,23 @@ mod tests {
 
     #[test]
     fn parses_displays_and_serializes() {
-        assert_eq!("fail-closed".parse::<RevocationPolicy>().unwrap(), RevocationPolicy::FailClosed);
-        assert_eq!("FAIL_OPEN".parse::<RevocationPolicy>().unwrap(), RevocationPolicy::FailOpen);
+        assert_eq!(
+            "fail-closed".parse::<RevocationPolicy>().unwrap(),
+            RevocationPolicy::FailClosed
+        );
+        assert_eq!(
+            "FAIL_OPEN".parse::<RevocationPolicy>().unwrap(),
+            RevocationPolicy::FailOpen
+        );
         assert!("open".parse::<RevocationPolicy>().is_err());
         assert_eq!(RevocationPolicy::default().to_string(), "fail-closed");
-        assert_eq!(serde_json::to_string(&RevocationPolicy::FailOpen).unwrap(), "\"fail-open\"");
-        assert_eq!(serde_json::from_str::<RevocationPolicy>("\"fail-closed\"").unwrap(), RevocationPolicy::FailClosed);
+        assert_eq!(
+            serde_json::to_string(&RevocationPolicy::FailOpen).unwrap(),
+            "\"fail-open\""
+        );
+        assert_eq!(
+            serde_json::from_str::<RevocationPolicy>("\"fail-closed\"").unwrap(),
+            RevocationPolicy::FailClosed
+        );
     }
 }

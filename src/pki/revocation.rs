@@ -44,29 +44,51 @@ enum Status {
 /// Checks `path` (leaf first, anchor last; the anchor itself is not checked: it is trusted by
 /// configuration). Works from the anchor down so that a revoked CA is reported rather than an
 /// unknown status below it; `Revoked` wins over `RevocationUnknown`.
-pub(crate) fn check(path: &[X509], facts: &[CertFacts], community: &TrustCommunity, now: i64) -> Result<Coverage, ChainError> {
-    let mut coverage = Coverage { complete: true, valid_from: None, valid_until: None };
+pub(crate) fn check(
+    path: &[X509],
+    facts: &[CertFacts],
+    community: &TrustCommunity,
+    now: i64,
+) -> Result<Coverage, ChainError> {
+    let mut coverage = Coverage {
+        complete: true,
+        valid_from: None,
+        valid_until: None,
+    };
     let mut first_unknown: Option<ChainError> = None;
     // Each window is (certificate, its issuer); zipping with `facts` pairs each with its fields.
     for (pair, fields) in path.windows(2).zip(facts.windows(2)).rev() {
-        let ([cert, issuer], [f, issuer_f]) = (pair, fields) else { continue };
+        let ([cert, issuer], [f, issuer_f]) = (pair, fields) else {
+            continue;
+        };
         match status(cert, f, issuer, issuer_f, community, now) {
             Status::Good(crls) => {
                 for crl in crls {
-                    coverage.valid_from = Some(coverage.valid_from.map_or(crl.this_update, |v| v.max(crl.this_update)));
+                    coverage.valid_from = Some(
+                        coverage
+                            .valid_from
+                            .map_or(crl.this_update, |v| v.max(crl.this_update)),
+                    );
                     if let Some(next) = crl.next_update {
-                        coverage.valid_until = Some(coverage.valid_until.map_or(next, |v| v.min(next)));
+                        coverage.valid_until =
+                            Some(coverage.valid_until.map_or(next, |v| v.min(next)));
                     }
                 }
             }
             Status::Revoked => {
-                return Err(ChainError::Revoked { subject: f.subject.clone(), serial: serial_hex(&f.serial) });
+                return Err(ChainError::Revoked {
+                    subject: f.subject.clone(),
+                    serial: serial_hex(&f.serial),
+                });
             }
             Status::Unknown(reason) => {
                 coverage.complete = false;
                 match community.policy() {
                     RevocationPolicy::FailClosed => {
-                        first_unknown.get_or_insert(ChainError::RevocationUnknown { subject: f.subject.clone(), reason });
+                        first_unknown.get_or_insert(ChainError::RevocationUnknown {
+                            subject: f.subject.clone(),
+                            reason,
+                        });
                     }
                     RevocationPolicy::FailOpen => {
                         tracing::warn!(
@@ -86,10 +108,20 @@ pub(crate) fn check(path: &[X509], facts: &[CertFacts], community: &TrustCommuni
     }
 }
 
-fn status(cert: &X509, f: &CertFacts, issuer: &X509, issuer_f: &CertFacts, community: &TrustCommunity, now: i64) -> Status {
+fn status(
+    cert: &X509,
+    f: &CertFacts,
+    issuer: &X509,
+    issuer_f: &CertFacts,
+    community: &TrustCommunity,
+    now: i64,
+) -> Status {
     // RFC 5280 6.3.3 (f): the CRL signer must be allowed to sign CRLs.
     if issuer_f.key_usage.is_some_and(|ku| !ku.crl_sign) {
-        return Status::Unknown(format!("the issuer `{}` may not sign CRLs (keyUsage lacks cRLSign)", issuer_f.subject));
+        return Status::Unknown(format!(
+            "the issuer `{}` may not sign CRLs (keyUsage lacks cRLSign)",
+            issuer_f.subject
+        ));
     }
     let mut reasons = Vec::new();
     let mut usable = Vec::new();

@@ -69,7 +69,10 @@ impl TestPki {
             &root.key_pem,
         )?;
         let rsa_leaf = ca::issue(
-            &CertSpec { organization: Some(ORGANIZATION.into()), ..CertSpec::leaf("RSA test client", RSA_LEAF_SAN, now) },
+            &CertSpec {
+                organization: Some(ORGANIZATION.into()),
+                ..CertSpec::leaf("RSA test client", RSA_LEAF_SAN, now)
+            },
             &intermediate.cert_pem,
             &intermediate.key_pem,
         )?;
@@ -82,14 +85,40 @@ impl TestPki {
             &intermediate.cert_pem,
             &intermediate.key_pem,
         )?;
-        let root_crl_pem = ca::crl(&root.cert_pem, &root.key_pem, &[], 1, now - 3600, now + 7 * DAY)?;
-        let intermediate_crl_pem = ca::crl(&intermediate.cert_pem, &intermediate.key_pem, &[], 1, now - 3600, now + 7 * DAY)?;
-        Ok(TestPki { now, root, intermediate, rsa_leaf, ec_leaf, root_crl_pem, intermediate_crl_pem })
+        let root_crl_pem = ca::crl(
+            &root.cert_pem,
+            &root.key_pem,
+            &[],
+            1,
+            now - 3600,
+            now + 7 * DAY,
+        )?;
+        let intermediate_crl_pem = ca::crl(
+            &intermediate.cert_pem,
+            &intermediate.key_pem,
+            &[],
+            1,
+            now - 3600,
+            now + 7 * DAY,
+        )?;
+        Ok(TestPki {
+            now,
+            root,
+            intermediate,
+            rsa_leaf,
+            ec_leaf,
+            root_crl_pem,
+            intermediate_crl_pem,
+        })
     }
 
     /// Issues another leaf from the intermediate, e.g. `CertSpec { key_usage: ..., ..CertSpec::leaf(..) }`.
     pub fn issue_leaf(&self, spec: &CertSpec) -> Result<IssuedCert, CaError> {
-        ca::issue(spec, &self.intermediate.cert_pem, &self.intermediate.key_pem)
+        ca::issue(
+            spec,
+            &self.intermediate.cert_pem,
+            &self.intermediate.key_pem,
+        )
     }
 
     /// The x5c a client sends: the leaf, then the intermediate (DER).
@@ -99,7 +128,14 @@ impl TestPki {
 
     /// A CRL from the intermediate listing `revoked_serials_hex`, valid from an hour before `now` for a week.
     pub fn intermediate_crl(&self, revoked_serials_hex: &[String]) -> Result<String, CaError> {
-        ca::crl(&self.intermediate.cert_pem, &self.intermediate.key_pem, revoked_serials_hex, 2, self.now - 3600, self.now + 7 * DAY)
+        ca::crl(
+            &self.intermediate.cert_pem,
+            &self.intermediate.key_pem,
+            revoked_serials_hex,
+            2,
+            self.now - 3600,
+            self.now + 7 * DAY,
+        )
     }
 
     /// The standard community: the root as anchor, both empty CRLs configured, fail-closed, and
@@ -122,7 +158,18 @@ impl TestPki {
         policy: RevocationPolicy,
         fetcher: Arc<CrlFetcher>,
     ) -> Result<TrustCommunity, PkiConfigError> {
-        let intermediates = if with_intermediate { vec![self.intermediate.cert_pem.clone()] } else { Vec::new() };
-        TrustCommunity::from_pem(COMMUNITY_URI, std::slice::from_ref(&self.root.cert_pem), &intermediates, &crls_pem, policy, fetcher)
+        let intermediates = if with_intermediate {
+            vec![self.intermediate.cert_pem.clone()]
+        } else {
+            Vec::new()
+        };
+        TrustCommunity::from_pem(
+            COMMUNITY_URI,
+            std::slice::from_ref(&self.root.cert_pem),
+            &intermediates,
+            &crls_pem,
+            policy,
+            fetcher,
+        )
     }
 }

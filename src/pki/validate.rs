@@ -43,12 +43,19 @@ pub struct ValidatedChain {
 /// Successful results are cached in the community while every certificate and every CRL used is
 /// within its validity; failures are never cached. Blocking (may fetch CRLs): call it from a
 /// blocking thread pool.
-pub fn validate_chain(x5c: &[Vec<u8>], community: &TrustCommunity, now: i64) -> Result<ValidatedChain, ChainError> {
+pub fn validate_chain(
+    x5c: &[Vec<u8>],
+    community: &TrustCommunity,
+    now: i64,
+) -> Result<ValidatedChain, ChainError> {
     if x5c.is_empty() {
         return Err(ChainError::Empty);
     }
     if x5c.len() > MAX_X5C_CERTS {
-        return Err(ChainError::TooManyCertificates { count: x5c.len(), max: MAX_X5C_CERTS });
+        return Err(ChainError::TooManyCertificates {
+            count: x5c.len(),
+            max: MAX_X5C_CERTS,
+        });
     }
     let key = ValidationCache::key(x5c);
     if let Some(hit) = community.cache.get(&key, now) {
@@ -70,7 +77,9 @@ pub fn validate_chain(x5c: &[Vec<u8>], community: &TrustCommunity, now: i64) -> 
     let mut facts = Vec::with_capacity(built.len());
     let mut path_der = Vec::with_capacity(built.len());
     for cert in &built {
-        let der = cert.to_der().map_err(|e| ChainError::Internal { detail: e.to_string() })?;
+        let der = cert.to_der().map_err(|e| ChainError::Internal {
+            detail: e.to_string(),
+        })?;
         facts.push(CertFacts::parse(&der).map_err(|detail| ChainError::Internal { detail })?);
         path_der.push(der);
     }
@@ -78,9 +87,15 @@ pub fn validate_chain(x5c: &[Vec<u8>], community: &TrustCommunity, now: i64) -> 
     let coverage = revocation::check(&built, &facts, community, now)?;
 
     let (Some(leaf_facts), Some(leaf_der)) = (facts.first(), x5c.first().cloned()) else {
-        return Err(ChainError::Internal { detail: "OpenSSL returned an empty path".into() });
+        return Err(ChainError::Internal {
+            detail: "OpenSSL returned an empty path".into(),
+        });
     };
-    let not_after = facts.iter().map(|f| f.not_after).min().unwrap_or(leaf_facts.not_after);
+    let not_after = facts
+        .iter()
+        .map(|f| f.not_after)
+        .min()
+        .unwrap_or(leaf_facts.not_after);
     let chain = ValidatedChain {
         leaf_sha256: openssl::sha::sha256(&leaf_der),
         san_uris: leaf_facts.san_uris.clone(),
@@ -93,11 +108,17 @@ pub fn validate_chain(x5c: &[Vec<u8>], community: &TrustCommunity, now: i64) -> 
     // must be re-examined (and the distribution point retried) on the next request.
     if coverage.complete {
         let latest_not_before = facts.iter().map(|f| f.not_before).max().unwrap_or(now);
-        let valid_from = coverage.valid_from.map_or(latest_not_before, |v| v.max(latest_not_before));
+        let valid_from = coverage
+            .valid_from
+            .map_or(latest_not_before, |v| v.max(latest_not_before));
         // notAfter is inclusive (RFC 5280 4.1.2.5); the window end is exclusive.
         let until_certs = not_after.saturating_add(1);
-        let valid_until = coverage.valid_until.map_or(until_certs, |v| v.min(until_certs));
-        community.cache.insert(key, chain.clone(), valid_from, valid_until, now);
+        let valid_until = coverage
+            .valid_until
+            .map_or(until_certs, |v| v.min(until_certs));
+        community
+            .cache
+            .insert(key, chain.clone(), valid_from, valid_until, now);
     }
     Ok(chain)
 }

@@ -147,7 +147,9 @@ pub enum CodeUse {
     /// First use: the record, now marked used.
     Fresh(CodeRecord),
     /// Already used: its grant has been revoked in the same transaction.
-    Replayed { grant_id: String },
+    Replayed {
+        grant_id: String,
+    },
     Unknown,
 }
 
@@ -156,7 +158,10 @@ pub enum CodeUse {
 #[allow(clippy::large_enum_variant)] // returned once per refresh, never stored
 pub enum RefreshUse {
     /// Valid: the record (now rotated) and the grant; the new token is stored in the same transaction.
-    Rotated { old: RefreshRecord, grant: GrantRecord },
+    Rotated {
+        old: RefreshRecord,
+        grant: GrantRecord,
+    },
     /// A rotated token came back: the whole family was revoked.
     Replayed { grant_id: String },
     /// Unknown, expired, or its grant is revoked.
@@ -189,13 +194,22 @@ impl<'s> Authz<'s> {
 
     /// A pending authorization, if it exists and has not expired.
     pub fn interaction(&self, id: &str, now: i64) -> Result<Option<Interaction>, StoreError> {
-        Ok(self.store.read(|txn| INTERACTIONS.get(txn, id))?.filter(|i| i.expires_at > now))
+        Ok(self
+            .store
+            .read(|txn| INTERACTIONS.get(txn, id))?
+            .filter(|i| i.expires_at > now))
     }
 
     /// Ends a pending authorization and issues its code and grant, in one transaction, once: the
     /// removal of the interaction decides, so of two concurrent approvals only the first stores a
     /// code; the other gets `AlreadyCompleted` and writes nothing.
-    pub fn complete(&self, interaction_id: &str, code: &str, record: &CodeRecord, grant: &GrantRecord) -> Result<Completion, StoreError> {
+    pub fn complete(
+        &self,
+        interaction_id: &str,
+        code: &str,
+        record: &CodeRecord,
+        grant: &GrantRecord,
+    ) -> Result<Completion, StoreError> {
         self.store.write(|txn| {
             if !INTERACTIONS.remove(txn, interaction_id)? {
                 return Ok(Completion::AlreadyCompleted);
@@ -207,17 +221,22 @@ impl<'s> Authz<'s> {
     }
 
     pub fn remove_interaction(&self, id: &str) -> Result<(), StoreError> {
-        self.store.write(|txn| INTERACTIONS.remove(txn, id).map(|_| ()))
+        self.store
+            .write(|txn| INTERACTIONS.remove(txn, id).map(|_| ()))
     }
 
     /// Single use, atomically: the first call gets the code, later calls revoke its grant.
     pub fn consume_code(&self, code: &str, now: i64) -> Result<CodeUse, StoreError> {
         let key = secret_key(code);
         self.store.write(|txn| {
-            let Some(mut rec) = CODES.get(txn, &key)? else { return Ok(CodeUse::Unknown) };
+            let Some(mut rec) = CODES.get(txn, &key)? else {
+                return Ok(CodeUse::Unknown);
+            };
             if rec.used {
                 revoke_grant_in(txn, &rec.grant_id)?;
-                return Ok(CodeUse::Replayed { grant_id: rec.grant_id });
+                return Ok(CodeUse::Replayed {
+                    grant_id: rec.grant_id,
+                });
             }
             if rec.expires_at <= now {
                 return Ok(CodeUse::Unknown);
@@ -233,9 +252,18 @@ impl<'s> Authz<'s> {
     }
 
     /// Grants of a user (optionally for one client), for `grant list` / `grant revoke`.
-    pub fn grants_of(&self, username: &str, client_id: Option<&str>) -> Result<Vec<GrantRecord>, StoreError> {
+    pub fn grants_of(
+        &self,
+        username: &str,
+        client_id: Option<&str>,
+    ) -> Result<Vec<GrantRecord>, StoreError> {
         self.store.read(|txn| {
-            Ok(GRANTS.list(txn)?.into_iter().map(|(_, g)| g).filter(|g| g.username == username && client_id.is_none_or(|c| g.client_id == c)).collect())
+            Ok(GRANTS
+                .list(txn)?
+                .into_iter()
+                .map(|(_, g)| g)
+                .filter(|g| g.username == username && client_id.is_none_or(|c| g.client_id == c))
+                .collect())
         })
     }
 
@@ -245,26 +273,43 @@ impl<'s> Authz<'s> {
     }
 
     pub fn put_refresh(&self, token: &str, rec: &RefreshRecord) -> Result<(), StoreError> {
-        self.store.write(|txn| REFRESH.put(txn, &secret_key(token), rec))
+        self.store
+            .write(|txn| REFRESH.put(txn, &secret_key(token), rec))
     }
 
     /// Rotation (SMART-43): marks `token` used and stores `new_token`, in one transaction; a token
     /// presented after rotation revokes its whole family (the grant).
-    pub fn rotate_refresh(&self, token: &str, new_token: &str, new_expires_at: impl FnOnce(&RefreshRecord) -> i64, now: i64) -> Result<RefreshUse, StoreError> {
+    pub fn rotate_refresh(
+        &self,
+        token: &str,
+        new_token: &str,
+        new_expires_at: impl FnOnce(&RefreshRecord) -> i64,
+        now: i64,
+    ) -> Result<RefreshUse, StoreError> {
         let key = secret_key(token);
         self.store.write(|txn| {
-            let Some(mut old) = REFRESH.get(txn, &key)? else { return Ok(RefreshUse::Invalid) };
+            let Some(mut old) = REFRESH.get(txn, &key)? else {
+                return Ok(RefreshUse::Invalid);
+            };
             if old.rotated {
                 revoke_grant_in(txn, &old.grant_id)?;
-                return Ok(RefreshUse::Replayed { grant_id: old.grant_id });
+                return Ok(RefreshUse::Replayed {
+                    grant_id: old.grant_id,
+                });
             }
-            let Some(grant) = GRANTS.get(txn, &old.grant_id)?.filter(|g| !g.revoked) else { return Ok(RefreshUse::Invalid) };
+            let Some(grant) = GRANTS.get(txn, &old.grant_id)?.filter(|g| !g.revoked) else {
+                return Ok(RefreshUse::Invalid);
+            };
             if old.expires_at <= now {
                 return Ok(RefreshUse::Invalid);
             }
             old.rotated = true;
             REFRESH.put(txn, &key, &old)?;
-            let fresh = RefreshRecord { rotated: false, expires_at: new_expires_at(&old), ..old.clone() };
+            let fresh = RefreshRecord {
+                rotated: false,
+                expires_at: new_expires_at(&old),
+                ..old.clone()
+            };
             REFRESH.put(txn, &secret_key(new_token), &fresh)?;
             Ok(RefreshUse::Rotated { old, grant })
         })
@@ -280,18 +325,28 @@ impl<'s> Authz<'s> {
     }
 
     pub fn launch(&self, id: &str, now: i64) -> Result<Option<LaunchRecord>, StoreError> {
-        Ok(self.store.read(|txn| LAUNCHES.get(txn, id))?.filter(|l| l.expires_at > now))
+        Ok(self
+            .store
+            .read(|txn| LAUNCHES.get(txn, id))?
+            .filter(|l| l.expires_at > now))
     }
 
     /// Single use: in one write transaction, reads the launch and removes it when it is live and
     /// was created for `client_id`. Of concurrent takes, at most one gets `Taken`.
-    pub fn take_launch(&self, id: &str, client_id: &str, now: i64) -> Result<LaunchTake, StoreError> {
+    pub fn take_launch(
+        &self,
+        id: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Result<LaunchTake, StoreError> {
         self.store.write(|txn| match LAUNCHES.get(txn, id)? {
             Some(rec) if rec.expires_at > now && rec.client_id.as_deref() == Some(client_id) => {
                 LAUNCHES.remove(txn, id)?;
                 Ok(LaunchTake::Taken(rec))
             }
-            Some(rec) if rec.expires_at > now && rec.client_id.is_some() => Ok(LaunchTake::OtherClient),
+            Some(rec) if rec.expires_at > now && rec.client_id.is_some() => {
+                Ok(LaunchTake::OtherClient)
+            }
             _ => Ok(LaunchTake::Missing),
         })
     }
@@ -319,17 +374,66 @@ mod completion_tests {
         let store = Store::open(&dir.path().join("db")).unwrap();
         let a = store.authz();
         let i = Interaction {
-            id: "i".into(), client_id: "c".into(), redirect_uri: "https://a/cb".into(), redirect_uri_sent: true, state: None, scope: "openid".into(),
-            code_challenge: None, nonce: None, aud: String::new(), launch: None, username: None, selected_patient: None, created_at: 0, expires_at: 600,
+            id: "i".into(),
+            client_id: "c".into(),
+            redirect_uri: "https://a/cb".into(),
+            redirect_uri_sent: true,
+            state: None,
+            scope: "openid".into(),
+            code_challenge: None,
+            nonce: None,
+            aud: String::new(),
+            launch: None,
+            username: None,
+            selected_patient: None,
+            created_at: 0,
+            expires_at: 600,
         };
         a.put_interaction(&i).unwrap();
-        let code = |g: &str| CodeRecord { client_id: "c".into(), redirect_uri: "https://a/cb".into(), redirect_uri_sent: true, code_challenge: None, grant_id: g.into(), nonce: None, expires_at: 60, used: false };
-        let grant = |g: &str| GrantRecord { grant_id: g.into(), client_id: "c".into(), username: "u".into(), scope: "openid".into(), context: LaunchContext::default(), fhir_user: None, created_at: 0, revoked: false, session: None };
-        assert_eq!(a.complete("i", "code-1", &code("g1"), &grant("g1")).unwrap(), Completion::Completed);
-        assert_eq!(a.complete("i", "code-2", &code("g2"), &grant("g2")).unwrap(), Completion::AlreadyCompleted);
-        assert!(matches!(a.consume_code("code-1", 0).unwrap(), CodeUse::Fresh(_)));
-        assert!(matches!(a.consume_code("code-2", 0).unwrap(), CodeUse::Unknown), "no second code");
+        let code = |g: &str| CodeRecord {
+            client_id: "c".into(),
+            redirect_uri: "https://a/cb".into(),
+            redirect_uri_sent: true,
+            code_challenge: None,
+            grant_id: g.into(),
+            nonce: None,
+            expires_at: 60,
+            used: false,
+        };
+        let grant = |g: &str| GrantRecord {
+            grant_id: g.into(),
+            client_id: "c".into(),
+            username: "u".into(),
+            scope: "openid".into(),
+            context: LaunchContext::default(),
+            fhir_user: None,
+            created_at: 0,
+            revoked: false,
+            session: None,
+        };
+        assert_eq!(
+            a.complete("i", "code-1", &code("g1"), &grant("g1"))
+                .unwrap(),
+            Completion::Completed
+        );
+        assert_eq!(
+            a.complete("i", "code-2", &code("g2"), &grant("g2"))
+                .unwrap(),
+            Completion::AlreadyCompleted
+        );
+        assert!(matches!(
+            a.consume_code("code-1", 0).unwrap(),
+            CodeUse::Fresh(_)
+        ));
+        assert!(
+            matches!(a.consume_code("code-2", 0).unwrap(), CodeUse::Unknown),
+            "no second code"
+        );
         assert!(a.grant("g2").unwrap().is_none(), "no second grant");
-        assert_eq!(a.complete("never-existed", "code-3", &code("g3"), &grant("g3")).unwrap(), Completion::AlreadyCompleted);
+        assert_eq!(
+            a.complete("never-existed", "code-3", &code("g3"), &grant("g3"))
+                .unwrap(),
+            Completion::AlreadyCompleted
+        );
     }
 }

@@ -103,7 +103,14 @@ pub struct ClientRecord {
 impl ClientRecord {
     /// A client registered by an administrator (SMART app, backend service, EHR, resource server):
     /// active, no certificate binding, no keys or secret yet.
-    pub fn admin(client_id: &str, name: &str, auth_method: &str, grant_types: &[&str], scope: &str, now: i64) -> Self {
+    pub fn admin(
+        client_id: &str,
+        name: &str,
+        auth_method: &str,
+        grant_types: &[&str],
+        scope: &str,
+        now: i64,
+    ) -> Self {
         ClientRecord {
             client_id: client_id.to_string(),
             status: ClientStatus::Active,
@@ -132,7 +139,10 @@ impl ClientRecord {
 
 fn identity_key(community: &str, san_uri: &str) -> Result<String, StoreError> {
     // A JSON array is unambiguous whatever characters the parts contain.
-    serde_json::to_string(&(community, san_uri)).map_err(|source| StoreError::Encode { table: IDENTITIES.name(), source })
+    serde_json::to_string(&(community, san_uri)).map_err(|source| StoreError::Encode {
+        table: IDENTITIES.name(),
+        source,
+    })
 }
 
 /// The clients repository, from `Store::clients()`.
@@ -150,7 +160,11 @@ impl<'s> Clients<'s> {
     }
 
     /// The UDAP client registered for `(community, san_uri)`, in any status (UDAP-20).
-    pub fn find_by_identity(&self, community: &str, san_uri: &str) -> Result<Option<ClientRecord>, StoreError> {
+    pub fn find_by_identity(
+        &self,
+        community: &str,
+        san_uri: &str,
+    ) -> Result<Option<ClientRecord>, StoreError> {
         let key = identity_key(community, san_uri)?;
         self.store.read(|txn| match IDENTITIES.get(txn, &key)? {
             Some(id) => TABLE.get(txn, &id),
@@ -217,9 +231,15 @@ impl<'s> Clients<'s> {
     /// whether to store it. Returns the record as stored (or as found), `None` if unknown. Used
     /// where a request updates part of a record (certificate renewal) while an administrator may
     /// change another part.
-    pub fn modify(&self, client_id: &str, change: impl FnOnce(&mut ClientRecord) -> bool) -> Result<Option<ClientRecord>, StoreError> {
+    pub fn modify(
+        &self,
+        client_id: &str,
+        change: impl FnOnce(&mut ClientRecord) -> bool,
+    ) -> Result<Option<ClientRecord>, StoreError> {
         self.store.write(|txn| {
-            let Some(mut client) = TABLE.get(txn, client_id)? else { return Ok(None) };
+            let Some(mut client) = TABLE.get(txn, client_id)? else {
+                return Ok(None);
+            };
             if change(&mut client) {
                 TABLE.put(txn, client_id, &client)?;
             }
@@ -228,13 +248,16 @@ impl<'s> Clients<'s> {
     }
 
     pub fn list(&self) -> Result<Vec<ClientRecord>, StoreError> {
-        self.store.read(|txn| Ok(TABLE.list(txn)?.into_iter().map(|(_, c)| c).collect()))
+        self.store
+            .read(|txn| Ok(TABLE.list(txn)?.into_iter().map(|(_, c)| c).collect()))
     }
 
     /// Deletes a client and its identity entry; true if it existed.
     pub fn remove(&self, client_id: &str) -> Result<bool, StoreError> {
         self.store.write(|txn| {
-            let Some(client) = TABLE.get(txn, client_id)? else { return Ok(false) };
+            let Some(client) = TABLE.get(txn, client_id)? else {
+                return Ok(false);
+            };
             if let (Some(c), Some(s)) = (&client.community, &client.san_uri) {
                 IDENTITIES.remove(txn, &identity_key(c, s)?)?;
             }

@@ -23,10 +23,10 @@ mod tokens;
 mod txn;
 mod users;
 
-#[cfg(test)]
-mod tests;
 #[doc(hidden)]
 pub mod test_db;
+#[cfg(test)]
+mod tests;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -34,19 +34,25 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-pub use authz::{secret_key, Authz, CodeRecord, CodeUse, Completion, GrantRecord, Interaction, LaunchContext, LaunchRecord, LaunchTake, RefreshRecord, RefreshUse};
+pub use self::postgres::counters as postgres_counters;
+pub use self::postgres::migrate::{Migrated, SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION};
+pub use self::redb::schema::SCHEMA_VERSION;
+pub use authz::{
+    secret_key, Authz, CodeRecord, CodeUse, Completion, GrantRecord, Interaction, LaunchContext,
+    LaunchRecord, LaunchTake, RefreshRecord, RefreshUse,
+};
 pub use clients::{ClientMetadata, ClientOrigin, ClientRecord, ClientStatus, Clients, IntendedUse};
 pub use community::{Communities, CommunityRecord, REVOCATION_FAIL_CLOSED, REVOCATION_FAIL_OPEN};
 pub use error::StoreError;
 pub use jti::JtiStore;
-pub use location::{embedded_path, DatabaseUrl, PgOptions, StoreLocation, DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_SIZE};
-pub use self::postgres::counters as postgres_counters;
-pub use self::postgres::migrate::{Migrated, SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION};
+pub use location::{
+    embedded_path, DatabaseUrl, PgOptions, StoreLocation, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_POOL_SIZE,
+};
 pub use pruner::PRUNE_GRACE_SECS;
-pub use self::redb::schema::SCHEMA_VERSION;
 pub use server_keys::ServerKeys;
-pub use tokens::RevokedTokens;
 pub use sessions::{SessionRecord, Sessions};
+pub use tokens::RevokedTokens;
 pub use users::{UserRecord, Users};
 
 pub(crate) use txn::{ReadTxn, WriteTxn};
@@ -139,14 +145,23 @@ impl Store {
                 let existed = path.exists();
                 drop(Store::open(path)?);
                 let v = SCHEMA_VERSION as i64;
-                Ok(Migrated { from: if existed { v } else { 0 }, to: v })
+                Ok(Migrated {
+                    from: if existed { v } else { 0 },
+                    to: v,
+                })
             }
             StoreLocation::Postgres(opts) => postgres::PgBackend::connect(opts).map(|(_, m)| m),
         }
     }
 
     fn with(backend: Backend, jti: JtiStore) -> Store {
-        Store { inner: Arc::new(Inner { pruners: Mutex::new(Vec::new()), jti, backend }) }
+        Store {
+            inner: Arc::new(Inner {
+                pruners: Mutex::new(Vec::new()),
+                jti,
+                backend,
+            }),
+        }
     }
 
     /// The embedded database file's path; `None` on PostgreSQL.
@@ -239,7 +254,10 @@ impl Store {
     }
 
     /// Run `f` in one read transaction (a consistent snapshot).
-    pub(crate) fn read<R>(&self, f: impl FnOnce(&ReadTxn) -> Result<R, StoreError>) -> Result<R, StoreError> {
+    pub(crate) fn read<R>(
+        &self,
+        f: impl FnOnce(&ReadTxn) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
         match &self.inner.backend {
             Backend::Redb(b) => b.read(f),
             Backend::Postgres(b) => b.read(f),
@@ -253,7 +271,10 @@ impl Store {
     /// seam"): a write transaction that reads a key, present or absent, runs as if alone with
     /// respect to every other write transaction touching that key; one that lists a table runs as
     /// if alone with respect to every other writer of that table. Reads in it see its own writes.
-    pub(crate) fn write<R>(&self, f: impl FnOnce(&WriteTxn) -> Result<R, StoreError>) -> Result<R, StoreError> {
+    pub(crate) fn write<R>(
+        &self,
+        f: impl FnOnce(&WriteTxn) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
         match &self.inner.backend {
             Backend::Redb(b) => b.write(f),
             Backend::Postgres(b) => b.write(f),

@@ -17,7 +17,10 @@ pub struct ServerKey {
 
 impl std::fmt::Debug for ServerKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerKey").field("key_pem", &"<redacted>").field("created_at", &self.created_at).finish()
+        f.debug_struct("ServerKey")
+            .field("key_pem", &"<redacted>")
+            .field("created_at", &self.created_at)
+            .finish()
     }
 }
 
@@ -32,12 +35,20 @@ impl<'s> ServerKeys<'s> {
     }
 
     /// The key named `name`, creating it with `generate` (in the same transaction) if absent.
-    pub fn get_or_create(&self, name: &str, now: i64, generate: impl FnOnce() -> Result<String, StoreError>) -> Result<ServerKey, StoreError> {
+    pub fn get_or_create(
+        &self,
+        name: &str,
+        now: i64,
+        generate: impl FnOnce() -> Result<String, StoreError>,
+    ) -> Result<ServerKey, StoreError> {
         self.store.write(|txn| {
             if let Some(k) = TABLE.get(txn, name)? {
                 return Ok(k);
             }
-            let key = ServerKey { key_pem: generate()?, created_at: now };
+            let key = ServerKey {
+                key_pem: generate()?,
+                created_at: now,
+            };
             TABLE.put(txn, name, &key)?;
             Ok(key)
         })

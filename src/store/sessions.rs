@@ -95,8 +95,16 @@ impl<'s> Sessions<'s> {
 }
 
 /// Removes the rows matching `doomed`, inside the caller's transaction.
-fn remove_where(txn: &WriteTxn, doomed: impl Fn(&SessionRecord) -> bool) -> Result<usize, StoreError> {
-    let keys: Vec<String> = TABLE.list(txn)?.into_iter().filter(|(_, s)| doomed(s)).map(|(k, _)| k).collect();
+fn remove_where(
+    txn: &WriteTxn,
+    doomed: impl Fn(&SessionRecord) -> bool,
+) -> Result<usize, StoreError> {
+    let keys: Vec<String> = TABLE
+        .list(txn)?
+        .into_iter()
+        .filter(|(_, s)| doomed(s))
+        .map(|(k, _)| k)
+        .collect();
     for key in &keys {
         TABLE.remove(txn, key)?;
     }

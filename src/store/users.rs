@@ -76,9 +76,16 @@ impl<'s> Users<'s> {
 
     /// Replaces a user's password hash and ends the user's sessions, in one transaction (a changed
     /// password must log out whoever held the old one). False if there is no such user.
-    pub fn set_password_hash(&self, username: &str, password_hash: &str, now: i64) -> Result<bool, StoreError> {
+    pub fn set_password_hash(
+        &self,
+        username: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         self.store.write(|txn| {
-            let Some(mut user) = TABLE.get(txn, username)? else { return Ok(false) };
+            let Some(mut user) = TABLE.get(txn, username)? else {
+                return Ok(false);
+            };
             user.password_hash = password_hash.to_owned();
             user.updated_at = now;
             TABLE.put(txn, username, &user)?;
@@ -89,7 +96,8 @@ impl<'s> Users<'s> {
 
     /// Every user, in username order.
     pub fn list(&self) -> Result<Vec<UserRecord>, StoreError> {
-        self.store.read(|txn| Ok(TABLE.list(txn)?.into_iter().map(|(_, u)| u).collect()))
+        self.store
+            .read(|txn| Ok(TABLE.list(txn)?.into_iter().map(|(_, u)| u).collect()))
     }
 
     /// Deletes a user and the user's sessions, in one transaction; true if the user existed.
@@ -124,12 +132,28 @@ mod tests {
         let store = Store::open(&dir.path().join("db")).unwrap();
         let users = store.users();
         assert!(users.create(&user("alice")).unwrap());
-        assert!(!users.create(&user("alice")).unwrap(), "create refuses an existing username");
+        assert!(
+            !users.create(&user("alice")).unwrap(),
+            "create refuses an existing username"
+        );
         users.put(&user("bob")).unwrap();
         assert_eq!(users.get("alice").unwrap().unwrap(), user("alice"));
-        assert_eq!(users.list().unwrap().iter().map(|u| u.username.as_str()).collect::<Vec<_>>(), ["alice", "bob"]);
-        assert!(users.set_password_hash("alice", "$argon2id$new", 5).unwrap());
-        assert_eq!(users.get("alice").unwrap().unwrap().password_hash, "$argon2id$new");
+        assert_eq!(
+            users
+                .list()
+                .unwrap()
+                .iter()
+                .map(|u| u.username.as_str())
+                .collect::<Vec<_>>(),
+            ["alice", "bob"]
+        );
+        assert!(users
+            .set_password_hash("alice", "$argon2id$new", 5)
+            .unwrap());
+        assert_eq!(
+            users.get("alice").unwrap().unwrap().password_hash,
+            "$argon2id$new"
+        );
         assert!(!users.set_password_hash("nobody", "x", 5).unwrap());
         assert!(users.remove("alice").unwrap());
         assert!(!users.remove("alice").unwrap());

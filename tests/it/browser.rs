@@ -49,19 +49,29 @@ const CHROMIUM_ARGS: &[&str] = &[
 
 /// `true` when the test should run; panics when the browser is missing and skipping was not asked for.
 fn browser_available() -> bool {
-    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER].into_iter().filter(|p| !Path::new(p).exists()).collect();
+    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
+        .into_iter()
+        .filter(|p| !Path::new(p).exists())
+        .collect();
     if missing.is_empty() {
         return true;
     }
     if std::env::var("UDAP_SKIP_BROWSER_TESTS").as_deref() == Ok("1") {
-        eprintln!("note: browser test skipped (UDAP_SKIP_BROWSER_TESTS=1; missing {})", missing.join(", "));
+        eprintln!(
+            "note: browser test skipped (UDAP_SKIP_BROWSER_TESTS=1; missing {})",
+            missing.join(", ")
+        );
         return false;
     }
     panic!("the browser test needs {}: run `scripts/ensure-deps --browser` (or set UDAP_SKIP_BROWSER_TESTS=1 to skip it)", missing.join(" and "));
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 /// A chromedriver child process in its own process group; the group (chromedriver and any
@@ -75,7 +85,10 @@ struct ChromeDriver {
 impl ChromeDriver {
     fn start(dir: &Path) -> Self {
         use std::os::unix::process::CommandExt;
-        let probe = reqwest::blocking::Client::builder().timeout(Duration::from_secs(2)).build().expect("client");
+        let probe = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .expect("client");
         let mut last = String::new();
         // A port picked here could be taken before chromedriver binds it: try a few.
         for attempt in 0..3 {
@@ -90,7 +103,11 @@ impl ChromeDriver {
                 .process_group(0)
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {CHROMEDRIVER}: {e}"));
-            let mut driver = ChromeDriver { child, url: format!("http://127.0.0.1:{port}"), log };
+            let mut driver = ChromeDriver {
+                child,
+                url: format!("http://127.0.0.1:{port}"),
+                log,
+            };
             let deadline = Instant::now() + WAIT;
             while Instant::now() < deadline {
                 if let Ok(Some(status)) = driver.child.try_wait() {
@@ -109,7 +126,10 @@ impl ChromeDriver {
                 std::thread::sleep(POLL);
             }
             if last.is_empty() {
-                last = format!("chromedriver did not answer within {WAIT:?}: {}", driver.log_text());
+                last = format!(
+                    "chromedriver did not answer within {WAIT:?}: {}",
+                    driver.log_text()
+                );
             }
         }
         panic!("{last}");
@@ -123,7 +143,10 @@ impl ChromeDriver {
 impl Drop for ChromeDriver {
     fn drop(&mut self) {
         // The whole group: chromedriver and the browser processes it started (by our child's id).
-        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.child.id())]).stderr(Stdio::null()).status();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -153,12 +176,19 @@ impl Callback {
                         let tx = tx.clone();
                         std::thread::spawn(move || serve_callback(stream, tx));
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(20))
+                    }
                     Err(_) => std::thread::sleep(Duration::from_millis(20)),
                 }
             }
         });
-        Callback { url: format!("http://127.0.0.1:{port}/callback"), requests, stop, thread: Some(thread) }
+        Callback {
+            url: format!("http://127.0.0.1:{port}/callback"),
+            requests,
+            stop,
+            thread: Some(thread),
+        }
     }
 
     /// The first request for the callback path (ignoring e.g. /favicon.ico), within `WAIT`.
@@ -198,7 +228,10 @@ fn serve_callback(stream: TcpStream, tx: mpsc::Sender<String>) {
     }
     // The rest of the head.
     let mut line = String::new();
-    while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) && line != "\r\n" && line != "\n" {
+    while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false)
+        && line != "\r\n"
+        && line != "\n"
+    {
         line.clear();
     }
     let _ = tx.send(request_line.trim_end().to_string());
@@ -211,7 +244,14 @@ fn serve_callback(stream: TcpStream, tx: mpsc::Sender<String>) {
 /// A public administrator-registered SMART app whose redirect URI is `redirect_uri` (as
 /// `authcode::flow::add_app`, with an http loopback redirect).
 fn add_public_app(s: &TestServer, client_id: &str, redirect_uri: &str, scope: &str) {
-    let mut client = ClientRecord::admin(client_id, "Browser Test App", "none", &["authorization_code", "refresh_token"], scope, now());
+    let mut client = ClientRecord::admin(
+        client_id,
+        "Browser Test App",
+        "none",
+        &["authorization_code", "refresh_token"],
+        scope,
+        now(),
+    );
     client.metadata.response_types = vec!["code".into()];
     client.metadata.redirect_uris = vec![redirect_uri.into()];
     s.store.clients().put(&client).unwrap();
@@ -219,7 +259,8 @@ fn add_public_app(s: &TestServer, client_id: &str, redirect_uri: &str, scope: &s
 
 /// RFC 7636 S256 challenge of `verifier`.
 fn s256(verifier: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(openssl::sha::sha256(verifier.as_bytes()))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(openssl::sha::sha256(verifier.as_bytes()))
 }
 
 /// The element matching `css`, waiting up to `WAIT` for it to appear.
@@ -229,13 +270,25 @@ async fn wait_for(driver: &WebDriver, css: &str) -> WebDriverResult<WebElement> 
 
 /// The person's part: sign in, choose patient p2, uncheck Condition, allow. Returns the URL the
 /// browser lands on.
-async fn walk(driver: &WebDriver, authorize: &str, callback: &str, dir: &Path) -> anyhow::Result<String> {
+async fn walk(
+    driver: &WebDriver,
+    authorize: &str,
+    callback: &str,
+    dir: &Path,
+) -> anyhow::Result<String> {
     use anyhow::ensure;
     driver.goto(authorize).await?;
 
     // Login.
-    wait_for(driver, "#username").await?.send_keys("alice").await?;
-    driver.find(By::Css("#password")).await?.send_keys(PASSWORD).await?;
+    wait_for(driver, "#username")
+        .await?
+        .send_keys("alice")
+        .await?;
+    driver
+        .find(By::Css("#password"))
+        .await?
+        .send_keys(PASSWORD)
+        .await?;
     driver.find(By::Css("#login")).await?.click().await?;
 
     // Patient picker: both of alice's patients are offered.
@@ -244,7 +297,10 @@ async fn walk(driver: &WebDriver, authorize: &str, callback: &str, dir: &Path) -
     for radio in driver.find_all(By::Css("input[name=patient]")).await? {
         offered.push(radio.value().await?.unwrap_or_default());
     }
-    ensure!(offered == ["p1", "p2"], "the picker offers alice's patients, not {offered:?}");
+    ensure!(
+        offered == ["p1", "p2"],
+        "the picker offers alice's patients, not {offered:?}"
+    );
     let p2 = driver.find(By::Css("#patient-p2")).await?;
     p2.click().await?;
     ensure!(p2.is_selected().await?, "p2 is chosen");
@@ -253,18 +309,40 @@ async fn walk(driver: &WebDriver, authorize: &str, callback: &str, dir: &Path) -
     // Consent: launch/patient required, both resources offered checked; uncheck Condition.
     wait_for(driver, "#approve").await?;
     let title = driver.title().await?;
-    ensure!(title.contains("Browser Test App"), "consent page title: {title}");
+    ensure!(
+        title.contains("Browser Test App"),
+        "consent page title: {title}"
+    );
     let text = driver.find(By::Css("main")).await?.text().await?;
-    ensure!(text.contains("Signed in as alice") && text.contains("p2"), "the consent page names the user and the chosen patient: {text}");
+    ensure!(
+        text.contains("Signed in as alice") && text.contains("p2"),
+        "the consent page names the user and the chosen patient: {text}"
+    );
     let scope_box = |value: &str| By::Css(format!(r#"input[name=scope][value="{value}"]"#));
     let launch = driver.find(scope_box("launch/patient")).await?;
-    ensure!(launch.is_selected().await? && !launch.is_enabled().await?, "launch/patient is required: checked and disabled");
-    ensure!(driver.find(scope_box("patient/Observation.rs")).await?.is_selected().await?, "Observation is offered checked");
+    ensure!(
+        launch.is_selected().await? && !launch.is_enabled().await?,
+        "launch/patient is required: checked and disabled"
+    );
+    ensure!(
+        driver
+            .find(scope_box("patient/Observation.rs"))
+            .await?
+            .is_selected()
+            .await?,
+        "Observation is offered checked"
+    );
     let condition = driver.find(scope_box("patient/Condition.rs")).await?;
-    ensure!(condition.is_selected().await?, "Condition is offered checked");
+    ensure!(
+        condition.is_selected().await?,
+        "Condition is offered checked"
+    );
     condition.scroll_into_view().await?;
     condition.click().await?;
-    ensure!(!condition.is_selected().await?, "Condition is unchecked after the click");
+    ensure!(
+        !condition.is_selected().await?,
+        "Condition is unchecked after the click"
+    );
     driver.screenshot(&dir.join("consent.png")).await?;
     driver.find(By::Css("#approve")).await?.click().await?;
 
@@ -276,24 +354,37 @@ async fn walk(driver: &WebDriver, authorize: &str, callback: &str, dir: &Path) -
             wait_for(driver, "#ok").await?;
             return Ok(url);
         }
-        ensure!(Instant::now() < deadline, "the browser did not reach {callback} within {WAIT:?}; it is at {url}");
+        ensure!(
+            Instant::now() < deadline,
+            "the browser did not reach {callback} within {WAIT:?}; it is at {url}"
+        );
         tokio::time::sleep(POLL).await;
     }
 }
 
 /// Starts a session on `chromedriver`, walks, and always quits the session (a screenshot of
 /// where it stopped on failure).
-async fn drive(chromedriver: &str, profile: &Path, authorize: &str, callback: &str, dir: &Path) -> Result<String, String> {
+async fn drive(
+    chromedriver: &str,
+    profile: &Path,
+    authorize: &str,
+    callback: &str,
+    dir: &Path,
+) -> Result<String, String> {
     let mut caps = DesiredCapabilities::chrome();
     caps.set_binary(CHROMIUM).map_err(|e| e.to_string())?;
     for arg in CHROMIUM_ARGS {
         caps.add_arg(arg).map_err(|e| e.to_string())?;
     }
-    caps.add_arg(&format!("--user-data-dir={}", profile.display())).map_err(|e| e.to_string())?;
-    let driver = tokio::time::timeout(WAIT, WebDriver::builder(chromedriver, caps).request_timeout(WAIT))
-        .await
-        .map_err(|_| format!("no WebDriver session within {WAIT:?}"))?
-        .map_err(|e| format!("WebDriver session: {e}"))?;
+    caps.add_arg(&format!("--user-data-dir={}", profile.display()))
+        .map_err(|e| e.to_string())?;
+    let driver = tokio::time::timeout(
+        WAIT,
+        WebDriver::builder(chromedriver, caps).request_timeout(WAIT),
+    )
+    .await
+    .map_err(|_| format!("no WebDriver session within {WAIT:?}"))?
+    .map_err(|e| format!("WebDriver session: {e}"))?;
     let result = match tokio::time::timeout(WALK, walk(&driver, authorize, callback, dir)).await {
         Ok(Ok(url)) => Ok(url),
         Ok(Err(e)) => Err(format!("browser step failed: {e:#}")),
@@ -307,7 +398,11 @@ async fn drive(chromedriver: &str, profile: &Path, authorize: &str, callback: &s
 }
 
 fn query_of(url: &str) -> std::collections::HashMap<String, String> {
-    url::Url::parse(url).expect("url").query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+    url::Url::parse(url)
+        .expect("url")
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }
 
 #[test]
@@ -316,7 +411,10 @@ fn a_person_logs_in_picks_a_patient_and_deselects_a_resource_in_chromium() {
         return;
     }
     let started = Instant::now();
-    let artifacts = tempfile::Builder::new().prefix("udap-browser-").tempdir().expect("tempdir");
+    let artifacts = tempfile::Builder::new()
+        .prefix("udap-browser-")
+        .tempdir()
+        .expect("tempdir");
     let dir = artifacts.path().to_path_buf();
     let profile = dir.join("profile");
     std::fs::create_dir(&profile).expect("profile dir");
@@ -324,7 +422,8 @@ fn a_person_logs_in_picks_a_patient_and_deselects_a_resource_in_chromium() {
     struct KeepOnPanic(Option<tempfile::TempDir>);
     impl Drop for KeepOnPanic {
         fn drop(&mut self) {
-            let keep = std::thread::panicking() || std::env::var("UDAP_KEEP_BROWSER_ARTIFACTS").as_deref() == Ok("1");
+            let keep = std::thread::panicking()
+                || std::env::var("UDAP_KEEP_BROWSER_ARTIFACTS").as_deref() == Ok("1");
             if let (true, Some(d)) = (keep, self.0.take()) {
                 eprintln!("browser test artifacts kept in {}", d.keep().display());
             }
@@ -336,49 +435,99 @@ fn a_person_logs_in_picks_a_patient_and_deselects_a_resource_in_chromium() {
     let callback = Callback::start();
     let s = TestServer::start();
     add_user(&s, "alice", Some("Patient/p1"), &["p1", "p2"]);
-    let scope = "launch/patient patient/Observation.rs patient/Condition.rs openid fhirUser offline_access";
+    let scope =
+        "launch/patient patient/Observation.rs patient/Condition.rs openid fhirUser offline_access";
     add_public_app(&s, "browser-app", &callback.url, scope);
     let verifier = udap_server::oauth::random_token(32);
     let state = format!("browser-{}", udap_server::oauth::random_token(8));
-    let authorize = authorize_url(&s, "browser-app", scope, &[("redirect_uri", &callback.url), ("state", &state), ("code_challenge", &s256(&verifier))]);
+    let authorize = authorize_url(
+        &s,
+        "browser-app",
+        scope,
+        &[
+            ("redirect_uri", &callback.url),
+            ("state", &state),
+            ("code_challenge", &s256(&verifier)),
+        ],
+    );
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let landed = rt.block_on(drive(&chromedriver.url, &profile, &authorize, &callback.url, &dir));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let landed = rt.block_on(drive(
+        &chromedriver.url,
+        &profile,
+        &authorize,
+        &callback.url,
+        &dir,
+    ));
     drop(rt);
-    let landed = landed.unwrap_or_else(|e| panic!("{e}\nchromedriver log:\n{}", chromedriver.log_text()));
+    let landed =
+        landed.unwrap_or_else(|e| panic!("{e}\nchromedriver log:\n{}", chromedriver.log_text()));
     let walked = started.elapsed();
 
     // The consent screenshot is a real PNG.
     let png = std::fs::read(dir.join("consent.png")).expect("consent screenshot");
-    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 5_000, "consent screenshot is a PNG ({} bytes)", png.len());
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 5_000,
+        "consent screenshot is a PNG ({} bytes)",
+        png.len()
+    );
 
     // What the app received: the same code and state the browser shows.
     let request = callback.callback_request();
     let target = request.split(' ').nth(1).expect("request target");
     let received = query_of(&format!("http://127.0.0.1{target}"));
     let shown = query_of(&landed);
-    assert_eq!(received, shown, "request line {request} vs browser URL {landed}");
-    assert!(!received.contains_key("error"), "the flow ended in an error: {received:?}");
-    assert_eq!(received.get("state"), Some(&state), "state comes back exactly");
+    assert_eq!(
+        received, shown,
+        "request line {request} vs browser URL {landed}"
+    );
+    assert!(
+        !received.contains_key("error"),
+        "the flow ended in an error: {received:?}"
+    );
+    assert_eq!(
+        received.get("state"),
+        Some(&state),
+        "state comes back exactly"
+    );
     let code = received.get("code").expect("a code");
 
     // The app exchanges the code (public client, PKCE).
-    let res = s.post_form(&s.ep.token, &[
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", &callback.url),
-        ("client_id", "browser-app"),
-        ("code_verifier", &verifier),
-    ]);
+    let res = s.post_form(
+        &s.ep.token,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", &callback.url),
+            ("client_id", "browser-app"),
+            ("code_verifier", &verifier),
+        ],
+    );
     let status = res.status().as_u16();
     let token: Value = res.json().expect("token json");
     assert_eq!(status, 200, "{token}");
     assert_eq!(token["patient"], "p2", "{token}");
     let granted: Vec<&str> = token["scope"].as_str().expect("scope").split(' ').collect();
     assert!(granted.contains(&"patient/Observation.rs"), "{granted:?}");
-    assert!(!granted.iter().any(|g| g.starts_with("patient/Condition")), "Condition was unchecked: {granted:?}");
+    assert!(
+        !granted.iter().any(|g| g.starts_with("patient/Condition")),
+        "Condition was unchecked: {granted:?}"
+    );
     assert!(granted.contains(&"launch/patient"), "{granted:?}");
-    assert!(granted.contains(&"openid") && granted.contains(&"fhirUser"), "{granted:?}");
-    assert!(token["access_token"].is_string() && token["id_token"].is_string(), "{token}");
-    eprintln!("browser walk took {walked:?}; consent screenshot {} ({} bytes)", dir.join("consent.png").display(), png.len());
+    assert!(
+        granted.contains(&"openid") && granted.contains(&"fhirUser"),
+        "{granted:?}"
+    );
+    assert!(
+        token["access_token"].is_string() && token["id_token"].is_string(),
+        "{token}"
+    );
+    eprintln!(
+        "browser walk took {walked:?}; consent screenshot {} ({} bytes)",
+        dir.join("consent.png").display(),
+        png.len()
+    );
 }

@@ -3,16 +3,16 @@
 
 mod common;
 
-mod cli_roundtrip;
 mod authcode;
 mod browser;
+mod cli_roundtrip;
 mod discovery;
 mod interop;
 mod live_changes;
 mod registration;
+mod tls;
 mod token_client_credentials;
 mod token_introspection;
-mod tls;
 mod token_smart;
 mod two_instances;
 mod wire_errors;

@@ -11,14 +11,19 @@ use serde_json::Value;
 use crate::common::TestServer;
 
 fn host_port(s: &TestServer) -> String {
-    url::Url::parse(&s.base).unwrap().socket_addrs(|| None).unwrap()[0].to_string()
+    url::Url::parse(&s.base)
+        .unwrap()
+        .socket_addrs(|| None)
+        .unwrap()[0]
+        .to_string()
 }
 
 /// Sends `head` (request line and headers, CRLF-terminated, without the blank line) and
 /// returns everything the server sends before closing or going quiet.
 fn raw(s: &TestServer, head: &str, body: &[u8]) -> String {
     let mut conn = TcpStream::connect(host_port(s)).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
     conn.write_all(format!("{head}\r\n").as_bytes()).unwrap();
     conn.write_all(body).unwrap();
     let mut out = Vec::new();
@@ -44,14 +49,23 @@ fn framework_parse_errors_are_oauth_json_on_the_api_and_a_page_on_the_pages() {
     let s = TestServer::start();
     let res = s.get("/.well-known/udap?community=a&community=b");
     assert_eq!(res.status().as_u16(), 400);
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
     let body: Value = res.json().unwrap();
     assert_eq!(body["error"], "invalid_request");
-    assert!(!body["error_description"].as_str().unwrap().contains("deserialize"));
+    assert!(!body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("deserialize"));
 
     let res = s.get("/login?interaction=a&interaction=b");
     assert_eq!(res.status().as_u16(), 400);
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
     assert!(!res.text().unwrap().contains("deserialize"));
 
     let res = s.get("/no-such-endpoint");

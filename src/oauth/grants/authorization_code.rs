@@ -38,36 +38,83 @@ pub struct CodeRequest<'a> {
 }
 
 /// Exchanges a code for tokens.
-pub fn exchange(store: &Store, issuer: &TokenIssuer, auth: &AuthenticatedClient, req: &CodeRequest<'_>, policy: &GrantPolicy, now: i64) -> Result<Value, OAuthError> {
+pub fn exchange(
+    store: &Store,
+    issuer: &TokenIssuer,
+    auth: &AuthenticatedClient,
+    req: &CodeRequest<'_>,
+    policy: &GrantPolicy,
+    now: i64,
+) -> Result<Value, OAuthError> {
     let client = &auth.client;
-    if !client.metadata.grant_types.iter().any(|g| g == "authorization_code") {
-        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "this client is not registered for authorization_code"));
+    if !client
+        .metadata
+        .grant_types
+        .iter()
+        .any(|g| g == "authorization_code")
+    {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client is not registered for authorization_code",
+        ));
     }
     check_intended_use(auth, policy, now)?;
-    let code = req.code.filter(|c| !c.is_empty()).ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "code is required"))?;
+    let code = req
+        .code
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "code is required"))?;
     let record = match store.authz().consume_code(code, now)? {
         CodeUse::Fresh(r) => r,
         CodeUse::Replayed { grant_id } => {
             tracing::warn!(client_id = %client.client_id, grant_id = %grant_id, "authorization code reused: grant revoked");
-            return Err(invalid_grant("the authorization code has already been used; tokens issued from it are revoked"));
+            return Err(invalid_grant(
+                "the authorization code has already been used; tokens issued from it are revoked",
+            ));
         }
-        CodeUse::Unknown => return Err(invalid_grant("the authorization code is invalid or expired")),
+        CodeUse::Unknown => {
+            return Err(invalid_grant(
+                "the authorization code is invalid or expired",
+            ))
+        }
     };
     if record.client_id != client.client_id {
-        return Err(invalid_grant("the authorization code was issued to another client"));
+        return Err(invalid_grant(
+            "the authorization code was issued to another client",
+        ));
     }
     // RFC 6749 §4.1.3: required, and identical, when the authorization request included it;
     // when it did not, a value sent anyway must still be the one the code was issued for.
     match req.redirect_uri {
-        Some(r) if r != record.redirect_uri => return Err(invalid_grant("redirect_uri does not match the authorization request")),
-        None if record.redirect_uri_sent => return Err(invalid_grant("redirect_uri is required: the authorization request included it")),
+        Some(r) if r != record.redirect_uri => {
+            return Err(invalid_grant(
+                "redirect_uri does not match the authorization request",
+            ))
+        }
+        None if record.redirect_uri_sent => {
+            return Err(invalid_grant(
+                "redirect_uri is required: the authorization request included it",
+            ))
+        }
         _ => {}
     }
     if let Some(challenge) = &record.code_challenge {
         pkce::verify(req.code_verifier, challenge).map_err(|e| invalid_grant(&e.to_string()))?;
     }
-    let grant = store.authz().grant(&record.grant_id)?.filter(|g| !g.revoked).ok_or_else(|| invalid_grant("the authorization was revoked"))?;
-    respond(store, issuer, auth, &grant, &grant.scope, record.nonce.as_deref(), None, now)
+    let grant = store
+        .authz()
+        .grant(&record.grant_id)?
+        .filter(|g| !g.revoked)
+        .ok_or_else(|| invalid_grant("the authorization was revoked"))?;
+    respond(
+        store,
+        issuer,
+        auth,
+        &grant,
+        &grant.scope,
+        record.nonce.as_deref(),
+        None,
+        now,
+    )
 }
 
 /// Builds the token response for a user grant: access token, optional refresh token and id_token,
@@ -95,20 +142,38 @@ pub fn respond(
         encounter: grant.context.encounter.clone(),
         fhir_user: grant.fhir_user.clone(),
     };
-    let (access, claims) = issuer.issue(&token_grant, now).map_err(OAuthError::internal)?;
+    let (access, claims) = issuer
+        .issue(&token_grant, now)
+        .map_err(OAuthError::internal)?;
     let mut body: Map<String, Value> = match token_response(&access, &claims) {
         Value::Object(m) => m,
         _ => Map::new(),
     };
     let has = |s: &str| scope.split_ascii_whitespace().any(|x| x == s);
     let offline = has("offline_access");
-    let may_refresh = (offline || has("online_access")) && client.metadata.grant_types.iter().any(|g| g == "refresh_token");
+    let may_refresh = (offline || has("online_access"))
+        && client
+            .metadata
+            .grant_types
+            .iter()
+            .any(|g| g == "refresh_token");
     let refresh = match rotated_refresh {
         Some(r) => Some(r),
         None if may_refresh => {
             let token = crate::oauth::random_token(32);
-            let lifetime = if offline { OFFLINE_REFRESH_LIFETIME } else { ONLINE_REFRESH_LIFETIME };
-            let rec = RefreshRecord { grant_id: grant.grant_id.clone(), client_id: client.client_id.clone(), scope: scope.to_string(), offline, expires_at: now + lifetime, rotated: false };
+            let lifetime = if offline {
+                OFFLINE_REFRESH_LIFETIME
+            } else {
+                ONLINE_REFRESH_LIFETIME
+            };
+            let rec = RefreshRecord {
+                grant_id: grant.grant_id.clone(),
+                client_id: client.client_id.clone(),
+                scope: scope.to_string(),
+                offline,
+                expires_at: now + lifetime,
+                rotated: false,
+            };
             store.authz().put_refresh(&token, &rec)?;
             Some(token)
         }
@@ -119,8 +184,14 @@ pub fn respond(
     }
     // SMART-27: an id_token for openid with fhirUser or profile.
     if has("openid") && (has("fhirUser") || has("profile")) {
-        let fhir_user = if has("fhirUser") { grant.fhir_user.as_deref() } else { None };
-        let id_token = issuer.id_token(&client.client_id, &grant.username, fhir_user, nonce, now).map_err(OAuthError::internal)?;
+        let fhir_user = if has("fhirUser") {
+            grant.fhir_user.as_deref()
+        } else {
+            None
+        };
+        let id_token = issuer
+            .id_token(&client.client_id, &grant.username, fhir_user, nonce, now)
+            .map_err(OAuthError::internal)?;
         body.insert("id_token".into(), json!(id_token));
     }
     body.extend(context_members(grant, issuer.issuer()));

@@ -18,26 +18,49 @@ use crate::oauth::tokens::{token_response, Grant, TokenIssuer};
 use super::GrantPolicy;
 
 /// Decides what a client_credentials request is granted.
-pub fn decide(auth: &AuthenticatedClient, requested_scope: Option<&str>, policy: &GrantPolicy, now: i64) -> Result<Grant, OAuthError> {
+pub fn decide(
+    auth: &AuthenticatedClient,
+    requested_scope: Option<&str>,
+    policy: &GrantPolicy,
+    now: i64,
+) -> Result<Grant, OAuthError> {
     let client = &auth.client;
-    if !client.metadata.grant_types.iter().any(|g| g == "client_credentials") {
-        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "this client is not registered for client_credentials"));
+    if !client
+        .metadata
+        .grant_types
+        .iter()
+        .any(|g| g == "client_credentials")
+    {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client is not registered for client_credentials",
+        ));
     }
     check_intended_use(auth, policy, now)?;
 
     let b2b = match (&auth.method, &auth.community) {
         (AuthMethod::Udap, Some(community)) => {
-            let extensions = auth.assertion_claims.as_ref().and_then(|c| c.get("extensions"));
-            b2b::validate(extensions, &community.policy).map_err(|e| OAuthError::new(ErrorCode::InvalidGrant, e.to_string()))?
+            let extensions = auth
+                .assertion_claims
+                .as_ref()
+                .and_then(|c| c.get("extensions"));
+            b2b::validate(extensions, &community.policy)
+                .map_err(|e| OAuthError::new(ErrorCode::InvalidGrant, e.to_string()))?
         }
         _ => None,
     };
 
     // No scope requested: the registered system scopes (RFC 6749 §3.3 lets the server pick a default).
-    let requested = requested_scope.map(str::trim).filter(|s| !s.is_empty()).unwrap_or(&client.metadata.scope);
+    let requested = requested_scope
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or(&client.metadata.scope);
     // Administrative scopes only for a client that holds them (issue 8 item 1): a scope string
     // left in an old self-registration grants nothing.
-    let keep = |s: &scopes::Scope| scopes::is_system(s) || matches!(s, scopes::Scope::Other(n) if crate::oauth::admin_scopes::is_admin_scope(n) && crate::oauth::admin_scopes::client_holds(client, n));
+    let keep = |s: &scopes::Scope| {
+        scopes::is_system(s)
+            || matches!(s, scopes::Scope::Other(n) if crate::oauth::admin_scopes::is_admin_scope(n) && crate::oauth::admin_scopes::client_holds(client, n))
+    };
     let granted = scopes::grant(requested, &client.metadata.scope, keep);
     if granted.is_empty() {
         return Err(OAuthError::new(ErrorCode::InvalidScope, "none of the requested scopes is available to this client (client_credentials grants system/ scopes it registered)"));
@@ -53,7 +76,13 @@ pub fn decide(auth: &AuthenticatedClient, requested_scope: Option<&str>, policy:
 }
 
 /// Decides the grant and signs its access token: the token response body (UDAP-35, SMART-22).
-pub fn issue(issuer: &TokenIssuer, auth: &AuthenticatedClient, requested_scope: Option<&str>, policy: &GrantPolicy, now: i64) -> Result<Value, OAuthError> {
+pub fn issue(
+    issuer: &TokenIssuer,
+    auth: &AuthenticatedClient,
+    requested_scope: Option<&str>,
+    policy: &GrantPolicy,
+    now: i64,
+) -> Result<Value, OAuthError> {
     let grant = decide(auth, requested_scope, policy, now)?;
     let (token, claims) = issuer.issue(&grant, now).map_err(OAuthError::internal)?;
     tracing::info!(client_id = %claims.client_id, scope = %claims.scope, jti = %claims.jti, "access token issued");
@@ -62,7 +91,11 @@ pub fn issue(issuer: &TokenIssuer, auth: &AuthenticatedClient, requested_scope: 
 
 /// HTI1-2: after the enforcement date, a client without declared intended users and purposes gets
 /// no tokens, and is told why.
-pub fn check_intended_use(auth: &AuthenticatedClient, policy: &GrantPolicy, now: i64) -> Result<(), OAuthError> {
+pub fn check_intended_use(
+    auth: &AuthenticatedClient,
+    policy: &GrantPolicy,
+    now: i64,
+) -> Result<(), OAuthError> {
     match policy.intended_use_enforced_from {
         Some(from) if now >= from && !auth.client.intended_use.is_complete() => Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,

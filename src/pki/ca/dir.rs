@@ -16,7 +16,10 @@ use std::path::{Path, PathBuf};
 use openssl::x509::X509;
 use serde::{Deserialize, Serialize};
 
-use super::{crl, issue, self_signed, CertSpec, ExtendedKeyUsagePurpose, IssuedCert, KeyKind, KeyUsagePurpose, DAY};
+use super::{
+    crl, issue, self_signed, CertSpec, ExtendedKeyUsagePurpose, IssuedCert, KeyKind,
+    KeyUsagePurpose, DAY,
+};
 use crate::pki::certinfo::{normalize_serial, CertFacts};
 use crate::pki::error::CaError;
 
@@ -116,7 +119,9 @@ impl CaDir {
         now: i64,
     ) -> Result<Self, CaError> {
         if key == KeyKind::InsecureRsa1024 {
-            return Err(CaError::BadSpec("a CA key must be rsa2048, rsa3072, ec-p256 or ec-p384".into()));
+            return Err(CaError::BadSpec(
+                "a CA key must be rsa2048, rsa3072, ec-p256 or ec-p384".into(),
+            ));
         }
         let crl_url = match crl_url {
             Some(u) => Some(check_crl_base(u)?),
@@ -126,11 +131,20 @@ impl CaDir {
             if !force {
                 return Err(CaError::Dir {
                     path: dir.display().to_string(),
-                    problem: "already holds a CA; pass --force to replace it (the old keys are lost)".into(),
+                    problem:
+                        "already holds a CA; pass --force to replace it (the old keys are lost)"
+                            .into(),
                 });
             }
             // A replaced CA must not leave the old intermediate or CRLs behind.
-            for name in ["intermediate.pem", "intermediate.key", "root.crl", "root.crl.pem", "intermediate.crl", "intermediate.crl.pem"] {
+            for name in [
+                "intermediate.pem",
+                "intermediate.key",
+                "root.crl",
+                "root.crl.pem",
+                "intermediate.crl",
+                "intermediate.crl.pem",
+            ] {
                 let path = dir.join(name);
                 if path.exists() {
                     fs::remove_file(&path).map_err(|e| io(&path, e))?;
@@ -187,9 +201,14 @@ impl CaDir {
             path: dir.display().to_string(),
             problem: format!("cannot read {CA_STATE_FILE} ({e}); create a CA with `udap-server ca init --dir {}`", dir.display()),
         })?;
-        let state: CaState = serde_json::from_str(&text)
-            .map_err(|e| CaError::Dir { path: path.display().to_string(), problem: format!("malformed state file: {e}") })?;
-        Ok(CaDir { dir: dir.to_path_buf(), state })
+        let state: CaState = serde_json::from_str(&text).map_err(|e| CaError::Dir {
+            path: path.display().to_string(),
+            problem: format!("malformed state file: {e}"),
+        })?;
+        Ok(CaDir {
+            dir: dir.to_path_buf(),
+            state,
+        })
     }
 
     /// The directory.
@@ -240,11 +259,14 @@ impl CaDir {
         now: i64,
     ) -> Result<IssuedLeaf, CaError> {
         if san_uris.is_empty() {
-            return Err(CaError::BadSpec("at least one SAN URI is required (UDAP-50)".into()));
+            return Err(CaError::BadSpec(
+                "at least one SAN URI is required (UDAP-50)".into(),
+            ));
         }
         let mut hosts = Vec::new();
         for uri in san_uris {
-            let parsed = url::Url::parse(uri).map_err(|e| CaError::BadSpec(format!("SAN URI `{uri}` is not a URI: {e}")))?;
+            let parsed = url::Url::parse(uri)
+                .map_err(|e| CaError::BadSpec(format!("SAN URI `{uri}` is not a URI: {e}")))?;
             if let Some(url::Host::Domain(host)) = parsed.host() {
                 if !hosts.iter().any(|h| h == host) {
                     hosts.push(host.to_string());
@@ -256,7 +278,11 @@ impl CaDir {
         }
         let common_name = match cn {
             Some(cn) => cn.to_string(),
-            None => hosts.first().or(san_uris.first()).map(|s| s.chars().take(64).collect()).unwrap_or_default(),
+            None => hosts
+                .first()
+                .or(san_uris.first())
+                .map(|s| s.chars().take(64).collect())
+                .unwrap_or_default(),
         };
         let issuer = self.issuer_name();
         let spec = CertSpec {
@@ -265,13 +291,27 @@ impl CaDir {
             dns_names: if server { hosts } else { Vec::new() },
             key,
             not_after: now + i64::from(days) * DAY,
-            key_usage: Some(if server && !matches!(key, KeyKind::EcP256 | KeyKind::EcP384) {
-                vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment]
+            key_usage: Some(
+                if server && !matches!(key, KeyKind::EcP256 | KeyKind::EcP384) {
+                    vec![
+                        KeyUsagePurpose::DigitalSignature,
+                        KeyUsagePurpose::KeyEncipherment,
+                    ]
+                } else {
+                    vec![KeyUsagePurpose::DigitalSignature]
+                },
+            ),
+            extended_key_usage: vec![if server {
+                ExtendedKeyUsagePurpose::ServerAuth
             } else {
-                vec![KeyUsagePurpose::DigitalSignature]
-            }),
-            extended_key_usage: vec![if server { ExtendedKeyUsagePurpose::ServerAuth } else { ExtendedKeyUsagePurpose::ClientAuth }],
-            crl_distribution_points: self.state.crl_url.iter().map(|u| format!("{u}/{issuer}.crl")).collect(),
+                ExtendedKeyUsagePurpose::ClientAuth
+            }],
+            crl_distribution_points: self
+                .state
+                .crl_url
+                .iter()
+                .map(|u| format!("{u}/{issuer}.crl"))
+                .collect(),
             ..CertSpec::leaf(&common_name, "", now)
         };
         let issuer_pem = self.read(&format!("{issuer}.pem"))?;
@@ -281,19 +321,37 @@ impl CaDir {
             .ok()
             .map(|c| crate::pki::subject_string(&c))
             .unwrap_or_default();
-        let chain_pem = if issuer == INTERMEDIATE { format!("{}{}", cert.cert_pem, issuer_pem) } else { cert.cert_pem.clone() };
-        Ok(IssuedLeaf { chain_pem, subject: facts.subject, issuer: issuer_facts, san_uris: facts.san_uris, not_after: facts.not_after, cert })
+        let chain_pem = if issuer == INTERMEDIATE {
+            format!("{}{}", cert.cert_pem, issuer_pem)
+        } else {
+            cert.cert_pem.clone()
+        };
+        Ok(IssuedLeaf {
+            chain_pem,
+            subject: facts.subject,
+            issuer: issuer_facts,
+            san_uris: facts.san_uris,
+            not_after: facts.not_after,
+            cert,
+        })
     }
 
     /// Writes `PREFIX.pem` (the chain: leaf, then intermediate) and `PREFIX.key` (mode 0600).
     /// Refuses to overwrite existing files unless `force`.
-    pub fn write_leaf(leaf: &IssuedLeaf, prefix: &Path, force: bool) -> Result<(PathBuf, PathBuf), CaError> {
+    pub fn write_leaf(
+        leaf: &IssuedLeaf,
+        prefix: &Path,
+        force: bool,
+    ) -> Result<(PathBuf, PathBuf), CaError> {
         let pem = with_suffix(prefix, "pem");
         let key = with_suffix(prefix, "key");
         if !force {
             for path in [&pem, &key] {
                 if path.exists() {
-                    return Err(CaError::Dir { path: path.display().to_string(), problem: "exists; pass --force to overwrite".into() });
+                    return Err(CaError::Dir {
+                        path: path.display().to_string(),
+                        problem: "exists; pass --force to overwrite".into(),
+                    });
                 }
             }
         }
@@ -308,11 +366,24 @@ impl CaDir {
     /// Records `cert_pem` (its first certificate) as revoked by whichever CA of this directory
     /// issued it (decided by signature, not by name). Publish with [`CaDir::publish_crl`].
     pub fn revoke(&mut self, cert_pem: &str) -> Result<RevokedCert, CaError> {
-        let cert = X509::from_pem(cert_pem.as_bytes()).map_err(|e| CaError::BadInput { what: "certificate to revoke", detail: e.to_string() })?;
-        let facts = CertFacts::of(&cert).map_err(|e| CaError::BadInput { what: "certificate to revoke", detail: e })?;
-        let root = X509::from_pem(self.read("root.pem")?.as_bytes()).map_err(|e| CaError::BadInput { what: "root.pem", detail: e.to_string() })?;
+        let cert = X509::from_pem(cert_pem.as_bytes()).map_err(|e| CaError::BadInput {
+            what: "certificate to revoke",
+            detail: e.to_string(),
+        })?;
+        let facts = CertFacts::of(&cert).map_err(|e| CaError::BadInput {
+            what: "certificate to revoke",
+            detail: e,
+        })?;
+        let root =
+            X509::from_pem(self.read("root.pem")?.as_bytes()).map_err(|e| CaError::BadInput {
+                what: "root.pem",
+                detail: e.to_string(),
+            })?;
         if cert.to_der().ok() == root.to_der().ok() {
-            return Err(CaError::BadSpec("the root cannot revoke itself; remove it from the community's anchors instead".into()));
+            return Err(CaError::BadSpec(
+                "the root cannot revoke itself; remove it from the community's anchors instead"
+                    .into(),
+            ));
         }
         let mut issuer = None;
         for name in [INTERMEDIATE, ROOT] {
@@ -320,32 +391,58 @@ impl CaDir {
             if !path.exists() {
                 continue;
             }
-            let ca = X509::from_pem(self.read(&format!("{name}.pem"))?.as_bytes())
-                .map_err(|e| CaError::BadInput { what: "CA certificate", detail: e.to_string() })?;
-            let signed = ca.public_key().ok().is_some_and(|k| cert.verify(&k).unwrap_or(false));
+            let ca =
+                X509::from_pem(self.read(&format!("{name}.pem"))?.as_bytes()).map_err(|e| {
+                    CaError::BadInput {
+                        what: "CA certificate",
+                        detail: e.to_string(),
+                    }
+                })?;
+            let signed = ca
+                .public_key()
+                .ok()
+                .is_some_and(|k| cert.verify(&k).unwrap_or(false));
             if signed && ca.to_der().ok() != cert.to_der().ok() {
                 issuer = Some(name);
                 break;
             }
         }
         let Some(issuer) = issuer else {
-            return Err(CaError::BadSpec(format!("`{}` was not issued by this CA", facts.subject)));
+            return Err(CaError::BadSpec(format!(
+                "`{}` was not issued by this CA",
+                facts.subject
+            )));
         };
         let serial_hex = hex::encode(normalize_serial(&facts.serial));
-        let list = if issuer == ROOT { &mut self.state.revoked_by_root } else { &mut self.state.revoked_by_intermediate };
+        let list = if issuer == ROOT {
+            &mut self.state.revoked_by_root
+        } else {
+            &mut self.state.revoked_by_intermediate
+        };
         let already_revoked = list.contains(&serial_hex);
         if !already_revoked {
             list.push(serial_hex.clone());
             self.save()?;
         }
-        Ok(RevokedCert { serial_hex, subject: facts.subject, issuer: issuer.to_string(), already_revoked })
+        Ok(RevokedCert {
+            serial_hex,
+            subject: facts.subject,
+            issuer: issuer.to_string(),
+            already_revoked,
+        })
     }
 
     /// Writes fresh CRLs for the root and (if present) the intermediate, valid from `now` for
     /// `next_update_days`, each as PEM and DER, and advances the CRL number.
-    pub fn publish_crl(&mut self, next_update_days: u32, now: i64) -> Result<Vec<PublishedCrl>, CaError> {
+    pub fn publish_crl(
+        &mut self,
+        next_update_days: u32,
+        now: i64,
+    ) -> Result<Vec<PublishedCrl>, CaError> {
         if next_update_days == 0 {
-            return Err(CaError::BadSpec("the CRL must be valid for at least 1 day".into()));
+            return Err(CaError::BadSpec(
+                "the CRL must be valid for at least 1 day".into(),
+            ));
         }
         let number = self.state.next_crl_number;
         let next_update = now + i64::from(next_update_days) * DAY;
@@ -354,8 +451,19 @@ impl CaDir {
             if name == INTERMEDIATE && self.intermediate_cert_path().is_none() {
                 continue;
             }
-            let revoked = if name == ROOT { &self.state.revoked_by_root } else { &self.state.revoked_by_intermediate };
-            let pem = crl(&self.read(&format!("{name}.pem"))?, &self.read(&format!("{name}.key"))?, revoked, number, now, next_update)?;
+            let revoked = if name == ROOT {
+                &self.state.revoked_by_root
+            } else {
+                &self.state.revoked_by_intermediate
+            };
+            let pem = crl(
+                &self.read(&format!("{name}.pem"))?,
+                &self.read(&format!("{name}.key"))?,
+                revoked,
+                number,
+                now,
+                next_update,
+            )?;
             let der = crate::pki::pem::parse_blocks(&pem)
                 .ok()
                 .and_then(|b| b.into_iter().next())
@@ -367,7 +475,11 @@ impl CaDir {
             write_bytes(&der_path, &der, false)?;
             out.push(PublishedCrl {
                 issuer: name.to_string(),
-                url: self.state.crl_url.as_ref().map(|u| format!("{u}/{name}.crl")),
+                url: self
+                    .state
+                    .crl_url
+                    .as_ref()
+                    .map(|u| format!("{u}/{name}.crl")),
                 pem_path,
                 der_path,
                 crl_number: number,
@@ -382,7 +494,8 @@ impl CaDir {
     }
 
     fn save(&self) -> Result<(), CaError> {
-        let text = serde_json::to_string_pretty(&self.state).map_err(|e| CaError::Generate(e.to_string()))?;
+        let text = serde_json::to_string_pretty(&self.state)
+            .map_err(|e| CaError::Generate(e.to_string()))?;
         // Write then rename, so a crash never leaves a truncated state file.
         let tmp = self.dir.join(format!("{CA_STATE_FILE}.tmp"));
         write_file(&tmp, &text, false)?;
@@ -392,9 +505,12 @@ impl CaDir {
 }
 
 fn check_crl_base(url: &str) -> Result<String, CaError> {
-    let parsed = url::Url::parse(url).map_err(|e| CaError::BadSpec(format!("--crl-url `{url}`: {e}")))?;
+    let parsed =
+        url::Url::parse(url).map_err(|e| CaError::BadSpec(format!("--crl-url `{url}`: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(CaError::BadSpec(format!("--crl-url `{url}` must be http or https")));
+        return Err(CaError::BadSpec(format!(
+            "--crl-url `{url}` must be http or https"
+        )));
     }
     Ok(url.trim_end_matches('/').to_string())
 }
@@ -407,7 +523,10 @@ fn with_suffix(prefix: &Path, ext: &str) -> PathBuf {
 }
 
 fn io(path: &Path, source: std::io::Error) -> CaError {
-    CaError::Io { path: path.display().to_string(), source }
+    CaError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 fn write_file(path: &Path, text: &str, secret: bool) -> Result<(), CaError> {
@@ -428,7 +547,8 @@ fn write_bytes(path: &Path, bytes: &[u8], secret: bool) -> Result<(), CaError> {
     #[cfg(unix)]
     if secret {
         use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(fs::Permissions::from_mode(0o600)).map_err(|e| io(path, e))?;
+        file.set_permissions(fs::Permissions::from_mode(0o600))
+            .map_err(|e| io(path, e))?;
     }
     file.write_all(bytes).map_err(|e| io(path, e))?;
     file.sync_all().map_err(|e| io(path, e))

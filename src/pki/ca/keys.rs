@@ -42,13 +42,21 @@ impl KeyKind {
 
     /// Generates a fresh private key of this kind.
     pub fn generate(self) -> Result<PKey<Private>, CaError> {
-        let key = |e: openssl::error::ErrorStack| CaError::Key(format!("generating a {} key: {e}", self.as_str()));
+        let key = |e: openssl::error::ErrorStack| {
+            CaError::Key(format!("generating a {} key: {e}", self.as_str()))
+        };
         match self {
             KeyKind::Rsa2048 => PKey::from_rsa(Rsa::generate(2048).map_err(key)?).map_err(key),
             KeyKind::Rsa3072 => PKey::from_rsa(Rsa::generate(3072).map_err(key)?).map_err(key),
-            KeyKind::InsecureRsa1024 => PKey::from_rsa(Rsa::generate(1024).map_err(key)?).map_err(key),
+            KeyKind::InsecureRsa1024 => {
+                PKey::from_rsa(Rsa::generate(1024).map_err(key)?).map_err(key)
+            }
             KeyKind::EcP256 | KeyKind::EcP384 => {
-                let nid = if self == KeyKind::EcP256 { Nid::X9_62_PRIME256V1 } else { Nid::SECP384R1 };
+                let nid = if self == KeyKind::EcP256 {
+                    Nid::X9_62_PRIME256V1
+                } else {
+                    Nid::SECP384R1
+                };
                 let group = EcGroup::from_curve_name(nid).map_err(key)?;
                 PKey::from_ec_key(EcKey::generate(&group).map_err(key)?).map_err(key)
             }
@@ -71,31 +79,45 @@ impl FromStr for KeyKind {
             "rsa3072" | "rsa-3072" => Ok(KeyKind::Rsa3072),
             "ec-p256" | "p256" | "p-256" | "es256" => Ok(KeyKind::EcP256),
             "ec-p384" | "p384" | "p-384" | "es384" => Ok(KeyKind::EcP384),
-            other => Err(CaError::BadSpec(format!("unknown key kind `{other}` (use rsa2048, rsa3072, ec-p256 or ec-p384)"))),
+            other => Err(CaError::BadSpec(format!(
+                "unknown key kind `{other}` (use rsa2048, rsa3072, ec-p256 or ec-p384)"
+            ))),
         }
     }
 }
 
 /// PKCS#8 PEM of a private key.
 pub(crate) fn private_pem(key: &PKey<Private>) -> Result<String, CaError> {
-    let pem = key.private_key_to_pem_pkcs8().map_err(|e| CaError::Key(format!("encoding the private key: {e}")))?;
+    let pem = key
+        .private_key_to_pem_pkcs8()
+        .map_err(|e| CaError::Key(format!("encoding the private key: {e}")))?;
     String::from_utf8(pem).map_err(|_| CaError::Key("private key PEM is not UTF-8".into()))
 }
 
 /// Reads any PEM private key OpenSSL understands (PKCS#8, PKCS#1, SEC1) and returns it as an
 /// rcgen signing key; rcgen itself only takes some of these encodings.
 pub(crate) fn signing_key(pem: &str) -> Result<(rcgen::KeyPair, PKey<Private>), CaError> {
-    let key = PKey::private_key_from_pem(pem.as_bytes())
-        .map_err(|e| CaError::BadInput { what: "issuer private key", detail: e.to_string() })?;
+    let key = PKey::private_key_from_pem(pem.as_bytes()).map_err(|e| CaError::BadInput {
+        what: "issuer private key",
+        detail: e.to_string(),
+    })?;
     let pkcs8 = private_pem(&key)?;
-    let pair = rcgen::KeyPair::from_pem(&pkcs8)
-        .map_err(|e| CaError::Key(format!("the key cannot sign certificates (RSA >= 2048 or EC P-256/P-384 needed): {e}")))?;
+    let pair = rcgen::KeyPair::from_pem(&pkcs8).map_err(|e| {
+        CaError::Key(format!(
+            "the key cannot sign certificates (RSA >= 2048 or EC P-256/P-384 needed): {e}"
+        ))
+    })?;
     Ok((pair, key))
 }
 
 /// The SubjectPublicKeyInfo of `key` in the form rcgen embeds in a certificate. Works for any key
 /// OpenSSL can encode, including the deliberately weak ones negative tests need.
-pub(crate) fn subject_public_key(key: &PKey<Private>) -> Result<rcgen::SubjectPublicKeyInfo, CaError> {
-    let der = key.public_key_to_der().map_err(|e| CaError::Key(format!("encoding the public key: {e}")))?;
-    rcgen::SubjectPublicKeyInfo::from_der(&der).map_err(|e| CaError::Key(format!("unsupported public key: {e}")))
+pub(crate) fn subject_public_key(
+    key: &PKey<Private>,
+) -> Result<rcgen::SubjectPublicKeyInfo, CaError> {
+    let der = key
+        .public_key_to_der()
+        .map_err(|e| CaError::Key(format!("encoding the public key: {e}")))?;
+    rcgen::SubjectPublicKeyInfo::from_der(&der)
+        .map_err(|e| CaError::Key(format!("unsupported public key: {e}")))
 }

@@ -23,8 +23,8 @@ pub use rcgen::{ExtendedKeyUsagePurpose, KeyUsagePurpose};
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 use rcgen::{
-    BasicConstraints, CertificateParams, CertificateRevocationListParams, CrlDistributionPoint, DnType, IsCa, Issuer,
-    KeyIdMethod, RevokedCertParams, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, CrlDistributionPoint,
+    DnType, IsCa, Issuer, KeyIdMethod, RevokedCertParams, SanType, SerialNumber,
 };
 use time::OffsetDateTime;
 
@@ -89,22 +89,36 @@ impl CertSpec {
 
     /// A CA: RSA-2048, CA:TRUE without path length limit, valid from a day before `now` for ten years.
     pub fn ca(common_name: &str, now: i64) -> Self {
-        CertSpec { san_uris: Vec::new(), is_ca: true, not_after: now + 3650 * DAY, ..CertSpec::leaf(common_name, "", now) }
+        CertSpec {
+            san_uris: Vec::new(),
+            is_ca: true,
+            not_after: now + 3650 * DAY,
+            ..CertSpec::leaf(common_name, "", now)
+        }
     }
 
     fn params(&self) -> Result<CertificateParams, CaError> {
         if self.not_after <= self.not_before {
-            return Err(CaError::BadSpec(format!("notAfter {} is not after notBefore {}", self.not_after, self.not_before)));
+            return Err(CaError::BadSpec(format!(
+                "notAfter {} is not after notBefore {}",
+                self.not_after, self.not_before
+            )));
         }
         if self.common_name.is_empty() || self.common_name.chars().count() > 64 {
-            return Err(CaError::BadSpec("the common name must have 1 to 64 characters".into()));
+            return Err(CaError::BadSpec(
+                "the common name must have 1 to 64 characters".into(),
+            ));
         }
         let mut params = CertificateParams::default();
         params.distinguished_name = rcgen::DistinguishedName::new();
         if let Some(org) = &self.organization {
-            params.distinguished_name.push(DnType::OrganizationName, org.as_str());
+            params
+                .distinguished_name
+                .push(DnType::OrganizationName, org.as_str());
         }
-        params.distinguished_name.push(DnType::CommonName, self.common_name.as_str());
+        params
+            .distinguished_name
+            .push(DnType::CommonName, self.common_name.as_str());
         params.not_before = timestamp(self.not_before)?;
         params.not_after = timestamp(self.not_after)?;
         params.serial_number = Some(SerialNumber::from_slice(&match self.serial {
@@ -112,15 +126,24 @@ impl CertSpec {
             None => random_serial()?,
         }));
         for uri in &self.san_uris {
-            let ia5 = uri.as_str().try_into().map_err(|e| CaError::BadSpec(format!("SAN URI `{uri}`: {e}")))?;
+            let ia5 = uri
+                .as_str()
+                .try_into()
+                .map_err(|e| CaError::BadSpec(format!("SAN URI `{uri}`: {e}")))?;
             params.subject_alt_names.push(SanType::URI(ia5));
         }
         for dns in &self.dns_names {
-            let ia5 = dns.as_str().try_into().map_err(|e| CaError::BadSpec(format!("DNS name `{dns}`: {e}")))?;
+            let ia5 = dns
+                .as_str()
+                .try_into()
+                .map_err(|e| CaError::BadSpec(format!("DNS name `{dns}`: {e}")))?;
             params.subject_alt_names.push(SanType::DnsName(ia5));
         }
         params.is_ca = if self.is_ca {
-            IsCa::Ca(self.path_len.map_or(BasicConstraints::Unconstrained, BasicConstraints::Constrained))
+            IsCa::Ca(self.path_len.map_or(
+                BasicConstraints::Unconstrained,
+                BasicConstraints::Constrained,
+            ))
         } else {
             // Explicit CA:FALSE also makes rcgen write the SubjectKeyIdentifier.
             IsCa::ExplicitNoCa
@@ -128,13 +151,19 @@ impl CertSpec {
         params.key_usages = match &self.key_usage {
             Some(ku) => ku.clone(),
             None if self.is_ca => {
-                vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature]
+                vec![
+                    KeyUsagePurpose::KeyCertSign,
+                    KeyUsagePurpose::CrlSign,
+                    KeyUsagePurpose::DigitalSignature,
+                ]
             }
             None => vec![KeyUsagePurpose::DigitalSignature],
         };
         params.extended_key_usages = self.extended_key_usage.clone();
         if !self.crl_distribution_points.is_empty() {
-            params.crl_distribution_points = vec![CrlDistributionPoint { uris: self.crl_distribution_points.clone() }];
+            params.crl_distribution_points = vec![CrlDistributionPoint {
+                uris: self.crl_distribution_points.clone(),
+            }];
         }
         params.use_authority_key_identifier_extension = true;
         params.key_identifier_method = KeyIdMethod::Sha256;
@@ -161,29 +190,47 @@ pub fn self_signed(spec: &CertSpec) -> Result<IssuedCert, CaError> {
     let key_pem = keys::private_pem(&key)?;
     let (pair, _) = keys::signing_key(&key_pem)?;
     let params = spec.params()?;
-    let cert = params.self_signed(&pair).map_err(|e| CaError::Generate(e.to_string()))?;
+    let cert = params
+        .self_signed(&pair)
+        .map_err(|e| CaError::Generate(e.to_string()))?;
     finish(cert.der().to_vec(), key_pem)
 }
 
 /// Issues a certificate for `spec` with a fresh key, signed by the issuer (its certificate PEM,
 /// the first certificate if several, and its private key PEM). The issuer key must belong to
 /// the issuer certificate.
-pub fn issue(spec: &CertSpec, issuer_cert_pem: &str, issuer_key_pem: &str) -> Result<IssuedCert, CaError> {
+pub fn issue(
+    spec: &CertSpec,
+    issuer_cert_pem: &str,
+    issuer_key_pem: &str,
+) -> Result<IssuedCert, CaError> {
     issue_inner(spec, issuer_cert_pem, issuer_key_pem, true)
 }
 
 /// `issue` without the key-matches-certificate check, so tests can forge a certificate that names
 /// an issuer (DN and AuthorityKeyIdentifier) whose key did not sign it (UDAP-46 negative cases).
-pub(crate) fn issue_inner(spec: &CertSpec, issuer_cert_pem: &str, issuer_key_pem: &str, check_key: bool) -> Result<IssuedCert, CaError> {
+pub(crate) fn issue_inner(
+    spec: &CertSpec,
+    issuer_cert_pem: &str,
+    issuer_key_pem: &str,
+    check_key: bool,
+) -> Result<IssuedCert, CaError> {
     let issuer = load_issuer(issuer_cert_pem, issuer_key_pem, check_key)?;
     let key = spec.key.generate()?;
     issue_for_key(spec, &key, &issuer)
 }
 
-fn issue_for_key(spec: &CertSpec, key: &PKey<Private>, issuer: &Issuer<'static, rcgen::KeyPair>) -> Result<IssuedCert, CaError> {
+fn issue_for_key(
+    spec: &CertSpec,
+    key: &PKey<Private>,
+    issuer: &Issuer<'static, rcgen::KeyPair>,
+) -> Result<IssuedCert, CaError> {
     let key_pem = keys::private_pem(key)?;
     let public = keys::subject_public_key(key)?;
-    let cert = spec.params()?.signed_by(&public, issuer).map_err(|e| CaError::Generate(e.to_string()))?;
+    let cert = spec
+        .params()?
+        .signed_by(&public, issuer)
+        .map_err(|e| CaError::Generate(e.to_string()))?;
     finish(cert.der().to_vec(), key_pem)
 }
 
@@ -197,7 +244,15 @@ pub fn crl(
     this_update: i64,
     next_update: i64,
 ) -> Result<String, CaError> {
-    crl_inner(issuer_cert_pem, issuer_key_pem, revoked_serials_hex, crl_number, this_update, next_update, true)
+    crl_inner(
+        issuer_cert_pem,
+        issuer_key_pem,
+        revoked_serials_hex,
+        crl_number,
+        this_update,
+        next_update,
+        true,
+    )
 }
 
 /// `crl` without the key check: tests use it to make a CRL that names an issuer but is signed by
@@ -230,36 +285,64 @@ pub(crate) fn crl_inner(
         revoked_certs,
         key_identifier_method: KeyIdMethod::Sha256,
     };
-    let crl = params.signed_by(&issuer).map_err(|e| CaError::Generate(e.to_string()))?;
+    let crl = params
+        .signed_by(&issuer)
+        .map_err(|e| CaError::Generate(e.to_string()))?;
     crl.pem().map_err(|e| CaError::Generate(e.to_string()))
 }
 
 /// Parses a hex serial (`0A:1b`, `0a1b`) into normalized bytes.
 pub fn parse_serial_hex(serial: &str) -> Result<Vec<u8>, CaError> {
-    let clean: String = serial.chars().filter(|c| *c != ':' && !c.is_whitespace()).collect();
-    let padded = if clean.len() % 2 == 1 { format!("0{clean}") } else { clean };
-    let bytes = hex::decode(&padded).map_err(|_| CaError::BadSpec(format!("serial `{serial}` is not hex")))?;
+    let clean: String = serial
+        .chars()
+        .filter(|c| *c != ':' && !c.is_whitespace())
+        .collect();
+    let padded = if clean.len() % 2 == 1 {
+        format!("0{clean}")
+    } else {
+        clean
+    };
+    let bytes = hex::decode(&padded)
+        .map_err(|_| CaError::BadSpec(format!("serial `{serial}` is not hex")))?;
     if bytes.is_empty() || bytes.len() > 20 {
-        return Err(CaError::BadSpec(format!("serial `{serial}` must have 1 to 20 octets")));
+        return Err(CaError::BadSpec(format!(
+            "serial `{serial}` must have 1 to 20 octets"
+        )));
     }
     Ok(normalize_serial(&bytes))
 }
 
-fn load_issuer(cert_pem: &str, key_pem: &str, check_key: bool) -> Result<Issuer<'static, rcgen::KeyPair>, CaError> {
+fn load_issuer(
+    cert_pem: &str,
+    key_pem: &str,
+    check_key: bool,
+) -> Result<Issuer<'static, rcgen::KeyPair>, CaError> {
     let (pair, key) = keys::signing_key(key_pem)?;
     if check_key {
-        let cert = X509::from_pem(cert_pem.as_bytes())
-            .map_err(|e| CaError::BadInput { what: "issuer certificate", detail: e.to_string() })?;
-        let public = cert.public_key().map_err(|e| CaError::BadInput { what: "issuer certificate", detail: e.to_string() })?;
+        let cert = X509::from_pem(cert_pem.as_bytes()).map_err(|e| CaError::BadInput {
+            what: "issuer certificate",
+            detail: e.to_string(),
+        })?;
+        let public = cert.public_key().map_err(|e| CaError::BadInput {
+            what: "issuer certificate",
+            detail: e.to_string(),
+        })?;
         if !public.public_eq(&key) {
-            return Err(CaError::BadInput { what: "issuer private key", detail: "it does not belong to the issuer certificate".into() });
+            return Err(CaError::BadInput {
+                what: "issuer private key",
+                detail: "it does not belong to the issuer certificate".into(),
+            });
         }
     }
-    Issuer::from_ca_cert_pem(cert_pem, pair).map_err(|e| CaError::BadInput { what: "issuer certificate", detail: e.to_string() })
+    Issuer::from_ca_cert_pem(cert_pem, pair).map_err(|e| CaError::BadInput {
+        what: "issuer certificate",
+        detail: e.to_string(),
+    })
 }
 
 fn finish(der: Vec<u8>, key_pem: String) -> Result<IssuedCert, CaError> {
-    let cert = X509::from_der(&der).map_err(|e| CaError::Generate(format!("re-reading the certificate: {e}")))?;
+    let cert = X509::from_der(&der)
+        .map_err(|e| CaError::Generate(format!("re-reading the certificate: {e}")))?;
     let serial = cert
         .serial_number()
         .to_bn()
@@ -274,13 +357,15 @@ fn finish(der: Vec<u8>, key_pem: String) -> Result<IssuedCert, CaError> {
 }
 
 fn timestamp(unix: i64) -> Result<OffsetDateTime, CaError> {
-    OffsetDateTime::from_unix_timestamp(unix).map_err(|e| CaError::BadSpec(format!("time {unix} out of range: {e}")))
+    OffsetDateTime::from_unix_timestamp(unix)
+        .map_err(|e| CaError::BadSpec(format!("time {unix} out of range: {e}")))
 }
 
 /// 127 random bits: positive, never zero, and below the 20-octet limit of RFC 5280 4.1.2.2.
 fn random_serial() -> Result<Vec<u8>, CaError> {
     let mut bytes = [0u8; 16];
-    openssl::rand::rand_bytes(&mut bytes).map_err(|e| CaError::Key(format!("random serial: {e}")))?;
+    openssl::rand::rand_bytes(&mut bytes)
+        .map_err(|e| CaError::Key(format!("random serial: {e}")))?;
     bytes[0] = (bytes[0] & 0x7f) | 0x40;
     Ok(bytes.to_vec())
 }
@@ -293,7 +378,10 @@ pub fn issue_for_existing_key(
     issuer_cert_pem: &str,
     issuer_key_pem: &str,
 ) -> Result<IssuedCert, CaError> {
-    let key = PKey::private_key_from_pem(key_pem.as_bytes()).map_err(|e| CaError::BadInput { what: "subject private key", detail: e.to_string() })?;
+    let key = PKey::private_key_from_pem(key_pem.as_bytes()).map_err(|e| CaError::BadInput {
+        what: "subject private key",
+        detail: e.to_string(),
+    })?;
     let issuer = load_issuer(issuer_cert_pem, issuer_key_pem, true)?;
     issue_for_key(spec, &key, &issuer)
 }

@@ -3,8 +3,19 @@
 use super::*;
 use crate::pki::{CrlFetcher, PkiConfigError, RevocationPolicy, TrustCommunity};
 
-fn build(anchors: &[String], intermediates: &[String], crls: &[String]) -> Result<TrustCommunity, PkiConfigError> {
-    TrustCommunity::from_pem("urn:test", anchors, intermediates, crls, RevocationPolicy::FailClosed, Arc::new(CrlFetcher::offline()))
+fn build(
+    anchors: &[String],
+    intermediates: &[String],
+    crls: &[String],
+) -> Result<TrustCommunity, PkiConfigError> {
+    TrustCommunity::from_pem(
+        "urn:test",
+        anchors,
+        intermediates,
+        crls,
+        RevocationPolicy::FailClosed,
+        Arc::new(CrlFetcher::offline()),
+    )
 }
 
 #[test]
@@ -17,14 +28,38 @@ fn configuration_errors() {
     let uri = || "urn:test".to_string();
     let rows: Vec<(&str, Result<(), PkiConfigError>)> = vec![
         ("no anchors", build(&[], &[], &[]).map(drop)),
-        ("anchor not PEM", build(&["hello".into()], &[], &[]).map(drop)),
-        ("anchor bad base64", build(&[root.clone(), bad_b64], &[], &[]).map(drop)),
-        ("anchor garbage DER", build(&[garbage_cert], &[], &[]).map(drop)),
-        ("anchor is a CRL", build(&[p.root_crl_pem.clone()], &[], &[]).map(drop)),
-        ("leaf as anchor", build(&[p.rsa_leaf.cert_pem.clone()], &[], &[]).map(drop)),
-        ("leaf as intermediate", build(&[root.clone()], &[p.rsa_leaf.cert_pem.clone()], &[]).map(drop)),
-        ("certificate as CRL", build(&[root.clone()], &[], &[root.clone()]).map(drop)),
-        ("garbage CRL", build(&[root.clone()], &[], &[p.root_crl_pem.clone(), garbage_crl]).map(drop)),
+        (
+            "anchor not PEM",
+            build(&["hello".into()], &[], &[]).map(drop),
+        ),
+        (
+            "anchor bad base64",
+            build(&[root.clone(), bad_b64], &[], &[]).map(drop),
+        ),
+        (
+            "anchor garbage DER",
+            build(&[garbage_cert], &[], &[]).map(drop),
+        ),
+        (
+            "anchor is a CRL",
+            build(&[p.root_crl_pem.clone()], &[], &[]).map(drop),
+        ),
+        (
+            "leaf as anchor",
+            build(&[p.rsa_leaf.cert_pem.clone()], &[], &[]).map(drop),
+        ),
+        (
+            "leaf as intermediate",
+            build(&[root.clone()], &[p.rsa_leaf.cert_pem.clone()], &[]).map(drop),
+        ),
+        (
+            "certificate as CRL",
+            build(&[root.clone()], &[], &[root.clone()]).map(drop),
+        ),
+        (
+            "garbage CRL",
+            build(&[root.clone()], &[], &[p.root_crl_pem.clone(), garbage_crl]).map(drop),
+        ),
     ];
     let expected: Vec<Result<(), PkiConfigError>> = vec![
         Err(PkiConfigError::NoAnchors { uri: uri() }),
@@ -45,10 +80,18 @@ fn configuration_errors() {
     for ((name, got), want) in rows.into_iter().zip(expected) {
         // Parser details vary by library version: compare the variant and its location only.
         match (&got, &want) {
-            (Err(PkiConfigError::BadCertificate { what, index, .. }), Err(PkiConfigError::BadCertificate { what: w, index: i, .. })) => {
+            (
+                Err(PkiConfigError::BadCertificate { what, index, .. }),
+                Err(PkiConfigError::BadCertificate {
+                    what: w, index: i, ..
+                }),
+            ) => {
                 assert_eq!((what, index), (w, i), "{name}")
             }
-            (Err(PkiConfigError::BadCrl { index, .. }), Err(PkiConfigError::BadCrl { index: i, .. })) => assert_eq!(index, i, "{name}"),
+            (
+                Err(PkiConfigError::BadCrl { index, .. }),
+                Err(PkiConfigError::BadCrl { index: i, .. }),
+            ) => assert_eq!(index, i, "{name}"),
             _ => assert_eq!(got, want, "{name}"),
         }
     }
@@ -58,7 +101,12 @@ fn configuration_errors() {
 fn several_certificates_per_string_and_accessors() {
     let p = pki();
     let both = format!("{}{}", p.root.cert_pem, p.intermediate.cert_pem);
-    let c = build(&[both], &[p.intermediate.cert_pem.clone()], &[format!("{}{}", p.root_crl_pem, p.intermediate_crl_pem)]).unwrap();
+    let c = build(
+        &[both],
+        &[p.intermediate.cert_pem.clone()],
+        &[format!("{}{}", p.root_crl_pem, p.intermediate_crl_pem)],
+    )
+    .unwrap();
     assert_eq!(c.uri(), "urn:test");
     assert_eq!(c.anchors().len(), 2);
     assert_eq!(c.intermediates().len(), 1);

@@ -8,7 +8,10 @@ use base64::Engine;
 use super::*;
 use crate::pki::{validate_chain, ChainError, CrlFetcher, RevocationPolicy, TrustCommunity};
 
-const INTEROP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/interop/udap-dotnet-pki");
+const INTEROP_DIR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/interop/udap-dotnet-pki"
+);
 /// 2026-06-01T00:00:00Z: inside InfernoCA_CRL.pem's window (2025-11-26 .. 2026-11-26).
 const JUNE_2026: i64 = 1_780_272_000;
 /// 2026-12-01T00:00:00Z: after InfernoCA_CRL.pem's nextUpdate.
@@ -20,7 +23,10 @@ fn read(rel: &str) -> Option<String> {
     match std::fs::read_to_string(&path) {
         Ok(text) => Some(text),
         Err(_) => {
-            eprintln!("note: interop fixture {} not found; skipping", path.display());
+            eprintln!(
+                "note: interop fixture {} not found; skipping",
+                path.display()
+            );
             None
         }
     }
@@ -36,7 +42,15 @@ fn subject_of(pem: &str) -> String {
 
 fn community(anchors: Vec<String>, crls: Vec<String>, policy: RevocationPolicy) -> TrustCommunity {
     // Offline: inferno.com and the EMR Direct/SureFhir CDPs must never be contacted from tests.
-    TrustCommunity::from_pem("urn:test:interop", &anchors, &[], &crls, policy, Arc::new(CrlFetcher::offline())).unwrap()
+    TrustCommunity::from_pem(
+        "urn:test:interop",
+        &anchors,
+        &[],
+        &crls,
+        policy,
+        Arc::new(CrlFetcher::offline()),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -51,7 +65,11 @@ fn inferno_test_client() {
     let x5c = vec![der(&client)];
 
     // Inside the CRL window: valid, SAN as Inferno registers it (UDAP-50).
-    let closed = community(vec![ca.clone()], vec![crl.clone()], RevocationPolicy::FailClosed);
+    let closed = community(
+        vec![ca.clone()],
+        vec![crl.clone()],
+        RevocationPolicy::FailClosed,
+    );
     let chain = validate_chain(&x5c, &closed, JUNE_2026).unwrap();
     assert_eq!(chain.san_uris, vec![INFERNO_SAN.to_string()]);
     assert_eq!(chain.path_der.len(), 2);
@@ -62,7 +80,10 @@ fn inferno_test_client() {
             assert_eq!(subject, subject_of(&client));
             assert!(reason.contains("stale"), "{reason}");
             // Issue 8 item 7: the distribution point's URL is logged, never put in the reason.
-            assert!(reason.contains(crate::pki::revocation::CRL_FETCH_FAILED), "{reason}");
+            assert!(
+                reason.contains(crate::pki::revocation::CRL_FETCH_FAILED),
+                "{reason}"
+            );
             assert!(!reason.contains("inferno.com"), "{reason}");
         }
         other => panic!("expected RevocationUnknown, got {other:?}"),
@@ -83,13 +104,27 @@ fn inferno_old_root_leaf_is_untrusted() {
         return;
     };
     let request: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let header_b64 = request["software_statement"].as_str().unwrap().split('.').next().unwrap();
-    let header: serde_json::Value =
-        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header_b64.trim_end_matches('=')).unwrap()).unwrap();
-    let leaf = base64::engine::general_purpose::STANDARD.decode(header["x5c"][0].as_str().unwrap()).unwrap();
+    let header_b64 = request["software_statement"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap();
+    let header: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header_b64.trim_end_matches('='))
+            .unwrap(),
+    )
+    .unwrap();
+    let leaf = base64::engine::general_purpose::STANDARD
+        .decode(header["x5c"][0].as_str().unwrap())
+        .unwrap();
     let subject = subject_string(&X509::from_der(&leaf).unwrap());
     let c = community(vec![ca], vec![crl], RevocationPolicy::FailClosed);
-    assert_eq!(validate_chain(&[leaf], &c, JUNE_2026), Err(ChainError::Untrusted { subject }));
+    assert_eq!(
+        validate_chain(&[leaf], &c, JUNE_2026),
+        Err(ChainError::Untrusted { subject })
+    );
 }
 
 /// UDAP-46: the SureFhirLabs intermediate names SureFhir-CA as issuer, but neither published
@@ -103,10 +138,19 @@ fn surefhirlabs_intermediate_does_not_chain() {
     ) else {
         return;
     };
-    let expected = ChainError::BadSignature { subject: subject_of(&int) };
-    for anchors in [vec![ca_old.clone()], vec![ca_new.clone()], vec![ca_old, ca_new]] {
+    let expected = ChainError::BadSignature {
+        subject: subject_of(&int),
+    };
+    for anchors in [
+        vec![ca_old.clone()],
+        vec![ca_new.clone()],
+        vec![ca_old, ca_new],
+    ] {
         let c = community(anchors, vec![], RevocationPolicy::FailOpen);
-        assert_eq!(validate_chain(&[der(&int)], &c, JUNE_2026), Err(expected.clone()));
+        assert_eq!(
+            validate_chain(&[der(&int)], &c, JUNE_2026),
+            Err(expected.clone())
+        );
     }
 }
 
@@ -122,8 +166,20 @@ fn emr_direct_sub_ca_chains_to_its_root() {
         return;
     };
     let c = community(vec![root.clone()], vec![], RevocationPolicy::FailClosed);
-    assert_eq!(validate_chain(&[der(&sub)], &c, JUNE_2026), Err(ChainError::LeafIsCa { subject: subject_of(&sub) }));
+    assert_eq!(
+        validate_chain(&[der(&sub)], &c, JUNE_2026),
+        Err(ChainError::LeafIsCa {
+            subject: subject_of(&sub)
+        })
+    );
     // And it is a usable configured intermediate of that community.
-    let with_sub = TrustCommunity::from_pem("urn:test:emr", &[root], &[sub], &[], RevocationPolicy::FailOpen, Arc::new(CrlFetcher::offline()));
+    let with_sub = TrustCommunity::from_pem(
+        "urn:test:emr",
+        &[root],
+        &[sub],
+        &[],
+        RevocationPolicy::FailOpen,
+        Arc::new(CrlFetcher::offline()),
+    );
     assert!(with_sub.is_ok());
 }

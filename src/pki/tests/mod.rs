@@ -16,10 +16,10 @@ use std::sync::{Arc, OnceLock};
 use openssl::x509::X509;
 
 use super::ca::{self, CertSpec, IssuedCert, DAY};
+use super::subject_string;
+use super::testing::TestPki;
 use super::CrlFetcher;
 use crate::fetch::test_server::{Reply, TestServer};
-use super::testing::TestPki;
-use super::subject_string;
 
 /// The pinned validation time of the generated PKI (2027-01-15T08:00:00Z).
 pub(super) const NOW: i64 = 1_800_000_000;
@@ -37,7 +37,10 @@ pub(super) fn subject(cert: &IssuedCert) -> String {
 
 /// A leaf spec from the intermediate of the standard PKI.
 pub(super) fn leaf_spec(cn: &str) -> CertSpec {
-    CertSpec { organization: Some(super::testing::ORGANIZATION.into()), ..CertSpec::leaf(cn, "https://client.example.org/extra", NOW) }
+    CertSpec {
+        organization: Some(super::testing::ORGANIZATION.into()),
+        ..CertSpec::leaf(cn, "https://client.example.org/extra", NOW)
+    }
 }
 
 /// A CA with the same subject DN as the standard root but its own key (UDAP-46 negative cases).

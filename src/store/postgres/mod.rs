@@ -40,7 +40,10 @@ pub(crate) fn count_commit() {
 
 /// `(round trips, commits)` since the process started.
 pub fn counters() -> (u64, u64) {
-    (ROUND_TRIPS.load(Ordering::Relaxed), COMMITS.load(Ordering::Relaxed))
+    (
+        ROUND_TRIPS.load(Ordering::Relaxed),
+        COMMITS.load(Ordering::Relaxed),
+    )
 }
 
 /// A connected pool (cheap to clone: the jti store and the pruner hold clones).

@@ -71,10 +71,18 @@ fn code(grant_id: &str, expires_at: i64) -> CodeRecord {
 }
 
 /// Completes a fresh interaction into `code`/`record`/`grant` (completion needs a live one).
-fn issue_code(a: &crate::store::Authz<'_>, code_value: &str, record: &CodeRecord, grant: &GrantRecord) {
+fn issue_code(
+    a: &crate::store::Authz<'_>,
+    code_value: &str,
+    record: &CodeRecord,
+    grant: &GrantRecord,
+) {
     let id = format!("i-{code_value}");
     a.put_interaction(&interaction(&id, NOW + 600)).unwrap();
-    assert_eq!(a.complete(&id, code_value, record, grant).unwrap(), crate::store::Completion::Completed);
+    assert_eq!(
+        a.complete(&id, code_value, record, grant).unwrap(),
+        crate::store::Completion::Completed
+    );
 }
 
 fn interaction(id: &str, expires_at: i64) -> Interaction {
@@ -267,7 +275,12 @@ pub(super) fn code_is_single_use_and_reuse_revokes_the_grant(store: &Store) {
 }
 
 pub(super) fn code_concurrent_exchanges_have_one_winner(store: &Store) {
-    issue_code(&store.authz(), "code-race", &code("g-race", NOW + 60), &grant("g-race"));
+    issue_code(
+        &store.authz(),
+        "code-race",
+        &code("g-race", NOW + 60),
+        &grant("g-race"),
+    );
     let uses = race(store, |s, _| {
         s.authz().consume_code("code-race", NOW).unwrap()
     });
@@ -459,9 +472,21 @@ pub(super) fn interaction_completion_is_atomic_and_ends_it(store: &Store) {
     assert!(a.grant("g").unwrap().is_some());
     // A second completion of the same interaction is refused and issues nothing (one code per
     // authorization, issue 8 item 8).
-    assert_eq!(a.complete("i", "code-again", &code("g-again", NOW + 60), &grant("g-again")).unwrap(), crate::store::Completion::AlreadyCompleted);
+    assert_eq!(
+        a.complete(
+            "i",
+            "code-again",
+            &code("g-again", NOW + 60),
+            &grant("g-again")
+        )
+        .unwrap(),
+        crate::store::Completion::AlreadyCompleted
+    );
     assert!(a.grant("g-again").unwrap().is_none());
-    assert!(matches!(a.consume_code("code-again", NOW).unwrap(), crate::store::CodeUse::Unknown));
+    assert!(matches!(
+        a.consume_code("code-again", NOW).unwrap(),
+        crate::store::CodeUse::Unknown
+    ));
     assert!(a.interaction("i", NOW).unwrap().is_none());
     assert!(matches!(
         a.consume_code("code", NOW).unwrap(),

@@ -245,7 +245,9 @@ fn prune_handles_more_than_one_chunk() {
     let n = 10_000 + 17;
     store
         .write(|txn| {
-            let crate::store::WriteTxn::Redb(txn) = txn else { unreachable!() };
+            let crate::store::WriteTxn::Redb(txn) = txn else {
+                unreachable!()
+            };
             let mut tables = crate::store::redb::jti_tables::JtiTables::open(txn)?;
             for i in 0..n {
                 assert!(tables.insert_if_absent(ISS, &format!("bulk-{i}"), NOW - 1, NOW - 100)?);

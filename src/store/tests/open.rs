@@ -131,7 +131,9 @@ fn corrupt_row_is_an_error_not_a_panic() {
     let (_dir, store) = open_temp();
     store
         .write(|txn| {
-            let WriteTxn::Redb(txn) = txn else { unreachable!() };
+            let WriteTxn::Redb(txn) = txn else {
+                unreachable!()
+            };
             let mut table = txn.open_table(crate::store::redb::kv::def(community::TABLE.name()))?;
             table.insert("urn:broken", b"{not json".as_slice())?;
             Ok(())

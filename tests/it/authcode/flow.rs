@@ -33,7 +33,14 @@ pub fn add_user(s: &TestServer, username: &str, fhir_user: Option<&str>, patient
 
 /// An administrator-registered SMART app. `auth`: none | client_secret_basic.
 pub fn add_app(s: &TestServer, client_id: &str, auth: &str, secret: Option<&str>, scope: &str) {
-    let mut client = ClientRecord::admin(client_id, &format!("App {client_id}"), auth, &["authorization_code", "refresh_token"], scope, now());
+    let mut client = ClientRecord::admin(
+        client_id,
+        &format!("App {client_id}"),
+        auth,
+        &["authorization_code", "refresh_token"],
+        scope,
+        now(),
+    );
     client.metadata.response_types = vec!["code".into()];
     client.metadata.redirect_uris = vec![REDIRECT.into()];
     client.secret_hash = secret.map(udap_server::oauth::client_auth::hash_secret);
@@ -47,7 +54,13 @@ pub struct Browser {
 
 impl Browser {
     pub fn new() -> Self {
-        Browser { http: reqwest::blocking::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap() }
+        Browser {
+            http: reqwest::blocking::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
     }
 
     pub fn get(&self, url: &str) -> reqwest::blocking::Response {
@@ -67,18 +80,30 @@ pub fn location(res: &reqwest::blocking::Response) -> String {
 /// The value of a hidden input in a page.
 pub fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap_or_else(|| panic!("no hidden {name} in page")) + marker.len();
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no hidden {name} in page"))
+        + marker.len();
     let end = html[start..].find('"').unwrap() + start;
     html[start..end].replace("&amp;", "&")
 }
 
 /// Query parameters of a URL.
 pub fn query(url: &str) -> std::collections::HashMap<String, String> {
-    url::Url::parse(url).unwrap().query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }
 
 /// Standard SMART authorize parameters; `patch` overrides (empty string removes).
-pub fn authorize_url(s: &TestServer, client_id: &str, scope: &str, patch: &[(&str, &str)]) -> String {
+pub fn authorize_url(
+    s: &TestServer,
+    client_id: &str,
+    scope: &str,
+    patch: &[(&str, &str)],
+) -> String {
     let mut params: Vec<(String, String)> = vec![
         ("response_type".into(), "code".into()),
         ("client_id".into(), client_id.into()),
@@ -107,7 +132,15 @@ pub enum Walk {
 
 /// Walks from an authorize URL to the app's redirect: logs in as `username`, picks `patient`
 /// when asked, and on the consent page keeps `keep` (None = all pre-checked) and presses `decision`.
-pub fn walk(b: &Browser, s: &TestServer, authorize: &str, username: &str, patient: Option<&str>, keep: Option<&[&str]>, decision: &str) -> std::collections::HashMap<String, String> {
+pub fn walk(
+    b: &Browser,
+    s: &TestServer,
+    authorize: &str,
+    username: &str,
+    patient: Option<&str>,
+    keep: Option<&[&str]>,
+    decision: &str,
+) -> std::collections::HashMap<String, String> {
     let mut next = location(&b.get(authorize));
     for _ in 0..6 {
         if next.starts_with(REDIRECT) {
@@ -123,17 +156,40 @@ pub fn walk(b: &Browser, s: &TestServer, authorize: &str, username: &str, patien
         let interaction = hidden(&html, "interaction");
         let csrf = hidden(&html, "csrf");
         let posted = if html.contains("id=\"login\"") {
-            b.post(&format!("{}/login", s.base), &[("username", username), ("password", PASSWORD), ("csrf", &csrf), ("interaction", &interaction)])
+            b.post(
+                &format!("{}/login", s.base),
+                &[
+                    ("username", username),
+                    ("password", PASSWORD),
+                    ("csrf", &csrf),
+                    ("interaction", &interaction),
+                ],
+            )
         } else if html.contains("id=\"continue\"") {
             let p = patient.expect("the picker asked for a patient");
-            b.post(&format!("{}/authorize/patient", s.base), &[("patient", p), ("csrf", &csrf), ("interaction", &interaction)])
+            b.post(
+                &format!("{}/authorize/patient", s.base),
+                &[
+                    ("patient", p),
+                    ("csrf", &csrf),
+                    ("interaction", &interaction),
+                ],
+            )
         } else if html.contains("id=\"approve\"") {
             let offered = checkbox_values(&html);
             let chosen: Vec<String> = match keep {
                 Some(k) => k.iter().map(|s| s.to_string()).collect(),
-                None => offered.iter().filter(|(_, checked)| *checked).map(|(v, _)| v.clone()).collect(),
+                None => offered
+                    .iter()
+                    .filter(|(_, checked)| *checked)
+                    .map(|(v, _)| v.clone())
+                    .collect(),
             };
-            let mut form: Vec<(&str, &str)> = vec![("csrf", &csrf), ("interaction", &interaction), ("decision", decision)];
+            let mut form: Vec<(&str, &str)> = vec![
+                ("csrf", &csrf),
+                ("interaction", &interaction),
+                ("decision", decision),
+            ];
             for c in &chosen {
                 form.push(("scope", c));
             }
@@ -157,19 +213,41 @@ pub fn checkbox_values(html: &str) -> Vec<(String, bool)> {
             }
             let start = tag.find("value=\"")? + 7;
             let end = tag[start..].find('"')? + start;
-            Some((tag[start..end].replace("&amp;", "&"), tag.contains("checked")))
+            Some((
+                tag[start..end].replace("&amp;", "&"),
+                tag.contains("checked"),
+            ))
         })
         .collect()
 }
 
 /// POSTs the code exchange for a public client.
-pub fn exchange_public(s: &TestServer, client_id: &str, code: &str, verifier: &str) -> reqwest::blocking::Response {
-    s.post_form(&s.ep.token, &[("grant_type", "authorization_code"), ("code", code), ("redirect_uri", REDIRECT), ("client_id", client_id), ("code_verifier", verifier)])
+pub fn exchange_public(
+    s: &TestServer,
+    client_id: &str,
+    code: &str,
+    verifier: &str,
+) -> reqwest::blocking::Response {
+    s.post_form(
+        &s.ep.token,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", client_id),
+            ("code_verifier", verifier),
+        ],
+    )
 }
 
 pub fn claims(jwt: &str) -> Value {
     let part = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 pub fn json_of(res: reqwest::blocking::Response) -> Value {

@@ -12,8 +12,14 @@ const SCOPE: &str = "launch patient/*.rs openid fhirUser";
 
 /// A launch of `app` for `patient`, created straight in the store (as `launch create` would).
 fn launch_for(s: &TestServer, patient: &str) -> String {
-    let request = LaunchRequest { client_id: Some("app".into()), patient: Some(patient.into()), encounter: None };
-    udap_server::oauth::launch::create(&s.store, &request, now()).unwrap().0
+    let request = LaunchRequest {
+        client_id: Some("app".into()),
+        patient: Some(patient.into()),
+        encounter: None,
+    };
+    udap_server::oauth::launch::create(&s.store, &request, now())
+        .unwrap()
+        .0
 }
 
 #[test]

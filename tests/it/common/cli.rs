@@ -10,17 +10,35 @@ use serde_json::Value;
 pub const BIN: &str = env!("CARGO_BIN_EXE_udap-server");
 
 pub fn cli(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN).arg("--data-dir").arg(data_dir).args(args).output().expect("run udap-server")
+    Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .output()
+        .expect("run udap-server")
 }
 
 pub fn ok_json(data_dir: &Path, args: &[&str]) -> Value {
     let out = cli(data_dir, &[&["--json"], args].concat());
-    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{args:?}: not JSON: {}", String::from_utf8_lossy(&out.stdout)))
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "{args:?}: not JSON: {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A `serve` child process, killed on drop.
@@ -47,11 +65,14 @@ pub fn serve(data_dir: &Path, port: u16, extra: &[&str]) -> Served {
     let deadline = Instant::now() + Duration::from_secs(60);
     let http = reqwest::blocking::Client::new();
     while Instant::now() < deadline {
-        if http.get(format!("http://127.0.0.1:{port}/health")).send().is_ok_and(|r| r.status().is_success()) {
+        if http
+            .get(format!("http://127.0.0.1:{port}/health"))
+            .send()
+            .is_ok_and(|r| r.status().is_success())
+        {
             return served;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("serve did not become healthy on port {port}");
 }
-

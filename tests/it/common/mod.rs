@@ -46,7 +46,11 @@ impl Identity {
     }
 
     pub fn from_leaf(pki: &TestPki, leaf: &IssuedCert, san: &str) -> Self {
-        Identity { chain_pem: format!("{}{}", leaf.cert_pem, pki.intermediate.cert_pem), key_pem: leaf.key_pem.clone(), san: san.to_string() }
+        Identity {
+            chain_pem: format!("{}{}", leaf.cert_pem, pki.intermediate.cert_pem),
+            key_pem: leaf.key_pem.clone(),
+            san: san.to_string(),
+        }
     }
 
     pub fn signer(&self) -> Signer {
@@ -55,7 +59,15 @@ impl Identity {
 
     /// Signs `claims` with the x5c header (UDAP-3).
     pub fn sign(&self, claims: &Value) -> String {
-        self.signer().sign(claims, SignOptions { include_x5c: true, typ: None }).expect("sign")
+        self.signer()
+            .sign(
+                claims,
+                SignOptions {
+                    include_x5c: true,
+                    typ: None,
+                },
+            )
+            .expect("sign")
     }
 }
 
@@ -69,7 +81,11 @@ pub struct TestCommunity {
 
 impl TestCommunity {
     pub fn new(uri: &str) -> Self {
-        TestCommunity { uri: uri.to_string(), pki: TestPki::new(now()).expect("pki"), revoked: Vec::new() }
+        TestCommunity {
+            uri: uri.to_string(),
+            pki: TestPki::new(now()).expect("pki"),
+            revoked: Vec::new(),
+        }
     }
 
     /// A client leaf with `san` issued by this community's intermediate.
@@ -85,14 +101,20 @@ impl TestCommunity {
 
     /// Issues a leaf and lists it on the CRL (before the server starts).
     pub fn revoked_client(&mut self, san: &str) -> Identity {
-        let leaf = self.pki.issue_leaf(&CertSpec::leaf("revoked client", san, self.pki.now)).expect("leaf");
+        let leaf = self
+            .pki
+            .issue_leaf(&CertSpec::leaf("revoked client", san, self.pki.now))
+            .expect("leaf");
         self.revoked.push(leaf.serial_hex.clone());
         Identity::from_leaf(&self.pki, &leaf, san)
     }
 
     /// The stored record of this community for a server at `base_url`.
     pub fn record(&self, base_url: &str, is_default: bool) -> CommunityRecord {
-        let server = self.pki.issue_leaf(&CertSpec::leaf("udap-server", base_url, self.pki.now)).expect("server cert");
+        let server = self
+            .pki
+            .issue_leaf(&CertSpec::leaf("udap-server", base_url, self.pki.now))
+            .expect("server cert");
         let crl = self.pki.intermediate_crl(&self.revoked).expect("crl");
         CommunityRecord {
             uri: self.uri.clone(),
@@ -159,15 +181,25 @@ pub struct TestServer {
     listen_origin: Option<(String, String)>,
 }
 
-fn settings_for(dir: &std::path::Path, listener: &TcpListener, overrides: &Overrides, base_path: &str, database: Option<&udap_server::store::PgOptions>) -> Settings {
+fn settings_for(
+    dir: &std::path::Path,
+    listener: &TcpListener,
+    overrides: &Overrides,
+    base_path: &str,
+    database: Option<&udap_server::store::PgOptions>,
+) -> Settings {
     let addr = listener.local_addr().expect("addr");
     let mut o = overrides.clone();
     o.listen = Some(addr.to_string());
-    o.base_url = Some(o.base_url.unwrap_or_else(|| format!("http://{addr}{base_path}")));
+    o.base_url = Some(
+        o.base_url
+            .unwrap_or_else(|| format!("http://{addr}{base_path}")),
+    );
     // Issue 8 item 4: the stub JWKS and CRL hosts listen on 127.0.0.1, which the outbound address
     // policy refuses by default; a test can still set it to false.
     o.outbound_allow_private_networks = Some(o.outbound_allow_private_networks.unwrap_or(true));
-    let mut settings = Settings::resolve(dir.to_path_buf(), FileConfig::default(), o).expect("settings");
+    let mut settings =
+        Settings::resolve(dir.to_path_buf(), FileConfig::default(), o).expect("settings");
     if let Some(db) = database {
         settings.store = udap_server::store::StoreLocation::Postgres(db.clone());
     }
@@ -182,16 +214,27 @@ impl TestServer {
     pub fn start_with(opts: Options) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let settings = settings_for(dir.path(), &listener, &opts.overrides, &opts.base_path, opts.database.as_ref());
+        let settings = settings_for(
+            dir.path(),
+            &listener,
+            &opts.overrides,
+            &opts.base_path,
+            opts.database.as_ref(),
+        );
         let base = settings.base_url.clone();
-        let community = opts.community.unwrap_or_else(|| TestCommunity::new(COMMUNITY_URI));
+        let community = opts
+            .community
+            .unwrap_or_else(|| TestCommunity::new(COMMUNITY_URI));
         if !opts.join {
             let store = Store::open_at(&settings.store).expect("store");
             let mut rec = community.record(&base, true);
             rec.settings = opts.community_settings.clone();
             store.communities().put(rec).expect("put community");
             for extra in &opts.extra_communities {
-                store.communities().put(extra.record(&base, false)).expect("put community");
+                store
+                    .communities()
+                    .put(extra.record(&base, false))
+                    .expect("put community");
             }
             for make in &opts.records {
                 store.communities().put(make(&base)).expect("put record");
@@ -210,7 +253,10 @@ impl TestServer {
             extra: opts.extra_communities,
             dir,
             store,
-            http: reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
+            http: reqwest::blocking::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
             server: Some(server),
             overrides: opts.overrides,
             base_path: opts.base_path,
@@ -232,11 +278,18 @@ impl TestServer {
         self.store.0 = None;
         between(self.dir.path());
         // Wait until the store is released by the old server's state.
-        let addr = url::Url::parse(&self.base).ok().and_then(|u| u.socket_addrs(|| None).ok()).and_then(|a| a.first().copied()).expect("addr");
+        let addr = url::Url::parse(&self.base)
+            .ok()
+            .and_then(|u| u.socket_addrs(|| None).ok())
+            .and_then(|a| a.first().copied())
+            .expect("addr");
         let mut tries = 0;
         let (state, listener) = loop {
             let listener = TcpListener::bind(addr);
-            let settings = listener.as_ref().ok().map(|l| settings_for(self.dir.path(), l, &self.overrides, &self.base_path, None));
+            let settings = listener
+                .as_ref()
+                .ok()
+                .map(|l| settings_for(self.dir.path(), l, &self.overrides, &self.base_path, None));
             match (listener, settings.map(udap_server::cli::serve::prepare)) {
                 (Ok(l), Some(Ok(state))) => break (state, l),
                 _ if tries < 100 => {
@@ -252,29 +305,45 @@ impl TestServer {
 
     /// GET a path under the base URL.
     pub fn get(&self, path: &str) -> reqwest::blocking::Response {
-        self.http.get(self.route(&format!("{}{}", self.base.trim_end_matches('/'), path))).send().expect("GET")
+        self.http
+            .get(self.route(&format!("{}{}", self.base.trim_end_matches('/'), path)))
+            .send()
+            .expect("GET")
     }
 
     /// GET a path at the server root (health, metrics).
     pub fn get_root(&self, path: &str) -> reqwest::blocking::Response {
-        self.http.get(self.route(&format!("{}{path}", origin_of(&self.base)))).send().expect("GET")
+        self.http
+            .get(self.route(&format!("{}{path}", origin_of(&self.base))))
+            .send()
+            .expect("GET")
     }
 
     /// `url` sent to this instance: the base URL's origin swapped for the listening address when
     /// they differ (the second instance of a pair).
     pub fn route(&self, url: &str) -> String {
         match &self.listen_origin {
-            Some((origin, listen)) if url.starts_with(origin.as_str()) => format!("{listen}{}", &url[origin.len()..]),
+            Some((origin, listen)) if url.starts_with(origin.as_str()) => {
+                format!("{listen}{}", &url[origin.len()..])
+            }
             _ => url.to_string(),
         }
     }
 
     pub fn post_json(&self, url: &str, body: &Value) -> reqwest::blocking::Response {
-        self.http.post(self.route(url)).json(body).send().expect("POST")
+        self.http
+            .post(self.route(url))
+            .json(body)
+            .send()
+            .expect("POST")
     }
 
     pub fn post_form(&self, url: &str, form: &[(&str, &str)]) -> reqwest::blocking::Response {
-        self.http.post(self.route(url)).form(form).send().expect("POST form")
+        self.http
+            .post(self.route(url))
+            .form(form)
+            .send()
+            .expect("POST form")
     }
 
     /// A software statement for `identity` with sensible client_credentials defaults; `patch`
@@ -294,9 +363,15 @@ impl TestServer {
 
     /// Registers `identity` (client_credentials) and returns the client_id.
     pub fn register(&self, identity: &Identity) -> String {
-        let res = self.post_json(&self.ep.registration, &json!({"software_statement": self.statement(identity, json!({})), "udap": "1"}));
+        let res = self.post_json(
+            &self.ep.registration,
+            &json!({"software_statement": self.statement(identity, json!({})), "udap": "1"}),
+        );
         assert_eq!(res.status().as_u16(), 201, "registration failed");
-        res.json::<Value>().expect("json")["client_id"].as_str().expect("client_id").to_string()
+        res.json::<Value>().expect("json")["client_id"]
+            .as_str()
+            .expect("client_id")
+            .to_string()
     }
 
     /// A UDAP authentication JWT (AnT) for `client_id` (UDAP-28), with the Inferno hl7-b2b object.
@@ -314,12 +389,18 @@ impl TestServer {
 
     /// POSTs a client_credentials request with a UDAP assertion.
     pub fn udap_token(&self, assertion: &str) -> reqwest::blocking::Response {
-        self.post_form(&self.ep.token, &[
-            ("grant_type", "client_credentials"),
-            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-            ("client_assertion", assertion),
-            ("udap", "1"),
-        ])
+        self.post_form(
+            &self.ep.token,
+            &[
+                ("grant_type", "client_credentials"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", assertion),
+                ("udap", "1"),
+            ],
+        )
     }
 }
 
@@ -334,7 +415,12 @@ impl Drop for TestServer {
 /// `scheme://host:port` of a URL.
 pub fn origin_of(url: &str) -> String {
     let u = url::Url::parse(url).expect("URL");
-    format!("{}://{}{}", u.scheme(), u.host_str().unwrap_or("127.0.0.1"), u.port().map(|p| format!(":{p}")).unwrap_or_default())
+    format!(
+        "{}://{}{}",
+        u.scheme(),
+        u.host_str().unwrap_or("127.0.0.1"),
+        u.port().map(|p| format!(":{p}")).unwrap_or_default()
+    )
 }
 
 /// Shallow-merges `patch` into `target`; `null` removes a key.
@@ -354,20 +440,33 @@ pub fn merge(target: &mut Value, patch: Value) {
 pub fn error_of(res: reqwest::blocking::Response) -> (u16, String) {
     let status = res.status().as_u16();
     let body: Value = res.json().unwrap_or(Value::Null);
-    (status, body["error"].as_str().unwrap_or("<no error field>").to_string())
+    (
+        status,
+        body["error"]
+            .as_str()
+            .unwrap_or("<no error field>")
+            .to_string(),
+    )
 }
 
 /// Decodes a compact JWS part without verification (test inspection only).
 pub fn jwt_part(token: &str, index: usize) -> Value {
     use base64::Engine;
     let part = token.split('.').nth(index).expect("part");
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).expect("b64")).expect("json")
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .expect("b64"),
+    )
+    .expect("json")
 }
 
 /// A PKI no community trusts, issuing a leaf with `san` (same subject DN as the real root).
 pub fn untrusted_identity(san: &str) -> Identity {
     let pki = TestPki::new(now()).expect("pki");
-    let leaf = pki.issue_leaf(&CertSpec::leaf("untrusted", san, pki.now)).expect("leaf");
+    let leaf = pki
+        .issue_leaf(&CertSpec::leaf("untrusted", san, pki.now))
+        .expect("leaf");
     Identity::from_leaf(&pki, &leaf, san)
 }
 
@@ -377,7 +476,9 @@ pub fn rsa_key_pem() -> String {
 }
 
 pub fn shared_path(rel: &str) -> Option<std::path::PathBuf> {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared").join(rel);
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared")
+        .join(rel);
     p.exists().then_some(p)
 }
 
@@ -399,16 +500,24 @@ pub fn sign_raw(header: &Value, claims: &Value, key_pem: &str) -> String {
             out
         }
         Err(_) => {
-            let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key).expect("signer");
+            let mut signer =
+                openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key)
+                    .expect("signer");
             signer.update(input.as_bytes()).expect("update");
             signer.sign_to_vec().expect("sign")
         }
     };
-    format!("{input}.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sig))
+    format!(
+        "{input}.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sig)
+    )
 }
 
 /// A statement/assertion signed by a random key but carrying `identity`'s real x5c.
 pub fn impostor_sign(identity: &Identity, claims: &Value) -> String {
-    sign_raw(&json!({"alg": "RS256", "x5c": identity.x5c()}), claims, &rsa_key_pem())
+    sign_raw(
+        &json!({"alg": "RS256", "x5c": identity.x5c()}),
+        claims,
+        &rsa_key_pem(),
+    )
 }
-
