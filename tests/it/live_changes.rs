@@ -3,21 +3,9 @@
 
 use serde_json::{json, Value};
 
-use crate::common::{TestCommunity, TestServer};
+use crate::common::{eventually, TestCommunity, TestServer};
 
 const SAN: &str = "https://client.example.org/b2b";
-
-/// Polls `f` until it returns true (the server reloads communities every 2 s); false after 15 s.
-fn eventually(mut f: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while std::time::Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(250));
-    }
-    false
-}
 
 #[test]
 fn a_community_added_to_the_store_while_serving_is_trusted_without_a_restart() {

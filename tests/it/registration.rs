@@ -559,11 +559,8 @@ fn intended_use_is_recorded_from_extension_claims() {
     assert_eq!(c.intended_use.purposes, vec!["payment", "operations"]);
 }
 
-#[test]
-fn required_certifications_must_be_present_and_valid_and_unknown_ones_are_ignored() {
-    // UDAP-17: listed in udap_certifications_required; validated against the certifier's anchor.
-    let certifier = TestCommunity::new("urn:example:certifier");
-    let program = "https://certifier.example/programs/security-2026";
+/// Community settings that require the certification `program`, trusting `certifier`'s root.
+fn certifier_settings(certifier: &TestCommunity, program: &str) -> serde_json::Map<String, Value> {
     let mut settings = serde_json::Map::new();
     settings.insert("certifications_supported".into(), json!([program]));
     settings.insert("certifications_required".into(), json!([program]));
@@ -578,6 +575,15 @@ fn required_certifications_must_be_present_and_valid_and_unknown_ones_are_ignore
             certifier.pki.intermediate_crl_pem
         ]),
     );
+    settings
+}
+
+#[test]
+fn required_certifications_must_be_present_and_valid_and_unknown_ones_are_ignored() {
+    // UDAP-17: listed in udap_certifications_required; validated against the certifier's anchor.
+    let certifier = TestCommunity::new("urn:example:certifier");
+    let program = "https://certifier.example/programs/security-2026";
+    let settings = certifier_settings(&certifier, program);
     let s = TestServer::start_with(Options {
         community_settings: settings,
         ..Default::default()
@@ -636,20 +642,7 @@ fn certifications_are_verified_under_the_configured_algorithm_policy() {
     // must refuse an ES256-signed certification like any other ES256 JWT.
     let certifier = TestCommunity::new("urn:example:certifier");
     let program = "https://certifier.example/programs/security-2026";
-    let mut settings = serde_json::Map::new();
-    settings.insert("certifications_supported".into(), json!([program]));
-    settings.insert("certifications_required".into(), json!([program]));
-    settings.insert(
-        "certifier_anchors_pem".into(),
-        json!([certifier.pki.root.cert_pem]),
-    );
-    settings.insert(
-        "certifier_crls_pem".into(),
-        json!([
-            certifier.pki.root_crl_pem,
-            certifier.pki.intermediate_crl_pem
-        ]),
-    );
+    let settings = certifier_settings(&certifier, program);
     let overrides = udap_server::config::Overrides {
         allowed_algs: Some(vec!["RS256".into()]),
         ..Default::default()

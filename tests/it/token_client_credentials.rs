@@ -132,15 +132,8 @@ fn replay_count(s: &TestServer) -> f64 {
 fn fifty_concurrent_submissions_of_one_assertion_yield_exactly_one_token() {
     // Atomic replay check under concurrency.
     let (s, id, client_id) = setup();
-    let a = Arc::new(s.assertion(&id, &client_id, json!({})));
-    let s = Arc::new(s);
-    let handles: Vec<_> = (0..50)
-        .map(|_| {
-            let (s, a) = (s.clone(), a.clone());
-            std::thread::spawn(move || s.udap_token(&a).status().as_u16())
-        })
-        .collect();
-    let statuses: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let a = s.assertion(&id, &client_id, json!({}));
+    let statuses = concurrent_copies(&Arc::new(s), &a, 50);
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
         1,
@@ -149,7 +142,7 @@ fn fifty_concurrent_submissions_of_one_assertion_yield_exactly_one_token() {
     assert_eq!(statuses.iter().filter(|s| **s == 400).count(), 49);
 }
 
-/// 20 concurrent copies of `assertion`: the statuses, in no particular order.
+/// `n` concurrent copies of `assertion`: the statuses, in no particular order.
 fn concurrent_copies(s: &Arc<TestServer>, assertion: &str, n: usize) -> Vec<u16> {
     let a = Arc::new(assertion.to_string());
     let handles: Vec<_> = (0..n)

@@ -10,7 +10,7 @@ use udap_server::oauth::client_auth::hash_secret;
 use udap_server::store::test_db::TestDb;
 use udap_server::store::ClientRecord;
 
-use crate::common::{error_of, now, Options, TestCommunity, TestServer};
+use crate::common::{error_of, eventually, now, Options, TestCommunity, TestServer};
 
 const SAN: &str = "https://client.example.org/b2b";
 
@@ -40,18 +40,6 @@ impl Pair {
         });
         Some(Pair { a, b, _db: db })
     }
-}
-
-/// Polls until `f` holds (the instances poll the store every 2 s); false after 15 s.
-fn eventually(mut f: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while std::time::Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(250));
-    }
-    false
 }
 
 #[test]

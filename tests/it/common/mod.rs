@@ -412,6 +412,19 @@ impl Drop for TestServer {
     }
 }
 
+/// Polls `f` until it returns true (servers reload communities from the store every 2 s); false
+/// after 15 s.
+pub fn eventually(mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while std::time::Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    false
+}
+
 /// `scheme://host:port` of a URL.
 pub fn origin_of(url: &str) -> String {
     let u = url::Url::parse(url).expect("URL");
