@@ -365,6 +365,9 @@ impl LiveCommunities {
             return Ok(Reload::Unchanged);
         }
         let set = build_all(records, &self.base_url, self.fetcher.clone(), now)?;
+        // Per-instance caches go with the old set: its validated chains with its
+        // `TrustCommunity`s, and the CRLs downloaded for it here (issue 9 item 4).
+        self.fetcher.clear();
         let communities = set.len();
         *self.current.write() = Arc::new(set);
         *served = digest;

@@ -167,6 +167,16 @@ impl<T> FetchCache<T> {
         Self::with_capacity(wait_limit, DEFAULT_CAPACITY)
     }
 
+    /// Forgets every cached value and failure; downloads in progress finish for their waiters.
+    pub fn clear(&self) {
+        let mut entries = self.entries.lock();
+        entries.retain(|_, e| e.flight.is_some());
+        for e in entries.values_mut() {
+            e.value = None;
+            e.failure = None;
+        }
+    }
+
     pub fn with_capacity(wait_limit: Duration, capacity: usize) -> Self {
         FetchCache {
             entries: Mutex::new(HashMap::new()),

@@ -544,3 +544,22 @@ fn the_cache_is_bounded() {
     cache.get("new", NOW + 50, || fresh(3, NOW + 100)).unwrap();
     assert_eq!(*cache.get("live", NOW + 50, failed).unwrap(), 2);
 }
+
+#[test]
+fn clear_forgets_values_and_failures() {
+    // Issue 9 item 4: a community change drops the CRLs downloaded for it.
+    let cache = FetchCache::new(Duration::from_secs(1));
+    assert_eq!(*cache.get("u", NOW, || fresh(1, NOW + 600)).unwrap(), 1);
+    assert!(cache.get("f", NOW, failed).is_err());
+    cache.clear();
+    assert_eq!(
+        *cache.get("u", NOW, || fresh(2, NOW + 600)).unwrap(),
+        2,
+        "downloaded again"
+    );
+    assert_eq!(
+        *cache.get("f", NOW + 1, || fresh(3, NOW + 600)).unwrap(),
+        3,
+        "no backoff left"
+    );
+}

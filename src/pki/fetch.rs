@@ -90,6 +90,12 @@ impl CrlFetcher {
         self.cache.get(url, now, || self.download(url, now))
     }
 
+    /// Forgets every downloaded CRL and failure (a community changed: its distribution points may
+    /// have too), so the next validation fetches afresh.
+    pub fn clear(&self) {
+        self.cache.clear();
+    }
+
     /// Re-downloads every cached CRL whose refresh point has passed at `now` (one pass of the
     /// refresher; tests call it with a pinned time). Returns how many downloads succeeded.
     pub fn refresh_due(&self, now: i64) -> usize {
