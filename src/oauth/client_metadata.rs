@@ -254,6 +254,12 @@ pub fn validate(claims: &Map<String, Value>) -> Result<ClientMetadata, MetadataE
     // Issue 8 item 1: administrative scopes are never self-granted. They are stripped (RFC 7591
     // §3.2.1 lets the server register other values than requested; the response carries the
     // granted scope), and a request that asked for nothing else is refused.
+    if scope.split_ascii_whitespace().count() > super::scopes::MAX_SCOPES {
+        return Err(invalid(
+            "scope",
+            format!("lists more than {} scopes", super::scopes::MAX_SCOPES),
+        ));
+    }
     let (scope, stripped) = super::admin_scopes::strip_admin_scopes(scope);
     if !stripped.is_empty() {
         tracing::warn!(stripped = ?stripped, "registration asked for administrative scopes; removed");
@@ -481,6 +487,15 @@ mod tests {
                     cc(),
                     "scope",
                     json!("udap-server/introspect udap-server/launch"),
+                ),
+                "scope",
+            ),
+            (
+                "too many scopes",
+                with(
+                    cc(),
+                    "scope",
+                    json!(vec!["system/Patient.rs"; 257].join(" ")),
                 ),
                 "scope",
             ),

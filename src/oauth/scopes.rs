@@ -176,14 +176,26 @@ pub fn parse_all(scope: &str) -> Vec<Scope> {
     scope.split_ascii_whitespace().filter_map(parse).collect()
 }
 
+/// Most scope tokens considered in a request, and accepted in a registration. Granting compares
+/// every requested scope with every registered one; without a bound a 64 KiB request against a
+/// 64 KiB registration costs seconds of CPU (found by the `scope` fuzz target's speed).
+pub const MAX_SCOPES: usize = 256;
+
 /// Grants each requested scope as far as the registered scopes allow; `keep` filters which kinds
 /// may be granted at all (e.g. only `system/` scopes for client_credentials). Returns the granted
-/// scope tokens in request order, without duplicates.
+/// scope tokens in request order, without duplicates. Only the first [`MAX_SCOPES`] tokens of
+/// each list count: the rest are not granted (RFC 6749 §3.3 lets the server grant less than
+/// requested; the response names what was granted).
 pub fn grant(requested: &str, registered: &str, keep: impl Fn(&Scope) -> bool) -> Vec<String> {
-    let registered = parse_all(registered);
+    let registered: Vec<Scope> = registered
+        .split_ascii_whitespace()
+        .take(MAX_SCOPES)
+        .filter_map(parse)
+        .collect();
     let mut out: Vec<String> = Vec::new();
     for req in requested
         .split_ascii_whitespace()
+        .take(MAX_SCOPES)
         .filter_map(parse)
         .filter(|s| keep(s))
     {
@@ -289,6 +301,26 @@ mod tests {
         assert_eq!(
             grant("openid system/Patient.rs", "openid system/*.rs", is_system),
             vec!["system/Patient.rs"]
+        );
+    }
+}
+
+#[cfg(test)]
+mod bound_tests {
+    use super::*;
+
+    #[test]
+    fn only_the_first_max_scopes_tokens_of_each_list_count() {
+        // Bounds the requested × registered comparison (a CPU cost an attacker controls).
+        let many: Vec<String> = (0..MAX_SCOPES + 10)
+            .map(|i| format!("system/R{i}.rs"))
+            .collect();
+        let all = many.join(" ");
+        let granted = grant(&all, &all, is_system);
+        assert_eq!(granted.len(), MAX_SCOPES);
+        assert_eq!(
+            granted.last().map(String::as_str),
+            Some(&*format!("system/R{}.rs", MAX_SCOPES - 1))
         );
     }
 }
