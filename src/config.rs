@@ -71,6 +71,8 @@ pub struct FileServer {
     pub login_lockout_after: Option<u32>,
     pub login_lockout_base_secs: Option<i64>,
     pub login_lockout_max_secs: Option<i64>,
+    /// Issue 10: the admin API's address, or "off".
+    pub admin_listen: Option<String>,
 }
 
 /// The configuration file as a whole.
@@ -200,6 +202,8 @@ pub struct Settings {
     pub login_throttle: crate::oauth::login_throttle::ThrottleSettings,
     /// Issue 9: the store: `[store]` of the file here; `serve` applies the command line over it.
     pub store: crate::store::StoreLocation,
+    /// Issue 10: where the admin API listens; None when it is off.
+    pub admin_listen: Option<SocketAddr>,
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -331,7 +335,9 @@ impl Settings {
             o.intended_purposes_vocabulary.or(f.intended_purposes_vocabulary),
         )
         .map_err(|problem| invalid("server.intended_users_vocabulary / intended_purposes_vocabulary (UDAP_INTENDED_*_VOCABULARY)", problem))?;
+        let admin_listen = admin_listen(o.admin_listen.or(f.admin_listen), listen, tls.is_some())?;
         Ok(Settings {
+            admin_listen,
             login_throttle,
             store,
             data_dir,
@@ -353,6 +359,46 @@ impl Settings {
             log_format: o.log_format.or(f.log_format).unwrap_or_default(),
         })
     }
+}
+
+/// Issue 10: the admin API address. Default: loopback, the public port + 1 (port 0 stays 0).
+/// Off the loopback interface it must be TLS (the public listener's certificate), because the
+/// bearer token travels in every request.
+fn admin_listen(
+    value: Option<String>,
+    listen: SocketAddr,
+    tls: bool,
+) -> Result<Option<SocketAddr>, ConfigError> {
+    const KEY: &str = "server.admin_listen (UDAP_ADMIN_LISTEN, --admin-listen)";
+    let addr = match value.as_deref().map(str::trim) {
+        Some("off") => return Ok(None),
+        Some(text) => text.parse::<SocketAddr>().map_err(|_| {
+            invalid(
+                KEY,
+                format!("`{text}` is not an address like 127.0.0.1:8081, or `off`"),
+            )
+        })?,
+        None => {
+            let port = match listen.port() {
+                0 | u16::MAX => 0,
+                p => p + 1,
+            };
+            SocketAddr::from(([127, 0, 0, 1], port))
+        }
+    };
+    if !addr.ip().is_loopback() && !tls {
+        return Err(invalid(
+            KEY,
+            format!("`{addr}` is not a loopback address, and the admin API would be plain HTTP: configure --tls-cert/--tls-key (the admin API then uses TLS too), or listen on 127.0.0.1 and reach it through an SSH tunnel"),
+        ));
+    }
+    if addr == listen && addr.port() != 0 {
+        return Err(invalid(
+            KEY,
+            format!("`{addr}` is the public listener's address; the admin API needs its own"),
+        ));
+    }
+    Ok(Some(addr))
 }
 
 /// Issue 8 item 3: `login_*` settings over the defaults, each within sane bounds.

@@ -5,6 +5,7 @@
 pub mod jose;
 pub mod pki;
 // Issue 8 item 4: the one outbound HTTP client (CRLs, JWK Sets).
+pub mod admin;
 pub mod cli;
 pub mod community;
 pub mod config;

@@ -72,7 +72,7 @@ and serve root.crl and intermediate.crl at the --crl-url base URL.")]
         #[arg(long)]
         force: bool,
     },
-    /// Issue a client (or, with --server, server) certificate with one or more SAN URIs.
+    /// Issue a client (or, with --server-cert, server) certificate with one or more SAN URIs.
     ///
     /// Writes PREFIX.pem (the leaf followed by the issuing intermediate: exactly the x5c a client
     /// sends) and PREFIX.key (its private key, PKCS#8, mode 0600). A UDAP client's `iss` must be
@@ -80,7 +80,7 @@ and serve root.crl and intermediate.crl at the --crl-url base URL.")]
     #[command(after_help = "\
 Examples:
   udap-server ca issue --dir ./my-ca --san https://app.example.org/client --out ./client
-  udap-server ca issue --dir ./my-ca --server --san https://as.example.org/fhir --out ./server")]
+  udap-server ca issue --dir ./my-ca --server-cert --san https://as.example.org/fhir --out ./server")]
     Issue {
         /// The CA directory (from `ca init`).
         #[arg(long)]
@@ -100,7 +100,7 @@ Examples:
         /// Make a server certificate: extKeyUsage serverAuth and DNS SANs for the URIs' hosts, so
         /// it can also serve TLS. Use it for the authorization server's signing certificate.
         #[arg(long)]
-        server: bool,
+        server_cert: bool,
         /// Output path prefix: writes PREFIX.pem and PREFIX.key.
         #[arg(long)]
         out: PathBuf,
@@ -204,7 +204,7 @@ pub fn run(cmd: CaCommand, json: bool) -> anyhow::Result<()> {
             cn,
             key,
             days,
-            server,
+            server_cert: server,
             out,
             force,
         } => {

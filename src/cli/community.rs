@@ -1,17 +1,13 @@
 //! `udap-server community ...`: add, list, show, remove trust communities and choose the default.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Subcommand;
-use serde_json::json;
 
-use crate::community;
-use crate::pki::{CrlFetcher, RevocationPolicy};
-use crate::store::CommunityRecord;
-
-use super::emit;
+use crate::admin::community::CommunityOp;
+use crate::admin::{AdminOp, Secret};
+use crate::pki::RevocationPolicy;
 
 #[derive(Debug, Subcommand)]
 pub enum CommunityCommand {
@@ -23,7 +19,7 @@ pub enum CommunityCommand {
     #[command(after_help = "\
 Example:
   udap-server ca init --dir ./my-ca --intermediate
-  udap-server ca issue --dir ./my-ca --server --san https://as.example.org/fhir --out ./server
+  udap-server ca issue --dir ./my-ca --server-cert --san https://as.example.org/fhir --out ./server
   udap-server community add --uri urn:example:community --anchor ./my-ca/root.pem \\
       --intermediate ./my-ca/intermediate.pem --signing-cert ./server.pem --signing-key ./server.key --default")]
     Add {
@@ -91,6 +87,44 @@ Examples:
         #[arg(long = "purpose-of-use")]
         purpose_of_use: Vec<String>,
     },
+    /// Change parts of a community while it is served: its anchors, intermediates, revocation
+    /// policy, or the server's signing certificate (renewal). Parts not given stay as they are; the
+    /// result is checked whole before it is saved.
+    #[command(after_help = "\
+Examples:
+  # A renewed signing certificate for the same key
+  udap-server community update urn:example:community --signing-cert ./server-2027.pem
+  # A new key too, and a second anchor
+  udap-server community update urn:example:community --signing-cert ./server.pem --signing-key ./server.key
+  # A second anchor, with every CRL the community needs
+  udap-server community update urn:example:community --anchor ./root-a.pem --anchor ./root-b.pem \\
+      --crl ./a-root.crl --crl ./a-intermediate.crl --crl ./b-root.crl --crl ./b-intermediate.crl")]
+    Update {
+        /// The community URI.
+        uri: String,
+        /// Replace the trust anchors with these (PEM); repeat for several.
+        #[arg(long = "anchor")]
+        anchors: Vec<PathBuf>,
+        /// Replace the intermediates with these (PEM); repeat for several.
+        #[arg(long = "intermediate")]
+        intermediates: Vec<PathBuf>,
+        /// Remove every configured intermediate.
+        #[arg(long, conflicts_with = "intermediates")]
+        no_intermediates: bool,
+        /// Replace the configured CRLs with these (PEM or DER); repeat for several. A new anchor
+        /// usually comes with its CRLs (fail-closed revocation needs them).
+        #[arg(long = "crl")]
+        crls: Vec<PathBuf>,
+        /// The server's renewed certificate chain in this community, leaf first (PEM).
+        #[arg(long)]
+        signing_cert: Option<PathBuf>,
+        /// The signing certificate's private key (PEM), when it changed.
+        #[arg(long, requires = "signing_cert")]
+        signing_key: Option<PathBuf>,
+        /// fail-closed or fail-open.
+        #[arg(long)]
+        revocation: Option<RevocationPolicy>,
+    },
     /// Replace a community's configured CRLs (e.g. after `ca crl`).
     SetCrls {
         /// The community URI.
@@ -106,6 +140,10 @@ fn read_text(path: &Path, what: &str) -> anyhow::Result<String> {
         .with_context(|| format!("cannot read {what} file {}", path.display()))
 }
 
+fn read_all(paths: &[PathBuf], what: &str) -> anyhow::Result<Vec<String>> {
+    paths.iter().map(|p| read_text(p, what)).collect()
+}
+
 /// CRLs may come as PEM or DER; they are stored as PEM.
 fn read_crl(path: &Path) -> anyhow::Result<String> {
     let bytes =
@@ -116,14 +154,9 @@ fn read_crl(path: &Path) -> anyhow::Result<String> {
     Ok(String::from_utf8(crl.to_pem()?)?)
 }
 
-pub fn run(
-    cmd: CommunityCommand,
-    target: &super::StoreTarget,
-    json_out: bool,
-) -> anyhow::Result<()> {
-    let store = target.open()?;
-    let now = chrono::Utc::now().timestamp();
-    match cmd {
+/// The op for a command: files are read here, on the administrator's machine.
+fn to_op(cmd: CommunityCommand) -> anyhow::Result<CommunityOp> {
+    Ok(match cmd {
         CommunityCommand::Add {
             uri,
             anchors,
@@ -133,165 +166,88 @@ pub fn run(
             signing_key,
             revocation,
             default,
-        } => {
-            let existing = store.communities().get(&uri)?;
-            let record = CommunityRecord {
-                uri: uri.clone(),
-                anchors_pem: anchors
-                    .iter()
-                    .map(|p| read_text(p, "anchor"))
-                    .collect::<Result<_, _>>()?,
-                intermediates_pem: intermediates
-                    .iter()
-                    .map(|p| read_text(p, "intermediate"))
-                    .collect::<Result<_, _>>()?,
-                crls_pem: crls.iter().map(|p| read_crl(p)).collect::<Result<_, _>>()?,
-                signing_chain_pem: read_text(&signing_cert, "signing certificate")?,
-                signing_key_pem: crate::kek::seal_community_key(
-                    &uri,
-                    &read_text(&signing_key, "signing key")?,
-                )?,
-                revocation: revocation.to_string(),
-                is_default: default || existing.as_ref().is_some_and(|e| e.is_default),
-                created_at: existing.as_ref().map_or(now, |e| e.created_at),
-                updated_at: now,
-                settings: existing.map(|e| e.settings).unwrap_or_default(),
-            };
-            let built = community::build(&record, Arc::new(CrlFetcher::new()), now)?;
-            store.communities().put(record)?;
-            if default {
-                store.communities().set_default(&uri)?;
-            }
-            let is_default = store.communities().get(&uri)?.is_some_and(|r| r.is_default);
-            emit(
-                json_out,
-                &json!({"uri": uri, "default": is_default, "signing_san_uris": built.signing_sans}),
-                || {
-                    format!(
-                    "community {uri} saved{}\nserver signing certificate SAN URIs: {}\n(the server's --base-url must be one of them)",
-                    if is_default { " (default)" } else { "" },
-                    built.signing_sans.join(", ")
-                )
-                },
-            )
-        }
-        CommunityCommand::List => {
-            let list = store.communities().list()?;
-            let rows: Vec<_> = list
-                .iter()
-                .map(|r| json!({"uri": r.uri, "default": r.is_default, "anchors": r.anchors_pem.len(), "intermediates": r.intermediates_pem.len(), "crls": r.crls_pem.len(), "revocation": r.revocation}))
-                .collect();
-            let embedded = store.is_embedded();
-            emit(json_out, &json!(rows), || {
-                if list.is_empty() && embedded {
-                    return "no communities (serve creates a development community on first start)"
-                        .into();
-                }
-                if list.is_empty() {
-                    return "no communities (serve needs one in the shared database: `udap-server community add --help`)".into();
-                }
-                list.iter()
-                    .map(|r| {
-                        format!(
-                            "{}{}  anchors={} intermediates={} crls={} revocation={}",
-                            r.uri,
-                            if r.is_default { " (default)" } else { "" },
-                            r.anchors_pem.len(),
-                            r.intermediates_pem.len(),
-                            r.crls_pem.len(),
-                            r.revocation
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })
-        }
-        CommunityCommand::Show { uri } => {
-            let Some(r) = store.communities().get(&uri)? else {
-                bail!("no community {uri}; see `udap-server community list`")
-            };
-            let describe = |pems: &[String]| -> Vec<serde_json::Value> {
-                pems.iter()
-                    .flat_map(|p| openssl::x509::X509::stack_from_pem(p.as_bytes()).unwrap_or_default())
-                    .map(|c| json!({"subject": crate::pki::subject_string(&c), "not_after": c.not_after().to_string()}))
-                    .collect()
-            };
-            let v = json!({
-                "uri": r.uri, "default": r.is_default, "revocation": r.revocation,
-                "anchors": describe(&r.anchors_pem), "intermediates": describe(&r.intermediates_pem),
-                "signing_chain": describe(std::slice::from_ref(&r.signing_chain_pem)), "crls": r.crls_pem.len(),
-                "settings": r.settings,
-            });
-            emit(json_out, &v, || {
-                serde_json::to_string_pretty(&v).unwrap_or_default()
-            })
-        }
-        CommunityCommand::Remove { uri } => {
-            if !store.communities().remove(&uri)? {
-                bail!("no community {uri}; see `udap-server community list`");
-            }
-            emit(json_out, &json!({"removed": uri}), || {
-                format!("community {uri} removed")
-            })
-        }
-        CommunityCommand::SetDefault { uri } => {
-            store.communities().set_default(&uri)?;
-            emit(json_out, &json!({"default": uri}), || {
-                format!("community {uri} is now the default")
-            })
-        }
+        } => CommunityOp::Add {
+            anchors_pem: read_all(&anchors, "anchor")?,
+            intermediates_pem: read_all(&intermediates, "intermediate")?,
+            crls_pem: crls.iter().map(|p| read_crl(p)).collect::<Result<_, _>>()?,
+            signing_chain_pem: read_text(&signing_cert, "signing certificate")?,
+            signing_key_pem: Secret::new(read_text(&signing_key, "signing key")?),
+            revocation: revocation.to_string(),
+            default,
+            uri,
+        },
+        CommunityCommand::List => CommunityOp::List,
+        CommunityCommand::Show { uri } => CommunityOp::Show { uri },
+        CommunityCommand::Remove { uri } => CommunityOp::Remove { uri },
+        CommunityCommand::SetDefault { uri } => CommunityOp::SetDefault { uri },
+        CommunityCommand::Update {
+            uri,
+            anchors,
+            intermediates,
+            no_intermediates,
+            crls,
+            signing_cert,
+            signing_key,
+            revocation,
+        } => CommunityOp::Update {
+            uri,
+            anchors_pem: (!anchors.is_empty())
+                .then(|| read_all(&anchors, "anchor"))
+                .transpose()?,
+            intermediates_pem: if no_intermediates {
+                Some(Vec::new())
+            } else {
+                (!intermediates.is_empty())
+                    .then(|| read_all(&intermediates, "intermediate"))
+                    .transpose()?
+            },
+            crls_pem: (!crls.is_empty())
+                .then(|| crls.iter().map(|p| read_crl(p)).collect::<Result<_, _>>())
+                .transpose()?,
+            signing_chain_pem: signing_cert
+                .map(|p| read_text(&p, "signing certificate"))
+                .transpose()?,
+            signing_key_pem: signing_key
+                .map(|p| read_text(&p, "signing key").map(Secret::new))
+                .transpose()?,
+            revocation: revocation.map(|r| r.to_string()),
+        },
         CommunityCommand::SetPolicy {
             uri,
             file,
             b2b_required,
             purpose_of_use,
         } => {
-            let Some(mut r) = store.communities().get(&uri)? else {
-                bail!("no community {uri}; see `udap-server community list`")
-            };
-            if let Some(path) = file {
-                let v: serde_json::Value = serde_json::from_str(&read_text(&path, "policy")?)
-                    .with_context(|| format!("{} is not JSON", path.display()))?;
-                r.settings = v
-                    .as_object()
-                    .cloned()
-                    .with_context(|| format!("{} must hold a JSON object", path.display()))?;
+            let replace =
+                match file {
+                    Some(path) => {
+                        let v: serde_json::Value =
+                            serde_json::from_str(&read_text(&path, "policy")?)
+                                .with_context(|| format!("{} is not JSON", path.display()))?;
+                        Some(v.as_object().cloned().with_context(|| {
+                            format!("{} must hold a JSON object", path.display())
+                        })?)
+                    }
+                    None => None,
+                };
+            CommunityOp::SetPolicy {
+                uri,
+                replace,
+                b2b_required,
+                purpose_of_use,
             }
-            if let Some(b) = b2b_required {
-                r.settings.insert("b2b_required".into(), json!(b));
-            }
-            if !purpose_of_use.is_empty() {
-                r.settings
-                    .insert("purpose_of_use_allowed".into(), json!(purpose_of_use));
-            }
-            r.updated_at = now;
-            // Validates the policy (unknown keys, required-but-unsupported certifications) before saving.
-            community::build(&r, Arc::new(CrlFetcher::offline()), now)?;
-            store.communities().put(r.clone())?;
-            emit(
-                json_out,
-                &json!({"uri": uri, "settings": r.settings}),
-                || {
-                    format!(
-                        "community {uri}: policy saved\n{}",
-                        serde_json::to_string_pretty(&r.settings).unwrap_or_default()
-                    )
-                },
-            )
         }
-        CommunityCommand::SetCrls { uri, crls } => {
-            let Some(mut r) = store.communities().get(&uri)? else {
-                bail!("no community {uri}; see `udap-server community list`")
-            };
-            r.crls_pem = crls.iter().map(|p| read_crl(p)).collect::<Result<_, _>>()?;
-            r.updated_at = now;
-            community::build(&r, Arc::new(CrlFetcher::new()), now)?;
-            store.communities().put(r.clone())?;
-            emit(
-                json_out,
-                &json!({"uri": uri, "crls": r.crls_pem.len()}),
-                || format!("community {uri}: {} CRL(s) configured", r.crls_pem.len()),
-            )
-        }
-    }
+        CommunityCommand::SetCrls { uri, crls } => CommunityOp::SetCrls {
+            uri,
+            crls_pem: crls.iter().map(|p| read_crl(p)).collect::<Result<_, _>>()?,
+        },
+    })
+}
+
+pub fn run(
+    cmd: CommunityCommand,
+    target: &super::StoreTarget,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    super::run_op(AdminOp::Community(to_op(cmd)?), target, json_out, None)
 }

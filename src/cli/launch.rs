@@ -2,11 +2,9 @@
 //! (EHRs normally call `POST {base}/launch` with the `udap-server/launch` scope).
 
 use clap::Subcommand;
-use serde_json::json;
 
-use crate::oauth::launch::{self, LaunchRequest};
-
-use super::emit;
+use crate::admin::launch::LaunchOp;
+use crate::admin::AdminOp;
 
 #[derive(Debug, Subcommand)]
 pub enum LaunchCommand {
@@ -30,25 +28,15 @@ Example:
 }
 
 pub fn run(cmd: LaunchCommand, target: &super::StoreTarget, json_out: bool) -> anyhow::Result<()> {
-    let store = target.open()?;
-    let now = chrono::Utc::now().timestamp();
-    match cmd {
-        LaunchCommand::Create {
-            client_id,
-            patient,
-            encounter,
-        } => {
-            let request = LaunchRequest {
-                client_id: Some(client_id),
-                patient: Some(patient),
-                encounter,
-            };
-            let (id, expires_at) = launch::create(&store, &request, now)?;
-            emit(
-                json_out,
-                &json!({"launch": id, "expires_in": expires_at - now}),
-                || format!("launch: {id}\n(valid for {} seconds)", expires_at - now),
-            )
-        }
-    }
+    let LaunchCommand::Create {
+        client_id,
+        patient,
+        encounter,
+    } = cmd;
+    let op = LaunchOp::Create {
+        client_id,
+        patient,
+        encounter,
+    };
+    super::run_op(AdminOp::Launch(op), target, json_out, None)
 }

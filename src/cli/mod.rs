@@ -3,6 +3,7 @@
 //! Each command is a thin call into the library modules; output is human-readable by default and a
 //! JSON document with `--json`, for scripts.
 
+pub mod admin;
 pub mod ca;
 pub mod client;
 pub mod community;
@@ -28,8 +29,10 @@ statements, and receive OAuth 2.0 access tokens.
 Quick start (development): `udap-server serve` creates a development community in the data \
 directory and serves plain HTTP on 127.0.0.1:8080.
 
-Administrator commands open the data directory directly; stop a running server first. With \
---database-url (PostgreSQL), they work on the shared database while servers run.";
+Administrator commands work the same whether the server runs or not. While `serve` runs on the \
+data directory, they go through its admin API (the address in <data-dir>/admin.json, the token in \
+<data-dir>/admin-token); `--server URL` with UDAP_ADMIN_TOKEN reaches another server. Otherwise \
+they open the store themselves (the embedded file, or PostgreSQL with --database-url).";
 
 /// Top-level options and the command to run.
 #[derive(Debug, Parser)]
@@ -62,6 +65,12 @@ pub struct Cli {
     #[arg(long, env = "UDAP_DATABASE_POOL_SIZE", global = true)]
     pub database_pool_size: Option<usize>,
 
+    /// Admin API of a running server, e.g. http://127.0.0.1:8081 (admin commands); the token comes
+    /// from UDAP_ADMIN_TOKEN. Without it, a server running on --data-dir is found through
+    /// <data-dir>/admin.json.
+    #[arg(long, env = "UDAP_SERVER", global = true)]
+    pub server: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -91,6 +100,9 @@ pub enum Command {
     /// client and server certificates, revocation, CRLs).
     #[command(subcommand)]
     Ca(ca::CaCommand),
+    /// The admin API's tokens: create, list, revoke (issue 10).
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
     /// Create or upgrade the database schema (PostgreSQL with --database-url, else the embedded
     /// file), then exit. `serve` also does this at start.
     Migrate,
@@ -103,6 +115,8 @@ pub struct StoreTarget {
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
     pub pool_size: Option<usize>,
+    /// `--server`: the admin API to use instead of the store.
+    pub server: Option<String>,
 }
 
 impl StoreTarget {
@@ -155,6 +169,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         data_dir: cli.data_dir.clone(),
         database_url: cli.database_url.clone(),
         pool_size: cli.database_pool_size,
+        server: cli.server.clone(),
     };
     let command = match cli.command {
         Command::Serve(args) => return serve::run(args, target, cli.log_format),
@@ -169,9 +184,80 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => user::run(cmd, dir, json),
         Command::Launch(cmd) => launch::run(cmd, dir, json),
         Command::Grant(cmd) => grant::run(cmd, dir, json),
+        Command::Admin(cmd) => admin::run(cmd, dir, json),
         Command::Ca(cmd) => ca::run(cmd, json),
         Command::Migrate => migrate::run(dir, json),
     }
+}
+
+/// Runs one admin op where it belongs and prints its output: through the admin API of the server
+/// that runs on this data directory (or `--server`), else on the store directly. `vocabulary` is
+/// used only on the store path; a server checks with its own.
+pub fn run_op(
+    op: crate::admin::AdminOp,
+    target: &StoreTarget,
+    json: bool,
+    vocabulary: Option<crate::oauth::client_metadata::IntendedUseVocabulary>,
+) -> anyhow::Result<()> {
+    let output = perform(op, target, vocabulary)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&output.json)?);
+    } else {
+        println!("{}", output.text);
+    }
+    Ok(())
+}
+
+fn admin_token_for(target: &StoreTarget) -> Option<String> {
+    if let Some(t) = std::env::var("UDAP_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+    {
+        return Some(t);
+    }
+    std::fs::read_to_string(crate::admin::tokens::token_file(&target.data_dir))
+        .ok()
+        .map(|t| t.trim().to_string())
+}
+
+/// Where `perform` sends an op, and the op's output.
+fn perform(
+    op: crate::admin::AdminOp,
+    target: &StoreTarget,
+    vocabulary: Option<crate::oauth::client_metadata::IntendedUseVocabulary>,
+) -> anyhow::Result<crate::admin::Output> {
+    use crate::admin::remote::{self, RemoteError};
+    if let Some(url) = &target.server {
+        let token = std::env::var("UDAP_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()).ok_or_else(|| {
+            anyhow::anyhow!("--server needs an admin token in UDAP_ADMIN_TOKEN (create one with `udap-server admin token create NAME`)")
+        })?;
+        return Ok(remote::call(url, &token, &op)?);
+    }
+    if let Some(endpoint) = remote::read_endpoint(&target.data_dir) {
+        let token = admin_token_for(target).unwrap_or_default();
+        match remote::call(&endpoint.url, &token, &op) {
+            // The server that wrote admin.json is gone: the store is ours.
+            Err(RemoteError::Unreachable(_)) => {}
+            other => return Ok(other?),
+        }
+    }
+    let store = target.open()?;
+    let vocabulary = match vocabulary {
+        Some(v) => v,
+        None => crate::oauth::client_metadata::IntendedUseVocabulary::with_overrides(None, None)
+            .map_err(anyhow::Error::msg)?,
+    };
+    let ctx = crate::admin::AdminContext {
+        store: &store,
+        now: chrono::Utc::now().timestamp(),
+        actor: "local",
+        vocabulary: &vocabulary,
+    };
+    crate::admin::execute(op, &ctx).map_err(|e| match e {
+        // On the administrator's own machine the store's detail helps; the API hides it.
+        crate::admin::AdminError::Internal(source) => source,
+        other => anyhow::Error::new(other),
+    })
 }
 
 /// Prints `value` as JSON, or the human text.

@@ -84,6 +84,10 @@ pub struct ServeArgs {
     /// Longest lockout in seconds [default: 900].
     #[arg(long, env = "UDAP_LOGIN_LOCKOUT_MAX_SECS")]
     pub login_lockout_max_secs: Option<i64>,
+    /// Admin API address, or `off` [default: 127.0.0.1:<--listen port + 1>]. Admin commands on this
+    /// data directory use it while the server runs; off loopback it needs --tls-cert.
+    #[arg(long, env = "UDAP_ADMIN_LISTEN")]
+    pub admin_listen: Option<String>,
 }
 
 impl ServeArgs {
@@ -108,6 +112,7 @@ impl ServeArgs {
             login_lockout_after: self.login_lockout_after,
             login_lockout_base_secs: self.login_lockout_base_secs,
             login_lockout_max_secs: self.login_lockout_max_secs,
+            admin_listen: self.admin_listen.clone(),
         }
     }
 }
@@ -190,14 +195,67 @@ pub fn run(
             settings.listen
         )
     })?;
+    let admin_listener = match settings.admin_listen {
+        Some(addr) => Some(TcpListener::bind(addr).with_context(|| {
+            format!("cannot listen on {addr} for the admin API (in use? choose another with --admin-listen ADDR, or --admin-listen off)")
+        })?),
+        None => None,
+    };
     let state = prepare(settings)?;
     let (base_url, n) = (
         state.settings.base_url.clone(),
         state.communities.current().len(),
     );
-    let server = http::start(state, listener)?;
+    let data_dir = state.settings.data_dir.clone();
+    let scheme = if state.settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    if admin_listener.is_some() {
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("cannot create {}", data_dir.display()))?;
+        if crate::admin::tokens::ensure_local_token(
+            &state.store,
+            &data_dir,
+            chrono::Utc::now().timestamp(),
+        )? {
+            tracing::info!(file = %crate::admin::tokens::token_file(&data_dir).display(), "admin token written");
+        }
+    }
+    // Written before serving: the listener is bound already, so a command that reads the file at
+    // once is queued, not refused.
+    let endpoint_file = crate::admin::remote::endpoint_file(&data_dir);
+    if let Some(admin) = admin_listener
+        .as_ref()
+        .map(TcpListener::local_addr)
+        .transpose()?
+    {
+        let endpoint = crate::admin::remote::Endpoint {
+            url: format!("{scheme}://{admin}"),
+            pid: std::process::id(),
+        };
+        crate::admin::tokens::write_private(
+            &endpoint_file,
+            serde_json::to_string_pretty(&endpoint)?.as_bytes(),
+        )?;
+        tracing::info!(addr = %admin, "admin API listening");
+    }
+    let server = http::start_with_admin(state, listener, admin_listener)?;
     tracing::info!(addr = %server.addr, %base_url, communities = n, "udap-server listening");
-    server.wait()?;
+    let result = server.wait();
+    if server_owned(&endpoint_file) {
+        let _ = std::fs::remove_file(&endpoint_file);
+    }
+    result?;
     tracing::info!("udap-server stopped");
     Ok(())
+}
+
+/// True when `admin.json` names this process (another server may have replaced it since).
+fn server_owned(path: &std::path::Path) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<crate::admin::remote::Endpoint>(&t).ok())
+        .is_some_and(|e| e.pid == std::process::id())
 }

@@ -9,17 +9,12 @@ use std::io::{BufRead, IsTerminal};
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
-use serde_json::{json, Value};
 
+use crate::admin::user::{check_fhir_user, check_username, UserOp};
+use crate::admin::{AdminOp, Secret};
 use crate::oauth::password::{
     check_policy, hash_password, PasswordError, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS,
 };
-use crate::store::UserRecord;
-
-use super::emit;
-
-/// Longest username accepted.
-const MAX_USERNAME_CHARS: usize = 128;
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -66,75 +61,6 @@ Example:
     },
 }
 
-fn summary(u: &UserRecord) -> Value {
-    json!({
-        "username": u.username,
-        "fhir_user": u.fhir_user,
-        "patients": u.patients,
-        "created_at": u.created_at,
-        "updated_at": u.updated_at,
-    })
-}
-
-fn human_line(u: &UserRecord) -> String {
-    format!(
-        "{}  fhirUser={}  patients={}",
-        u.username,
-        u.fhir_user.as_deref().unwrap_or("-"),
-        if u.patients.is_empty() {
-            "-".to_string()
-        } else {
-            u.patients.join(",")
-        }
-    )
-}
-
-fn check_username(username: &str) -> anyhow::Result<()> {
-    let chars = username.chars().count();
-    if chars == 0 || chars > MAX_USERNAME_CHARS {
-        bail!("the username must be 1 to {MAX_USERNAME_CHARS} characters long");
-    }
-    if username
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control())
-    {
-        bail!(
-            "the username `{}` contains spaces or control characters; choose one without",
-            username.escape_debug()
-        );
-    }
-    Ok(())
-}
-
-/// A FHIR logical id: 1-64 of `A-Z a-z 0-9 - .`.
-fn is_fhir_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-}
-
-/// `Type/id` for the resource types SMART allows as `fhirUser`, relative or at the end of an
-/// absolute http(s) URL.
-fn check_fhir_user(value: &str) -> anyhow::Result<()> {
-    const TYPES: [&str; 4] = ["Patient", "Practitioner", "RelatedPerson", "Person"];
-    let relative = match url::Url::parse(value) {
-        Ok(u) if matches!(u.scheme(), "https" | "http") && u.query().is_none() && u.fragment().is_none() => {
-            let mut parts = u.path().trim_end_matches('/').rsplitn(3, '/');
-            let (id, ty) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-            format!("{ty}/{id}")
-        }
-        Ok(_) => bail!("--fhir-user {value}: an absolute fhirUser must be an http(s) URL like https://fhir.example/Patient/p1"),
-        Err(_) => value.to_string(),
-    };
-    match relative.split_once('/') {
-        Some((ty, id)) if TYPES.contains(&ty) && is_fhir_id(id) => Ok(()),
-        _ => bail!("--fhir-user {value} is not Patient/ID, Practitioner/ID, RelatedPerson/ID or Person/ID (or an absolute URL ending in one)"),
-    }
-}
-
-/// The first line of standard input, without its line ending. Refuses a terminal: typing there
-/// would echo the password on screen.
 fn read_password_from_stdin() -> anyhow::Result<String> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
@@ -165,137 +91,50 @@ fn first_line_password(input: impl BufRead) -> anyhow::Result<String> {
     }
 }
 
+/// Reads the password and hashes it here, so the op (and the admin API) never carries it.
+fn password_hash_from_stdin() -> anyhow::Result<Secret> {
+    let password = read_password_from_stdin()?;
+    Ok(Secret::new(
+        hash_password(&password).context("cannot hash the password")?,
+    ))
+}
+
 pub fn run(cmd: UserCommand, target: &super::StoreTarget, json_out: bool) -> anyhow::Result<()> {
-    let now = chrono::Utc::now().timestamp();
-    match cmd {
+    let op = match cmd {
         UserCommand::Add {
             username,
             password_stdin: _,
             fhir_user,
             patients,
         } => {
+            // Checked before the password is read, so a typo does not cost a retyped password.
             check_username(&username)?;
             if let Some(f) = &fhir_user {
                 check_fhir_user(f)?;
             }
-            if let Some(bad) = patients.iter().find(|p| !is_fhir_id(p)) {
-                bail!("--patient {bad} is not a FHIR id (1-64 letters, digits, `-` or `.`)");
-            }
-            let mut unique: Vec<String> = Vec::new();
-            for p in patients {
-                if !unique.contains(&p) {
-                    unique.push(p);
-                }
-            }
-            let password = read_password_from_stdin()?;
-            let password_hash = hash_password(&password).context("cannot hash the password")?;
-            let store = target.open()?;
-            let user = UserRecord {
+            UserOp::Add {
+                password_hash: password_hash_from_stdin()?,
                 username,
-                password_hash,
                 fhir_user,
-                patients: unique,
-                created_at: now,
-                updated_at: now,
-            };
-            if !store.users().create(&user)? {
-                bail!(
-                    "user {} already exists; change its password with `udap-server user set-password`, or remove it first",
-                    user.username
-                );
+                patients,
             }
-            emit(json_out, &summary(&user), || {
-                let mut text = format!("user {} added", user.username);
-                if user.patients.is_empty()
-                    && !user
-                        .fhir_user
-                        .as_deref()
-                        .is_some_and(|f| f.contains("Patient/"))
-                {
-                    text.push_str("\nnote: no --patient given; this user cannot pick a patient in a standalone launch");
-                }
-                text
-            })
         }
-        UserCommand::List => {
-            let store = target.open()?;
-            let users = store.users().list()?;
-            emit(
-                json_out,
-                &Value::Array(users.iter().map(summary).collect()),
-                || {
-                    if users.is_empty() {
-                        "no users; add one with `udap-server user add USERNAME --password-stdin`"
-                            .into()
-                    } else {
-                        users.iter().map(human_line).collect::<Vec<_>>().join("\n")
-                    }
-                },
-            )
-        }
-        UserCommand::Remove { username } => {
-            let store = target.open()?;
-            if !store.users().remove(&username)? {
-                bail!("no user {username}; see `udap-server user list`");
-            }
-            emit(json_out, &json!({"removed": username}), || {
-                format!("user {username} removed (sessions ended)")
-            })
-        }
+        UserCommand::List => UserOp::List,
+        UserCommand::Remove { username } => UserOp::Remove { username },
         UserCommand::SetPassword {
             username,
             password_stdin: _,
-        } => {
-            let store = target.open()?;
-            if store.users().get(&username)?.is_none() {
-                bail!("no user {username}; see `udap-server user list`");
-            }
-            let password = read_password_from_stdin()?;
-            let password_hash = hash_password(&password).context("cannot hash the password")?;
-            if !store
-                .users()
-                .set_password_hash(&username, &password_hash, now)?
-            {
-                bail!("no user {username}; see `udap-server user list`");
-            }
-            emit(
-                json_out,
-                &json!({"username": username, "password_changed": true}),
-                || format!("password of {username} changed (sessions ended)"),
-            )
-        }
-    }
+        } => UserOp::SetPassword {
+            password_hash: password_hash_from_stdin()?,
+            username,
+        },
+    };
+    super::run_op(AdminOp::User(op), target, json_out, None)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn argument_checks() {
-        assert!(check_username("alice").is_ok());
-        assert!(check_username("").is_err());
-        assert!(check_username("a b").is_err());
-        assert!(check_username(&"a".repeat(129)).is_err());
-        for ok in [
-            "Patient/p1",
-            "Practitioner/123",
-            "https://fhir.example/r4/Practitioner/123",
-        ] {
-            assert!(check_fhir_user(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "Observation/1",
-            "Patient/",
-            "p1",
-            "Patient/a b",
-            "ftp://x/Patient/1",
-            "https://fhir.example/Patient/1?x=1",
-        ] {
-            assert!(check_fhir_user(bad).is_err(), "{bad}");
-        }
-        assert!(is_fhir_id("p-1.2") && !is_fhir_id("") && !is_fhir_id("a/b"));
-    }
 
     #[test]
     fn password_is_the_first_line() {

@@ -3,6 +3,7 @@
 //! Handlers here parse the wire and map errors; the rules they apply live in `oauth`, `pki` and
 //! `jose` as plain functions.
 
+pub mod admin;
 pub mod authorize;
 pub mod body;
 pub mod error;
@@ -104,6 +105,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, prefix: &str) {
 /// A server running on its own thread (with its own actix system).
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// Where the admin API listens, when it does.
+    pub admin_addr: Option<SocketAddr>,
     handle: ServerHandle,
     thread: Option<JoinHandle<std::io::Result<()>>>,
     /// Our own reference to the state, so `stop` can wait until the workers have let go of it
@@ -156,7 +159,21 @@ pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// an `Expect: 100-continue` handler: a request announcing a body over the limit gets 413 at
 /// once, never `100 Continue` (`body::refuse_oversized`).
 pub fn start(state: AppState, listener: TcpListener) -> Result<RunningServer, ServeError> {
+    start_with_admin(state, listener, None)
+}
+
+/// [`start`], plus the admin API (issue 10) on its own listener when one is given: the same
+/// workers and state, but only the admin routes, and none of them on the public listener.
+pub fn start_with_admin(
+    state: AppState,
+    listener: TcpListener,
+    admin_listener: Option<TcpListener>,
+) -> Result<RunningServer, ServeError> {
     let addr = listener.local_addr().map_err(ServeError::Bind)?;
+    let admin_addr = match &admin_listener {
+        Some(l) => Some(l.local_addr().map_err(ServeError::Bind)?),
+        None => None,
+    };
     let tls_config = match &state.settings.tls {
         Some(files) => Some(tls::server_config(&files.cert, &files.key)?),
         None => None,
@@ -217,9 +234,35 @@ pub fn start(state: AppState, listener: TcpListener) -> Result<RunningServer, Se
                     };
                 }
                 let builder = actix_server::Server::build().workers(workers).shutdown_timeout(10);
+                let admin_tls = tls_config.clone();
                 let server = match tls_config {
                     Some(cfg) => builder.listen("udap-https", listener, move || http_service!().rustls_0_23(cfg.clone())),
                     None => builder.listen("udap-http", listener, move || http_service!().tcp()),
+                };
+                let server = match (server, admin_listener) {
+                    (Ok(b), Some(l)) => {
+                        let admin_data = data.clone();
+                        let admin_factory = move || {
+                            App::new()
+                                .app_data(admin_data.clone())
+                                .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
+                                .configure(admin::routes)
+                                .into_factory()
+                                .map_err(|err| err.error_response())
+                        };
+                        macro_rules! admin_service {
+                            () => {
+                                actix_http::HttpService::build()
+                                    .client_request_timeout(Duration::from_secs(10))
+                                    .finish(actix_service::map_config(admin_factory(), |_| actix_web::dev::AppConfig::default()))
+                            };
+                        }
+                        match admin_tls {
+                            Some(cfg) => b.listen("udap-admin-https", l, move || admin_service!().rustls_0_23(cfg.clone())),
+                            None => b.listen("udap-admin", l, move || admin_service!().tcp()),
+                        }
+                    }
+                    (other, _) => other,
                 };
                 let server = match server {
                     Ok(s) => s.run(),
@@ -239,6 +282,7 @@ pub fn start(state: AppState, listener: TcpListener) -> Result<RunningServer, Se
         .map_err(ServeError::Bind)?;
     Ok(RunningServer {
         addr,
+        admin_addr,
         handle,
         thread: Some(thread),
         state: Some(kept),

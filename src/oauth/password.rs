@@ -263,3 +263,10 @@ mod tests {
         assert!(!verify_password_in("old passwork", &old, &mut memory));
     }
 }
+
+/// Issue 10: the admin API receives password hashes, never passwords (the CLI hashes on the
+/// administrator's machine). True when `phc` is an argon2id PHC string this server can verify.
+pub fn is_storable_hash(phc: &str) -> bool {
+    phc.len() <= 512
+        && argon2::PasswordHash::new(phc).is_ok_and(|h| h.algorithm.as_str() == "argon2id")
+}

@@ -21,8 +21,9 @@ pub enum StoreError {
 
     /// Another process holds redb's lock on the file.
     #[error(
-        "the database {path} is in use by another udap-server process (probably `udap-server serve`); \
-         stop that process first, or point this command at a different data directory"
+        "the database {path} is in use by another udap-server process (probably `udap-server serve`), \
+         and no admin API answered for this data directory; start the server with its admin API \
+         (on by default; not `--admin-listen off`) so admin commands go through it, or stop it first"
     )]
     InUse { path: PathBuf },
 

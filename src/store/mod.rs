@@ -6,6 +6,7 @@
 //! (`Store::write`) on backend-neutral transactions (`txn`); commits are durable. The replay cache
 //! is `JtiStore`. This module knows no protocol rules, and nothing above it sees a backend type.
 
+mod admin_tokens;
 mod authz;
 mod clients;
 mod community;
@@ -37,6 +38,7 @@ use parking_lot::Mutex;
 pub use self::postgres::counters as postgres_counters;
 pub use self::postgres::migrate::{Migrated, SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION};
 pub use self::redb::schema::SCHEMA_VERSION;
+pub use admin_tokens::{AdminTokenRecord, AdminTokens};
 pub use authz::{
     secret_key, Authz, CodeRecord, CodeUse, Completion, GrantRecord, Interaction, LaunchContext,
     LaunchRecord, LaunchTake, RefreshRecord, RefreshUse,
@@ -213,6 +215,11 @@ impl Store {
     /// Local users who log in for the authorization-code flow (SMART-17).
     pub fn users(&self) -> Users<'_> {
         Users::new(self)
+    }
+
+    /// Admin API tokens, stored by hash of the token (issue 10).
+    pub fn admin_tokens(&self) -> AdminTokens<'_> {
+        AdminTokens::new(self)
     }
 
     /// Browser sessions of logged-in users, stored by hash of the session id.

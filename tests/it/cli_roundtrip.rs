@@ -38,7 +38,7 @@ fn ca_init_issue_community_add_serve_health() {
             "issue",
             "--dir",
             ca_s,
-            "--server",
+            "--server-cert",
             "--san",
             &base,
             "--out",
@@ -150,12 +150,16 @@ fn ca_init_issue_community_add_serve_health() {
 fn admin_commands_explain_a_locked_data_directory_and_bad_input() {
     let tmp = tempfile::tempdir().unwrap();
     let port = free_port();
-    let _server = serve(tmp.path(), port, &[]);
+    // Issue 10: with its admin API off, a running server's data directory cannot be opened, and
+    // the message says how to get the API back or to stop the server.
+    let _server = serve(tmp.path(), port, &["--admin-listen", "off"]);
     let out = cli(tmp.path(), &["community", "list"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("stop it first") || err.contains("in use"),
+        err.contains("in use")
+            && err.contains("--admin-listen off")
+            && err.contains("stop it first"),
         "{err}"
     );
     // A community whose key does not match its certificate is refused with a message saying so.
@@ -169,7 +173,7 @@ fn admin_commands_explain_a_locked_data_directory_and_bad_input() {
             "issue",
             "--dir",
             ca.to_str().unwrap(),
-            "--server",
+            "--server-cert",
             "--san",
             "https://as.example/fhir",
             "--out",

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod admin_api;
 mod authcode;
 mod browser;
 mod cli_roundtrip;

@@ -18,6 +18,27 @@ pub fn cli(data_dir: &Path, args: &[&str]) -> Output {
         .expect("run udap-server")
 }
 
+/// [`cli`] with `stdin` piped in (passwords).
+pub fn cli_stdin(data_dir: &Path, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run udap-server");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("udap-server output")
+}
+
 pub fn ok_json(data_dir: &Path, args: &[&str]) -> Value {
     let out = cli(data_dir, &[&["--json"], args].concat());
     assert!(

@@ -152,6 +152,8 @@ pub struct Options {
     pub join: bool,
     /// Path of the base URL, e.g. "/fhir" (empty: the root).
     pub base_path: String,
+    /// Issue 10: also serve the admin API (on 127.0.0.1:0), with a token for the test.
+    pub admin: bool,
 }
 
 /// A `Store` that `restart` can let go of.
@@ -179,6 +181,8 @@ pub struct TestServer {
     /// Where requests go when it differs from the base URL's origin (the second instance of a
     /// pair serves the first one's base URL, as instances behind one load balancer do).
     listen_origin: Option<(String, String)>,
+    /// Issue 10: the admin API's base URL and a live admin token, when `Options::admin` was set.
+    pub admin: Option<(String, String)>,
 }
 
 fn settings_for(
@@ -245,8 +249,20 @@ impl TestServer {
         let listen = format!("http://{}", listener.local_addr().expect("addr"));
         let origin = origin_of(&base);
         let listen_origin = (origin != listen).then_some((origin, listen));
-        let server = http::start(state, listener).expect("start");
+        let (server, admin) = if opts.admin {
+            let (token, _) =
+                udap_server::admin::tokens::issue(&state.store, "test-admin", None, now())
+                    .expect("admin token");
+            let admin_listener = TcpListener::bind("127.0.0.1:0").expect("bind admin");
+            let server =
+                http::start_with_admin(state, listener, Some(admin_listener)).expect("start");
+            let url = format!("http://{}", server.admin_addr.expect("admin addr"));
+            (server, Some((url, token)))
+        } else {
+            (http::start(state, listener).expect("start"), None)
+        };
         TestServer {
+            admin,
             ep: Endpoints::new(&base),
             base,
             community,
@@ -301,6 +317,34 @@ impl TestServer {
         };
         self.store = StoreHandle(Some(state.store.clone()));
         self.server = Some(http::start(state, listener).expect("restart"));
+    }
+
+    /// Issue 10: runs the real `udap-server` binary as an administrator on another machine would:
+    /// `--server ADMIN_URL` with the token in UDAP_ADMIN_TOKEN, and a data directory of its own
+    /// (so nothing can reach this server's store but the API).
+    pub fn admin_cli(&self, args: &[&str]) -> std::process::Output {
+        let (url, token) = self.admin.as_ref().expect("started with Options::admin");
+        let elsewhere = tempfile::tempdir().expect("tempdir");
+        std::process::Command::new(cli::BIN)
+            .arg("--data-dir")
+            .arg(elsewhere.path())
+            .args(["--server", url])
+            .args(args)
+            .env("UDAP_ADMIN_TOKEN", token)
+            .env_remove("UDAP_DATABASE_URL")
+            .output()
+            .expect("run udap-server")
+    }
+
+    /// [`admin_cli`](Self::admin_cli) with `--json`, asserting success.
+    pub fn admin_json(&self, args: &[&str]) -> Value {
+        let out = self.admin_cli(&[&["--json"], args].concat());
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON output")
     }
 
     /// GET a path under the base URL.

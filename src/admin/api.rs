@@ -1,0 +1,83 @@
+//! The server side of the admin API (issue 10 item 1): authenticate the caller, run the op with
+//! the one [`execute`](super::execute), apply its effects to the running server at once, and
+//! record it. The HTTP handler (`http::admin`) only parses and maps the result.
+
+use crate::store::{AdminTokenRecord, Store};
+
+use super::{AdminContext, AdminError, AdminOp, Effects, Output};
+use crate::oauth::client_metadata::IntendedUseVocabulary;
+
+/// What the admin API needs from the running server.
+pub trait LiveServer {
+    fn store(&self) -> &Store;
+    fn vocabulary(&self) -> &IntendedUseVocabulary;
+    /// Applies a change's effects now (rebuild the communities, reload the keys); errors are
+    /// logged by the server: the change is stored, and the pollers retry.
+    fn apply(&self, effects: Effects, now: i64);
+    /// Records an admin change (or a refused one) in the audit trail and the metrics.
+    fn record_change(&self, admin: &str, op: &AdminOp, result: Result<(), &AdminError>, now: i64);
+}
+
+/// Why the admin API refused a request before or while running it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 401: no bearer token, or not a live admin token.
+    #[error("a live admin token is required (Authorization: Bearer)")]
+    Unauthorized,
+    /// 400: the body is not an admin op.
+    #[error("the body is not an admin operation: {0}")]
+    Malformed(String),
+    #[error(transparent)]
+    Op(#[from] AdminError),
+}
+
+impl ApiError {
+    /// The JSON error code and HTTP status.
+    pub fn code(&self) -> (&'static str, u16) {
+        match self {
+            ApiError::Unauthorized => ("unauthorized", 401),
+            ApiError::Malformed(_) => ("invalid_request", 400),
+            ApiError::Op(e) => e.code(),
+        }
+    }
+}
+
+/// Checks the bearer token; the token's record when it is live.
+pub fn authenticate(
+    store: &Store,
+    bearer: Option<&str>,
+    now: i64,
+) -> Result<AdminTokenRecord, ApiError> {
+    let token = bearer.ok_or(ApiError::Unauthorized)?;
+    super::tokens::authenticate(store, token, now)
+        .map_err(|e| ApiError::Op(e.into()))?
+        .ok_or(ApiError::Unauthorized)
+}
+
+/// Runs one admin API request: authenticate, parse, execute, apply, record.
+pub fn handle(
+    server: &impl LiveServer,
+    bearer: Option<&str>,
+    body: &[u8],
+    now: i64,
+) -> Result<Output, ApiError> {
+    let admin = authenticate(server.store(), bearer, now)?;
+    let op: AdminOp =
+        serde_json::from_slice(body).map_err(|e| ApiError::Malformed(e.to_string()))?;
+    let change = op.is_change();
+    let (effects, recorded) = (op.effects(), change.then(|| op.clone()));
+    let ctx = AdminContext {
+        store: server.store(),
+        now,
+        actor: &admin.name,
+        vocabulary: server.vocabulary(),
+    };
+    let result = super::execute(op, &ctx);
+    if let Some(op) = &recorded {
+        server.record_change(&admin.name, op, result.as_ref().map(|_| ()), now);
+    }
+    if result.is_ok() {
+        server.apply(effects, now);
+    }
+    Ok(result?)
+}

@@ -1,0 +1,106 @@
+//! The admin API listener's routes (issue 10 item 1). Served only on `--admin-listen`, never on
+//! the public listener: `POST /admin/v1/ops` runs one admin op (`admin::api::handle`).
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+
+use crate::admin::api::{self, ApiError, LiveServer};
+use crate::admin::{AdminError, AdminOp, Effects};
+use crate::oauth::client_metadata::IntendedUseVocabulary;
+use crate::store::Store;
+
+use super::AppState;
+
+/// Certificates, CRLs and JWK Sets travel in ops; a CRL of a large CA runs to megabytes.
+const MAX_OP_BYTES: usize = 16 * 1024 * 1024;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::PayloadConfig::new(MAX_OP_BYTES))
+        .route(crate::admin::remote::OPS_PATH, web::post().to(ops))
+        .default_service(web::to(not_found));
+}
+
+fn error_response(e: &ApiError) -> HttpResponse {
+    let (code, status) = e.code();
+    let description = e.to_string();
+    if let ApiError::Op(AdminError::Internal(detail)) = e {
+        tracing::error!(error = format!("{detail:#}"), "admin operation failed");
+    }
+    let mut res =
+        HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST));
+    res.insert_header(("Cache-Control", "no-store"));
+    if status == 401 {
+        res.insert_header(("WWW-Authenticate", "Bearer realm=\"udap-server admin\""));
+    }
+    res.json(json!({"error": code, "error_description": description}))
+}
+
+async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().json(json!({"error": "not_found", "error_description": "there is no such admin endpoint; admin commands POST to /admin/v1/ops"}))
+}
+
+fn bearer(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+}
+
+async fn ops(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let token = bearer(&req);
+    let now = state.now();
+    // Ops read files' contents, hash, and write the store: off the async workers.
+    let result =
+        web::block(move || api::handle(state.get_ref(), token.as_deref(), &body, now)).await;
+    match result {
+        Ok(Ok(output)) => HttpResponse::Ok()
+            .insert_header(("Cache-Control", "no-store"))
+            .json(output),
+        Ok(Err(e)) => error_response(&e),
+        Err(e) => error_response(&ApiError::Op(AdminError::Internal(anyhow::anyhow!(
+            "admin operation did not complete: {e}"
+        )))),
+    }
+}
+
+impl LiveServer for AppState {
+    fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn vocabulary(&self) -> &IntendedUseVocabulary {
+        &self.vocabulary
+    }
+
+    fn apply(&self, effects: Effects, now: i64) {
+        if effects.communities {
+            match self.store.communities().list() {
+                Ok(records) => {
+                    if let Err(e) = self.communities.reload(&records, now) {
+                        tracing::error!(error = %e, "a changed community cannot be served; still serving the previous set");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the communities after an admin change; the poller will retry")
+                }
+            }
+        }
+    }
+
+    fn record_change(&self, admin: &str, op: &AdminOp, result: Result<(), &AdminError>, _now: i64) {
+        let entity = op.entity();
+        let (kind, id) = entity
+            .as_ref()
+            .map_or(("-", "-"), |(k, id)| (*k, id.as_str()));
+        match result {
+            Ok(()) => {
+                tracing::info!(admin = ?admin, op = op.name(), entity_kind = kind, entity = ?id, "admin change")
+            }
+            Err(e) => {
+                tracing::info!(admin = ?admin, op = op.name(), entity_kind = kind, entity = ?id, refused = e.code().0, "admin change refused")
+            }
+        }
+    }
+}
