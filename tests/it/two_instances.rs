@@ -23,9 +23,15 @@ struct Pair {
 
 impl Pair {
     fn start() -> Option<Pair> {
+        Self::start_admin(false)
+    }
+
+    /// With `admin`, instance `a` also serves the admin API (issue 10).
+    fn start_admin(admin: bool) -> Option<Pair> {
         let db = TestDb::empty()?;
         let a = TestServer::start_with(Options {
             database: Some(db.options()),
+            admin,
             ..Default::default()
         });
         let overrides = udap_server::config::Overrides {
@@ -405,4 +411,21 @@ fn a_crl_published_through_one_instance_revokes_on_the_other() {
         ),
         "B refuses the revoked certificate"
     );
+}
+
+#[test]
+fn a_change_through_one_instances_admin_api_reaches_the_other_instance() {
+    // Issue 10 item 2: with PostgreSQL, any instance's admin API will do.
+    let Some(p) = Pair::start_admin(true) else {
+        return;
+    };
+    let id = p.a.community.client(SAN);
+    let client_id = p.a.register(&id);
+    let token = || p.b.udap_token(&p.a.assertion(&id, &client_id, json!({})));
+    assert_eq!(token().status().as_u16(), 200);
+    p.a.admin_json(&["client", "disable", &client_id]);
+    // Clients are read from the database on every request: instance b refuses at once.
+    assert_eq!(error_of(token()), (400, "invalid_client".into()));
+    p.a.admin_json(&["client", "enable", &client_id]);
+    assert_eq!(token().status().as_u16(), 200);
 }
