@@ -73,6 +73,8 @@ pub struct FileServer {
     pub login_lockout_max_secs: Option<i64>,
     /// Issue 10: the admin API's address, or "off".
     pub admin_listen: Option<String>,
+    /// Issue 10: CA certificate(s) (PEM) whose client certificates the admin API requires.
+    pub admin_client_ca: Option<PathBuf>,
 }
 
 /// The configuration file as a whole.
@@ -204,6 +206,8 @@ pub struct Settings {
     pub store: crate::store::StoreLocation,
     /// Issue 10: where the admin API listens; None when it is off.
     pub admin_listen: Option<SocketAddr>,
+    /// Issue 10: with TLS, the admin API also requires a client certificate issued under these CAs.
+    pub admin_client_ca: Option<PathBuf>,
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -336,8 +340,22 @@ impl Settings {
         )
         .map_err(|problem| invalid("server.intended_users_vocabulary / intended_purposes_vocabulary (UDAP_INTENDED_*_VOCABULARY)", problem))?;
         let admin_listen = admin_listen(o.admin_listen.or(f.admin_listen), listen, tls.is_some())?;
+        let admin_client_ca = o.admin_client_ca.or(f.admin_client_ca);
+        if let Some(ca) = &admin_client_ca {
+            const KEY: &str = "server.admin_client_ca (UDAP_ADMIN_CLIENT_CA, --admin-client-ca)";
+            if tls.is_none() {
+                return Err(invalid(
+                    KEY,
+                    "client certificates need TLS: configure --tls-cert and --tls-key too",
+                ));
+            }
+            if let Err(e) = std::fs::metadata(ca) {
+                return Err(invalid(KEY, format!("cannot read {}: {e}", ca.display())));
+            }
+        }
         Ok(Settings {
             admin_listen,
+            admin_client_ca,
             login_throttle,
             store,
             data_dir,
@@ -630,6 +648,43 @@ mod tests {
                 *want,
                 "{file:?} {flag:?}"
             );
+        }
+    }
+
+    #[test]
+    fn admin_listen_defaults_to_loopback_next_port_and_refuses_plain_http_off_loopback() {
+        // Issue 10 item 1: (admin_listen, listen, tls) -> the address or the refusal.
+        let rows: &[(Option<&str>, &str, bool, Result<Option<&str>, ()>)] = &[
+            (None, "127.0.0.1:8080", false, Ok(Some("127.0.0.1:8081"))),
+            (None, "0.0.0.0:443", true, Ok(Some("127.0.0.1:444"))),
+            (None, "127.0.0.1:0", false, Ok(Some("127.0.0.1:0"))),
+            (Some("off"), "127.0.0.1:8080", false, Ok(None)),
+            (
+                Some("[::1]:9000"),
+                "127.0.0.1:8080",
+                false,
+                Ok(Some("[::1]:9000")),
+            ),
+            (
+                Some("10.0.0.5:8081"),
+                "0.0.0.0:8080",
+                true,
+                Ok(Some("10.0.0.5:8081")),
+            ),
+            // The bearer token would cross the network in the clear.
+            (Some("10.0.0.5:8081"), "0.0.0.0:8080", false, Err(())),
+            (Some("127.0.0.1:8080"), "127.0.0.1:8080", false, Err(())),
+            (Some("nope"), "127.0.0.1:8080", false, Err(())),
+        ];
+        for (value, listen, tls, want) in rows {
+            let got = admin_listen(value.map(String::from), listen.parse().unwrap(), *tls);
+            match (got, want) {
+                (Ok(a), Ok(w)) => {
+                    assert_eq!(a.map(|a| a.to_string()).as_deref(), *w, "{value:?}")
+                }
+                (Err(e), Err(())) => assert!(e.to_string().contains("admin_listen"), "{e}"),
+                (got, want) => panic!("{value:?} {listen}: got {got:?}, want {want:?}"),
+            }
         }
     }
 

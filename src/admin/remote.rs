@@ -55,7 +55,8 @@ pub enum RemoteError {
 }
 
 /// Sends `op` to the admin API at `base` with `token`; the server's output on success.
-/// `UDAP_ADMIN_CA` (a PEM file) adds trusted roots for an `https` admin API.
+/// `UDAP_ADMIN_CA` (a PEM file) adds trusted roots for an `https` admin API;
+/// `UDAP_ADMIN_CLIENT_CERT` and `UDAP_ADMIN_CLIENT_KEY` (PEM files) present a client certificate.
 pub fn call(base: &str, token: &str, op: &AdminOp) -> Result<Output, RemoteError> {
     let url = format!("{}{OPS_PATH}", base.trim_end_matches('/'));
     let transport = |detail: String| RemoteError::Transport {
@@ -77,6 +78,29 @@ pub fn call(base: &str, token: &str, op: &AdminOp) -> Result<Output, RemoteError
         let certs = reqwest::Certificate::from_pem_bundle(&pem)
             .map_err(|e| transport(format!("UDAP_ADMIN_CA is not PEM certificates: {e}")))?;
         builder = builder.tls_certs_merge(certs);
+    }
+    // An admin API that requires client certificates (--admin-client-ca).
+    let cert = std::env::var_os("UDAP_ADMIN_CLIENT_CERT").filter(|p| !p.is_empty());
+    let key = std::env::var_os("UDAP_ADMIN_CLIENT_KEY").filter(|p| !p.is_empty());
+    if let (Some(cert), Some(key)) = (cert, key) {
+        let mut pem = std::fs::read(&cert).map_err(|e| {
+            transport(format!(
+                "cannot read UDAP_ADMIN_CLIENT_CERT {}: {e}",
+                Path::new(&cert).display()
+            ))
+        })?;
+        pem.extend(std::fs::read(&key).map_err(|e| {
+            transport(format!(
+                "cannot read UDAP_ADMIN_CLIENT_KEY {}: {e}",
+                Path::new(&key).display()
+            ))
+        })?);
+        let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+            transport(format!(
+                "UDAP_ADMIN_CLIENT_CERT/KEY are not a PEM certificate and key: {e}"
+            ))
+        })?;
+        builder = builder.identity(identity);
     }
     let client = builder.build().map_err(|e| transport(e.to_string()))?;
     let response = client

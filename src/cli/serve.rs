@@ -88,6 +88,11 @@ pub struct ServeArgs {
     /// data directory use it while the server runs; off loopback it needs --tls-cert.
     #[arg(long, env = "UDAP_ADMIN_LISTEN")]
     pub admin_listen: Option<String>,
+    /// CA certificate(s) (PEM): the admin API then also requires a TLS client certificate issued
+    /// under them (mutual TLS; needs --tls-cert). The CLI presents one with UDAP_ADMIN_CLIENT_CERT
+    /// and UDAP_ADMIN_CLIENT_KEY.
+    #[arg(long, env = "UDAP_ADMIN_CLIENT_CA")]
+    pub admin_client_ca: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -113,6 +118,7 @@ impl ServeArgs {
             login_lockout_base_secs: self.login_lockout_base_secs,
             login_lockout_max_secs: self.login_lockout_max_secs,
             admin_listen: self.admin_listen.clone(),
+            admin_client_ca: self.admin_client_ca.clone(),
         }
     }
 }

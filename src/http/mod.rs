@@ -178,6 +178,12 @@ pub fn start_with_admin(
         Some(files) => Some(tls::server_config(&files.cert, &files.key)?),
         None => None,
     };
+    let admin_tls = match (&state.settings.tls, &state.settings.admin_client_ca) {
+        (Some(files), Some(ca)) => {
+            Some(tls::server_config_with(&files.cert, &files.key, Some(ca))?)
+        }
+        _ => tls_config.clone(),
+    };
     let workers = state.settings.workers;
     let prefix = state.endpoints.path_prefix.clone();
     let data = web::Data::new(state);
@@ -234,7 +240,6 @@ pub fn start_with_admin(
                     };
                 }
                 let builder = actix_server::Server::build().workers(workers).shutdown_timeout(10);
-                let admin_tls = tls_config.clone();
                 let server = match tls_config {
                     Some(cfg) => builder.listen("udap-https", listener, move || http_service!().rustls_0_23(cfg.clone())),
                     None => builder.listen("udap-http", listener, move || http_service!().tcp()),

@@ -30,6 +30,16 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
 
 /// Builds a rustls server configuration restricted to TLS 1.2+ (HTI1-7).
 pub fn server_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, TlsError> {
+    server_config_with(cert, key, None)
+}
+
+/// Issue 10: the admin listener's configuration: [`server_config`], and with `client_ca` a client
+/// certificate issued under one of those CAs is required in the handshake.
+pub fn server_config_with(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> Result<rustls::ServerConfig, TlsError> {
     let cert_pem = read(cert)?;
     let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_slice())
         .filter_map(Result::ok)
@@ -43,10 +53,32 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, Tl
         .flatten()
         .ok_or_else(|| TlsError::NoKey(key.display().to_string()))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| TlsError::Config(e.to_string()))?
-        .with_no_client_auth()
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(path) => {
+            let pem = read(path)?;
+            let mut roots = rustls::RootCertStore::empty();
+            for c in rustls_pemfile::certs(&mut pem.as_slice()).filter_map(Result::ok) {
+                roots
+                    .add(c)
+                    .map_err(|e| TlsError::Config(format!("{}: {e}", path.display())))?;
+            }
+            if roots.is_empty() {
+                return Err(TlsError::NoCertificate(path.display().to_string()));
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| TlsError::Config(e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    builder
         .with_single_cert(certs, key)
         .map_err(|e| TlsError::Config(e.to_string()))
 }

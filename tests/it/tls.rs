@@ -10,13 +10,17 @@ use udap_server::store::{CommunityRecord, Store};
 
 use crate::common::{now, TestCommunity};
 
-#[test]
-fn https_serves_tls_1_2_and_1_3_and_refuses_older_versions() {
-    let dir = tempfile::tempdir().unwrap();
+/// A server on HTTPS (`https://localhost:PORT`, certificate issued by `community`'s CA), with
+/// `adjust` applied to its settings; started with the admin API when `admin` is given.
+fn https_server(
+    dir: &std::path::Path,
+    community: &TestCommunity,
+    adjust: impl FnOnce(&mut Overrides),
+    admin: Option<TcpListener>,
+) -> (udap_server::http::RunningServer, u16, String) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let base = format!("https://localhost:{port}");
-    let community = TestCommunity::new("urn:example:tls");
     let server = community
         .pki
         .issue_leaf(&CertSpec {
@@ -25,10 +29,10 @@ fn https_serves_tls_1_2_and_1_3_and_refuses_older_versions() {
         })
         .unwrap();
     let chain = format!("{}{}", server.cert_pem, community.pki.intermediate.cert_pem);
-    std::fs::write(dir.path().join("tls.pem"), &chain).unwrap();
-    std::fs::write(dir.path().join("tls.key"), &server.key_pem).unwrap();
+    std::fs::write(dir.join("tls.pem"), &chain).unwrap();
+    std::fs::write(dir.join("tls.key"), &server.key_pem).unwrap();
     {
-        let store = Store::open(&udap_server::cli::serve::store_path(dir.path())).unwrap();
+        let store = Store::open(&udap_server::cli::serve::store_path(dir)).unwrap();
         store
             .communities()
             .put(CommunityRecord {
@@ -49,18 +53,25 @@ fn https_serves_tls_1_2_and_1_3_and_refuses_older_versions() {
             })
             .unwrap();
     }
-    let overrides = Overrides {
+    let mut overrides = Overrides {
         listen: Some(format!("127.0.0.1:{port}")),
         base_url: Some(base.clone()),
-        tls_cert: Some(dir.path().join("tls.pem")),
-        tls_key: Some(dir.path().join("tls.key")),
+        tls_cert: Some(dir.join("tls.pem")),
+        tls_key: Some(dir.join("tls.key")),
         ..Default::default()
     };
-    let settings =
-        Settings::resolve(dir.path().to_path_buf(), FileConfig::default(), overrides).unwrap();
+    adjust(&mut overrides);
+    let settings = Settings::resolve(dir.to_path_buf(), FileConfig::default(), overrides).unwrap();
     let state = udap_server::cli::serve::prepare(settings).unwrap();
-    let running = udap_server::http::start(state, listener).unwrap();
+    let running = udap_server::http::start_with_admin(state, listener, admin).unwrap();
+    (running, port, base)
+}
 
+#[test]
+fn https_serves_tls_1_2_and_1_3_and_refuses_older_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let community = TestCommunity::new("urn:example:tls");
+    let (running, port, base) = https_server(dir.path(), &community, |_| {}, None);
     // A client trusting the community root reaches /health over HTTPS.
     let root = reqwest::Certificate::from_pem(community.pki.root.cert_pem.as_bytes()).unwrap();
     let http = reqwest::blocking::Client::builder()
@@ -86,5 +97,83 @@ fn https_serves_tls_1_2_and_1_3_and_refuses_older_versions() {
     };
     assert!(handshake(SslVersion::TLS1_1).is_err());
     assert_eq!(handshake(SslVersion::TLS1_2).unwrap(), "TLSv1.2");
+    running.stop();
+}
+
+#[test]
+fn the_admin_api_with_a_client_ca_requires_a_client_certificate_as_well_as_the_token() {
+    // Issue 10 item 1: optional mutual TLS for the admin API.
+    let dir = tempfile::tempdir().unwrap();
+    let community = TestCommunity::new("urn:example:tls");
+    let admins = TestCommunity::new("urn:example:admins");
+    std::fs::write(dir.path().join("admin-ca.pem"), &admins.pki.root.cert_pem).unwrap();
+    std::fs::write(dir.path().join("root.pem"), &community.pki.root.cert_pem).unwrap();
+    let operator = admins
+        .pki
+        .issue_leaf(&CertSpec::leaf("operator", "urn:example:operator", now()))
+        .unwrap();
+    let chain = format!("{}{}", operator.cert_pem, admins.pki.intermediate.cert_pem);
+    std::fs::write(dir.path().join("op.pem"), chain).unwrap();
+    std::fs::write(dir.path().join("op.key"), &operator.key_pem).unwrap();
+    // Another CA's certificate is not enough.
+    std::fs::write(
+        dir.path().join("stranger.key"),
+        &community.pki.rsa_leaf.key_pem,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("stranger.pem"),
+        &community.pki.rsa_leaf.cert_pem,
+    )
+    .unwrap();
+
+    let token = {
+        let store = Store::open(&udap_server::cli::serve::store_path(dir.path())).unwrap();
+        udap_server::admin::tokens::issue(&store, "tls-admin", None, now())
+            .unwrap()
+            .0
+    };
+    let admin_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let admin_port = admin_listener.local_addr().unwrap().port();
+    let ca = dir.path().join("admin-ca.pem");
+    let (running, _, _) = https_server(
+        dir.path(),
+        &community,
+        |o| o.admin_client_ca = Some(ca),
+        Some(admin_listener),
+    );
+    let run = |cert: Option<(&str, &str)>| {
+        let elsewhere = tempfile::tempdir().unwrap();
+        let mut cmd = std::process::Command::new(crate::common::cli::BIN);
+        cmd.arg("--data-dir")
+            .arg(elsewhere.path())
+            .args(["--server", &format!("https://localhost:{admin_port}")])
+            .args(["--json", "client", "list"])
+            .env("UDAP_ADMIN_TOKEN", &token)
+            .env("UDAP_ADMIN_CA", dir.path().join("root.pem"));
+        if let Some((c, k)) = cert {
+            cmd.env("UDAP_ADMIN_CLIENT_CERT", dir.path().join(c))
+                .env("UDAP_ADMIN_CLIENT_KEY", dir.path().join(k));
+        }
+        cmd.output().unwrap()
+    };
+    let without = run(None);
+    assert!(
+        !without.status.success(),
+        "no client certificate: no handshake"
+    );
+    let stranger = run(Some(("stranger.pem", "stranger.key")));
+    assert!(
+        !stranger.status.success(),
+        "a certificate from another CA: refused"
+    );
+    let with = run(Some(("op.pem", "op.key")));
+    assert!(
+        with.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&with.stdout).unwrap();
+    assert!(listed.is_array());
     running.stop();
 }
