@@ -495,3 +495,45 @@ fn every_admin_command_works_the_same_against_a_running_server_and_a_stopped_dat
         assert_eq!(a, b, "`{name}` prints the same shape both ways");
     }
 }
+
+#[test]
+fn a_renewed_signing_certificate_signs_the_metadata_from_the_next_request() {
+    // Issue 10 item 3: renewing the server's community signing certificate without a restart.
+    let s = admin_server();
+    let tmp = tempfile::tempdir().unwrap();
+    let renewed = s
+        .community
+        .pki
+        .issue_leaf(&CertSpec::leaf("udap-server renewed", &s.base, now()))
+        .unwrap();
+    let chain = write(
+        tmp.path(),
+        "renewed.pem",
+        &format!(
+            "{}{}",
+            renewed.cert_pem, s.community.pki.intermediate.cert_pem
+        ),
+    );
+    let key = write(tmp.path(), "renewed.key", &renewed.key_pem);
+    let leaf_b64 = Identity::from_leaf(&s.community.pki, &renewed, &s.base).x5c()[0].clone();
+    let signer_x5c = || {
+        let m: Value = s.get("/.well-known/udap").json().unwrap();
+        crate::common::jwt_part(m["signed_metadata"].as_str().unwrap(), 0)["x5c"][0].clone()
+    };
+    assert_ne!(signer_x5c(), json!(leaf_b64));
+    let uri = s.community.uri.clone();
+    s.admin_json(&[
+        "community",
+        "update",
+        &uri,
+        "--signing-cert",
+        &chain,
+        "--signing-key",
+        &key,
+    ]);
+    assert_eq!(
+        signer_x5c(),
+        json!(leaf_b64),
+        "the renewed certificate signs at once"
+    );
+}
