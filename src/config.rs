@@ -71,6 +71,8 @@ pub struct FileServer {
     pub login_lockout_after: Option<u32>,
     pub login_lockout_base_secs: Option<i64>,
     pub login_lockout_max_secs: Option<i64>,
+    /// Issue 10 item 3: seconds between checks of CRL files for changes; 0 disables.
+    pub crl_file_poll_secs: Option<u64>,
 }
 
 /// The configuration file as a whole.
@@ -200,7 +202,12 @@ pub struct Settings {
     pub login_throttle: crate::oauth::login_throttle::ThrottleSettings,
     /// Issue 9: the store: `[store]` of the file here; `serve` applies the command line over it.
     pub store: crate::store::StoreLocation,
+    /// Issue 10 item 3: seconds between checks of the communities' CRL files (0: never re-read).
+    pub crl_file_poll_secs: u64,
 }
+
+/// Issue 10 item 3: the longest CRL-file poll interval accepted (a day).
+const MAX_CRL_FILE_POLL_SECS: u64 = 86_400;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_TOKEN_LIFETIME: u64 = 300;
@@ -331,7 +338,19 @@ impl Settings {
             o.intended_purposes_vocabulary.or(f.intended_purposes_vocabulary),
         )
         .map_err(|problem| invalid("server.intended_users_vocabulary / intended_purposes_vocabulary (UDAP_INTENDED_*_VOCABULARY)", problem))?;
+        // Issue 10 item 3.
+        let crl_file_poll_secs = o
+            .crl_file_poll_secs
+            .or(f.crl_file_poll_secs)
+            .unwrap_or(crate::community::DEFAULT_CRL_FILE_POLL_SECS);
+        if crl_file_poll_secs > MAX_CRL_FILE_POLL_SECS {
+            return Err(invalid(
+                "server.crl_file_poll_secs (UDAP_CRL_FILE_POLL_SECS, --crl-file-poll-secs)",
+                format!("{crl_file_poll_secs} is over {MAX_CRL_FILE_POLL_SECS} seconds (0 turns re-reading off)"),
+            ));
+        }
         Ok(Settings {
+            crl_file_poll_secs,
             login_throttle,
             store,
             data_dir,
@@ -584,6 +603,28 @@ mod tests {
                 *want,
                 "{file:?} {flag:?}"
             );
+        }
+    }
+
+    /// Issue 10 item 3: the CRL-file poll interval: file < flag, default 10 s, 0 disables, bounded.
+    #[test]
+    fn crl_file_poll_setting() {
+        let rows: &[(&str, Option<u64>, Result<u64, &str>)] = &[
+            ("", None, Ok(10)),
+            ("[server]\ncrl_file_poll_secs = 0\n", None, Ok(0)),
+            ("[server]\ncrl_file_poll_secs = 30\n", Some(5), Ok(5)),
+            ("", Some(86_401), Err("server.crl_file_poll_secs")),
+        ];
+        for (file, flag, want) in rows {
+            let o = Overrides {
+                crl_file_poll_secs: *flag,
+                ..Default::default()
+            };
+            match (resolve(file, o), want) {
+                (Ok(s), Ok(secs)) => assert_eq!(s.crl_file_poll_secs, *secs, "{file:?} {flag:?}"),
+                (Err(e), Err(key)) => assert!(e.to_string().contains(key), "{e}"),
+                (got, _) => panic!("{file:?} {flag:?}: {got:?}"),
+            }
         }
     }
 

@@ -156,6 +156,7 @@ pub fn run(
                 created_at: existing.as_ref().map_or(now, |e| e.created_at),
                 updated_at: now,
                 settings: existing.map(|e| e.settings).unwrap_or_default(),
+                crl_files: Vec::new(),
             };
             let built = community::build(&record, Arc::new(CrlFetcher::new()), now)?;
             store.communities().put(record)?;

@@ -46,6 +46,7 @@ fn https_serves_tls_1_2_and_1_3_and_refuses_older_versions() {
                 created_at: now(),
                 updated_at: now(),
                 settings: Map::new(),
+                crl_files: Vec::new(),
             })
             .unwrap();
     }
