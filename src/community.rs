@@ -14,6 +14,13 @@ use crate::jose::Signer;
 use crate::pki::{self, CrlFetcher, RevocationPolicy, TrustCommunity};
 use crate::store::CommunityRecord;
 
+// Issue 10 item 3: CRLs configured by file path, re-read when the file changes.
+mod crl_files;
+pub use crl_files::{
+    read_crl_file, CrlFileError, CrlFileStats, CrlFileWatch, CrlFileWatcher,
+    DEFAULT_CRL_FILE_POLL_SECS,
+};
+
 /// Why a community cannot be used; each message says what the administrator must fix.
 #[derive(Debug, thiserror::Error)]
 pub enum CommunityError {
@@ -125,6 +132,17 @@ fn policy_revocation(record: &CommunityRecord) -> Result<RevocationPolicy, Commu
         })
 }
 
+/// The CRLs a record puts in force: the stored PEM ones, then those read from files (issue 10
+/// item 3).
+fn crls_in_force(record: &CommunityRecord) -> Vec<String> {
+    record
+        .crls_pem
+        .iter()
+        .chain(record.crl_files.iter().map(|f| &f.pem))
+        .cloned()
+        .collect()
+}
+
 /// Builds a servable community from its record, checking everything that can be checked offline.
 /// `now` is used for the signing certificate's path check; revocation of our own certificate is
 /// not enforced here (an administrator may add a community before its CRL is reachable).
@@ -135,11 +153,12 @@ pub fn build(
 ) -> Result<Community, CommunityError> {
     let uri = record.uri.clone();
     check_uri(&uri)?;
+    let crls = crls_in_force(record);
     let trust = TrustCommunity::from_pem(
         &uri,
         &record.anchors_pem,
         &record.intermediates_pem,
-        &record.crls_pem,
+        &crls,
         policy_revocation(record)?,
         fetcher.clone(),
     )
@@ -205,7 +224,7 @@ pub fn build(
         &uri,
         &record.anchors_pem,
         &record.intermediates_pem,
-        &record.crls_pem,
+        &crls,
         RevocationPolicy::FailOpen,
         Arc::new(CrlFetcher::offline()),
     )
@@ -459,6 +478,7 @@ mod live_tests {
             created_at: pki.now,
             updated_at: pki.now,
             settings: Default::default(),
+            crl_files: Vec::new(),
         }
     }
 

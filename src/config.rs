@@ -75,6 +75,8 @@ pub struct FileServer {
     pub admin_listen: Option<String>,
     /// Issue 10: CA certificate(s) (PEM) whose client certificates the admin API requires.
     pub admin_client_ca: Option<PathBuf>,
+    /// Issue 10 item 3: seconds between checks of CRL files for changes; 0 disables.
+    pub crl_file_poll_secs: Option<u64>,
 }
 
 /// The configuration file as a whole.
@@ -208,7 +210,12 @@ pub struct Settings {
     pub admin_listen: Option<SocketAddr>,
     /// Issue 10: with TLS, the admin API also requires a client certificate issued under these CAs.
     pub admin_client_ca: Option<PathBuf>,
+    /// Issue 10 item 3: seconds between checks of the communities' CRL files (0: never re-read).
+    pub crl_file_poll_secs: u64,
 }
+
+/// Issue 10 item 3: the longest CRL-file poll interval accepted (a day).
+const MAX_CRL_FILE_POLL_SECS: u64 = 86_400;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_TOKEN_LIFETIME: u64 = 300;
@@ -353,9 +360,21 @@ impl Settings {
                 return Err(invalid(KEY, format!("cannot read {}: {e}", ca.display())));
             }
         }
+        // Issue 10 item 3.
+        let crl_file_poll_secs = o
+            .crl_file_poll_secs
+            .or(f.crl_file_poll_secs)
+            .unwrap_or(crate::community::DEFAULT_CRL_FILE_POLL_SECS);
+        if crl_file_poll_secs > MAX_CRL_FILE_POLL_SECS {
+            return Err(invalid(
+                "server.crl_file_poll_secs (UDAP_CRL_FILE_POLL_SECS, --crl-file-poll-secs)",
+                format!("{crl_file_poll_secs} is over {MAX_CRL_FILE_POLL_SECS} seconds (0 turns re-reading off)"),
+            ));
+        }
         Ok(Settings {
             admin_listen,
             admin_client_ca,
+            crl_file_poll_secs,
             login_throttle,
             store,
             data_dir,
@@ -648,6 +667,28 @@ mod tests {
                 *want,
                 "{file:?} {flag:?}"
             );
+        }
+    }
+
+    /// Issue 10 item 3: the CRL-file poll interval: file < flag, default 10 s, 0 disables, bounded.
+    #[test]
+    fn crl_file_poll_setting() {
+        let rows: &[(&str, Option<u64>, Result<u64, &str>)] = &[
+            ("", None, Ok(10)),
+            ("[server]\ncrl_file_poll_secs = 0\n", None, Ok(0)),
+            ("[server]\ncrl_file_poll_secs = 30\n", Some(5), Ok(5)),
+            ("", Some(86_401), Err("server.crl_file_poll_secs")),
+        ];
+        for (file, flag, want) in rows {
+            let o = Overrides {
+                crl_file_poll_secs: *flag,
+                ..Default::default()
+            };
+            match (resolve(file, o), want) {
+                (Ok(s), Ok(secs)) => assert_eq!(s.crl_file_poll_secs, *secs, "{file:?} {flag:?}"),
+                (Err(e), Err(key)) => assert!(e.to_string().contains(key), "{e}"),
+                (got, _) => panic!("{file:?} {flag:?}: {got:?}"),
+            }
         }
     }
 

@@ -96,6 +96,7 @@ fn create(store: &Store, settings: &Settings, now: i64) -> anyhow::Result<()> {
         created_at: now,
         updated_at: now,
         settings: Default::default(),
+        crl_files: Vec::new(),
     };
     store.communities().put(record)?;
     tracing::warn!(

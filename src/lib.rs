@@ -15,6 +15,8 @@ pub mod http;
 pub mod kek;
 pub mod logging;
 pub mod oauth;
+// Issue 10 item 6: Prometheus text-format primitives (histograms, label escaping).
+pub mod prometheus;
 pub mod server_keys;
 pub mod store;
 // Issue 8 (fuzzing): the cargo-fuzz target bodies, shared with the corpus replay test.

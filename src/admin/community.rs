@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 use crate::community;
 use crate::pki::CrlFetcher;
-use crate::store::CommunityRecord;
+use crate::store::{CommunityRecord, CrlFile};
 
 use super::{AdminContext, AdminError, Output, Secret};
 
@@ -24,7 +24,8 @@ pub enum CommunityOp {
         uri: String,
         anchors_pem: Vec<String>,
         intermediates_pem: Vec<String>,
-        crls_pem: Vec<String>,
+        /// CRLs by path: re-read by the server when the file changes.
+        crl_files: Vec<CrlFile>,
         signing_chain_pem: String,
         signing_key_pem: Secret,
         revocation: String,
@@ -45,7 +46,8 @@ pub enum CommunityOp {
         uri: String,
         anchors_pem: Option<Vec<String>>,
         intermediates_pem: Option<Vec<String>>,
-        crls_pem: Option<Vec<String>>,
+        /// Replaces every configured CRL.
+        crl_files: Option<Vec<CrlFile>>,
         /// A renewed signing certificate; with `signing_key_pem` when the key changed too.
         signing_chain_pem: Option<String>,
         signing_key_pem: Option<Secret>,
@@ -58,9 +60,10 @@ pub enum CommunityOp {
         b2b_required: Option<bool>,
         purpose_of_use: Vec<String>,
     },
+    /// Replaces every configured CRL with these files.
     SetCrls {
         uri: String,
-        crls_pem: Vec<String>,
+        crl_files: Vec<CrlFile>,
     },
 }
 
@@ -140,6 +143,11 @@ fn save(
     ))
 }
 
+/// Configured CRLs: stored inline plus files.
+fn crl_count(r: &CommunityRecord) -> usize {
+    r.crls_pem.len() + r.crl_files.len()
+}
+
 fn get(ctx: &AdminContext<'_>, uri: &str) -> Result<CommunityRecord, AdminError> {
     ctx.store
         .communities()
@@ -154,7 +162,7 @@ pub fn execute(op: CommunityOp, ctx: &AdminContext<'_>) -> Result<Output, AdminE
             uri,
             anchors_pem,
             intermediates_pem,
-            crls_pem,
+            crl_files,
             signing_chain_pem,
             signing_key_pem,
             revocation,
@@ -165,7 +173,8 @@ pub fn execute(op: CommunityOp, ctx: &AdminContext<'_>) -> Result<Output, AdminE
                 uri: uri.clone(),
                 anchors_pem,
                 intermediates_pem,
-                crls_pem,
+                crls_pem: Vec::new(),
+                crl_files,
                 signing_chain_pem,
                 signing_key_pem: seal_key(&uri, &signing_key_pem)?,
                 revocation,
@@ -180,7 +189,7 @@ pub fn execute(op: CommunityOp, ctx: &AdminContext<'_>) -> Result<Output, AdminE
             let list = ctx.store.communities().list()?;
             let rows: Vec<_> = list
                 .iter()
-                .map(|r| json!({"uri": r.uri, "default": r.is_default, "anchors": r.anchors_pem.len(), "intermediates": r.intermediates_pem.len(), "crls": r.crls_pem.len(), "revocation": r.revocation}))
+                .map(|r| json!({"uri": r.uri, "default": r.is_default, "anchors": r.anchors_pem.len(), "intermediates": r.intermediates_pem.len(), "crls": crl_count(r), "revocation": r.revocation}))
                 .collect();
             let text = if list.is_empty() && ctx.store.is_embedded() {
                 "no communities (serve creates a development community on first start)".into()
@@ -195,7 +204,7 @@ pub fn execute(op: CommunityOp, ctx: &AdminContext<'_>) -> Result<Output, AdminE
                             if r.is_default { " (default)" } else { "" },
                             r.anchors_pem.len(),
                             r.intermediates_pem.len(),
-                            r.crls_pem.len(),
+                            crl_count(r),
                             r.revocation
                         )
                     })
@@ -215,7 +224,8 @@ pub fn execute(op: CommunityOp, ctx: &AdminContext<'_>) -> Result<Output, AdminE
             Ok(Output::pretty(json!({
                 "uri": r.uri, "default": r.is_default, "revocation": r.revocation,
                 "anchors": describe(&r.anchors_pem), "intermediates": describe(&r.intermediates_pem),
-                "signing_chain": describe(std::slice::from_ref(&r.signing_chain_pem)), "crls": r.crls_pem.len(),
+                "signing_chain": describe(std::slice::from_ref(&r.signing_chain_pem)), "crls": crl_count(&r),
+                "crl_files": r.crl_files.iter().map(|f| &f.path).collect::<Vec<_>>(),
                 "settings": r.settings,
             })))
         }
@@ -240,7 +250,7 @@ pub fn execute(op: CommunityOp, ctx: &AdminContext<'_>) -> Result<Output, AdminE
             uri,
             anchors_pem,
             intermediates_pem,
-            crls_pem,
+            crl_files,
             signing_chain_pem,
             signing_key_pem,
             revocation,
@@ -248,7 +258,7 @@ pub fn execute(op: CommunityOp, ctx: &AdminContext<'_>) -> Result<Output, AdminE
             let mut r = get(ctx, &uri)?;
             if anchors_pem.is_none()
                 && intermediates_pem.is_none()
-                && crls_pem.is_none()
+                && crl_files.is_none()
                 && signing_chain_pem.is_none()
                 && signing_key_pem.is_none()
                 && revocation.is_none()
@@ -263,8 +273,9 @@ pub fn execute(op: CommunityOp, ctx: &AdminContext<'_>) -> Result<Output, AdminE
             if let Some(i) = intermediates_pem {
                 r.intermediates_pem = i;
             }
-            if let Some(c) = crls_pem {
-                r.crls_pem = c;
+            if let Some(files) = crl_files {
+                r.crls_pem.clear();
+                r.crl_files = files;
             }
             if let Some(c) = signing_chain_pem {
                 r.signing_chain_pem = c;
@@ -307,15 +318,19 @@ pub fn execute(op: CommunityOp, ctx: &AdminContext<'_>) -> Result<Output, AdminE
                 ),
             ))
         }
-        CommunityOp::SetCrls { uri, crls_pem } => {
+        CommunityOp::SetCrls { uri, crl_files } => {
             let mut r = get(ctx, &uri)?;
-            r.crls_pem = crls_pem;
+            r.crls_pem.clear();
+            r.crl_files = crl_files;
             r.updated_at = now;
             check(&r, now)?;
             ctx.store.communities().put(r.clone())?;
             Ok(Output::new(
-                json!({"uri": uri, "crls": r.crls_pem.len()}),
-                format!("community {uri}: {} CRL(s) configured", r.crls_pem.len()),
+                json!({"uri": uri, "crls": crl_count(&r)}),
+                format!(
+                    "community {uri}: {} CRL(s) configured (files are re-read when they change)",
+                    crl_count(&r)
+                ),
             ))
         }
     }

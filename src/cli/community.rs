@@ -8,6 +8,7 @@ use clap::Subcommand;
 use crate::admin::community::CommunityOp;
 use crate::admin::{AdminOp, Secret};
 use crate::pki::RevocationPolicy;
+use crate::store::CrlFile;
 
 #[derive(Debug, Subcommand)]
 pub enum CommunityCommand {
@@ -32,7 +33,9 @@ Example:
         /// Intermediate CA certificate(s) clients may omit from x5c (PEM); repeat for several.
         #[arg(long = "intermediate")]
         intermediates: Vec<PathBuf>,
-        /// Certificate revocation list(s) (PEM or DER); repeat for several.
+        /// Certificate revocation list file(s) (PEM or DER); repeat for several. A running server
+        /// re-reads a file when it changes (--crl-file-poll-secs), so the path must exist on the
+        /// server's machine.
         #[arg(long = "crl")]
         crls: Vec<PathBuf>,
         /// The server's certificate chain in this community, leaf first (PEM); its SAN URI must be the base URL.
@@ -129,7 +132,7 @@ Examples:
     SetCrls {
         /// The community URI.
         uri: String,
-        /// CRL file(s) (PEM or DER); none clears the list.
+        /// CRL file(s) (PEM or DER), re-read by the server when they change; none clears the list.
         #[arg(long = "crl")]
         crls: Vec<PathBuf>,
     },
@@ -144,14 +147,16 @@ fn read_all(paths: &[PathBuf], what: &str) -> anyhow::Result<Vec<String>> {
     paths.iter().map(|p| read_text(p, what)).collect()
 }
 
-/// CRLs may come as PEM or DER; they are stored as PEM.
-fn read_crl(path: &Path) -> anyhow::Result<String> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("cannot read CRL file {}", path.display()))?;
-    let crl = openssl::x509::X509Crl::from_pem(&bytes)
-        .or_else(|_| openssl::x509::X509Crl::from_der(&bytes))
-        .with_context(|| format!("{} is not a CRL (PEM or DER)", path.display()))?;
-    Ok(String::from_utf8(crl.to_pem()?)?)
+/// CRL files (PEM or DER), remembered by absolute path so the server re-reads them on change.
+fn read_crls(paths: &[PathBuf]) -> anyhow::Result<Vec<CrlFile>> {
+    paths
+        .iter()
+        .map(|p| {
+            let absolute = std::path::absolute(p)
+                .with_context(|| format!("cannot resolve the CRL file path {}", p.display()))?;
+            Ok(crate::community::read_crl_file(&absolute)?)
+        })
+        .collect()
 }
 
 /// The op for a command: files are read here, on the administrator's machine.
@@ -169,7 +174,7 @@ fn to_op(cmd: CommunityCommand) -> anyhow::Result<CommunityOp> {
         } => CommunityOp::Add {
             anchors_pem: read_all(&anchors, "anchor")?,
             intermediates_pem: read_all(&intermediates, "intermediate")?,
-            crls_pem: crls.iter().map(|p| read_crl(p)).collect::<Result<_, _>>()?,
+            crl_files: read_crls(&crls)?,
             signing_chain_pem: read_text(&signing_cert, "signing certificate")?,
             signing_key_pem: Secret::new(read_text(&signing_key, "signing key")?),
             revocation: revocation.to_string(),
@@ -201,9 +206,7 @@ fn to_op(cmd: CommunityCommand) -> anyhow::Result<CommunityOp> {
                     .then(|| read_all(&intermediates, "intermediate"))
                     .transpose()?
             },
-            crls_pem: (!crls.is_empty())
-                .then(|| crls.iter().map(|p| read_crl(p)).collect::<Result<_, _>>())
-                .transpose()?,
+            crl_files: (!crls.is_empty()).then(|| read_crls(&crls)).transpose()?,
             signing_chain_pem: signing_cert
                 .map(|p| read_text(&p, "signing certificate"))
                 .transpose()?,
@@ -239,7 +242,7 @@ fn to_op(cmd: CommunityCommand) -> anyhow::Result<CommunityOp> {
         }
         CommunityCommand::SetCrls { uri, crls } => CommunityOp::SetCrls {
             uri,
-            crls_pem: crls.iter().map(|p| read_crl(p)).collect::<Result<_, _>>()?,
+            crl_files: read_crls(&crls)?,
         },
     })
 }

@@ -93,6 +93,10 @@ pub struct ServeArgs {
     /// and UDAP_ADMIN_CLIENT_KEY.
     #[arg(long, env = "UDAP_ADMIN_CLIENT_CA")]
     pub admin_client_ca: Option<PathBuf>,
+    /// Issue 10 item 3: seconds between checks of CRL files (`community ... --crl FILE`) for
+    /// changes; a changed, valid file is served without a restart. 0 turns it off [default: 10].
+    #[arg(long, env = "UDAP_CRL_FILE_POLL_SECS")]
+    pub crl_file_poll_secs: Option<u64>,
 }
 
 impl ServeArgs {
@@ -119,6 +123,7 @@ impl ServeArgs {
             login_lockout_max_secs: self.login_lockout_max_secs,
             admin_listen: self.admin_listen.clone(),
             admin_client_ca: self.admin_client_ca.clone(),
+            crl_file_poll_secs: self.crl_file_poll_secs,
         }
     }
 }
@@ -172,9 +177,19 @@ pub fn prepare(settings: Settings) -> anyhow::Result<AppState> {
         community::COMMUNITY_POLL_INTERVAL,
         || chrono::Utc::now().timestamp(),
     )?;
+    // Issue 10 item 3: CRL files given by path are re-read when they change.
+    let crl_files = match settings.crl_file_poll_secs {
+        0 => None,
+        secs => Some(community::CrlFileWatcher::spawn(
+            store.clone(),
+            Duration::from_secs(secs),
+            || chrono::Utc::now().timestamp(),
+        )?),
+    };
     Ok(AppState::new(settings, store, communities, tokens)?
         .with_outbound(outbound)
-        .with_community_poller(poller))
+        .with_community_poller(poller)
+        .with_crl_file_watcher(crl_files))
 }
 
 pub fn run(

@@ -16,6 +16,8 @@
 mod cache;
 mod client;
 mod error;
+// Issue 10 item 6: outbound download counts and latency.
+pub mod metrics;
 pub mod policy;
 
 #[cfg(test)]
@@ -29,4 +31,5 @@ pub use client::{
     MAX_REDIRECTS,
 };
 pub use error::FetchError;
+pub use metrics::{FetchKind, OutboundMetrics, OUTBOUND_METRICS};
 pub use policy::{classify, AddressClass, AddressPolicy};

@@ -50,7 +50,70 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             crate::store::postgres_counters().1,
         ),
     ];
+    let mut text = state.metrics.render(&extra);
+    // Issue 10 item 6: outbound downloads, CRL ages, CRL files.
+    crate::fetch::OUTBOUND_METRICS.render(&mut text);
+    render_crl_ages(&mut text, &state.communities.current(), state.now());
+    render_crl_files(
+        &mut text,
+        state.crl_file_watcher.as_ref().map(|w| w.stats()),
+    );
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render(&extra))
+        .body(text)
+}
+
+/// Issue 10 item 6: `udap_crl_age_seconds{community}`: now − thisUpdate of the oldest CRL
+/// configured for each community (the one most likely to be stale; CRLs fetched from
+/// distribution points are shared by communities and not counted here). Communities without a
+/// configured CRL have no sample. Community URIs come from administrators, so the label set is
+/// bounded; they are escaped all the same.
+fn render_crl_ages(out: &mut String, communities: &crate::community::CommunitySet, now: i64) {
+    crate::prometheus::header(
+        out,
+        "udap_crl_age_seconds",
+        "gauge",
+        "Seconds since thisUpdate of the oldest CRL configured for the community",
+    );
+    for c in communities.iter() {
+        if let Some(this_update) = c.trust.oldest_crl_this_update() {
+            out.push_str(&format!(
+                "udap_crl_age_seconds{{community=\"{}\"}} {}\n",
+                crate::prometheus::escape_label(&c.uri),
+                now - this_update
+            ));
+        }
+    }
+}
+
+/// Issue 10 item 3: problems with CRL files and the updates read from them (zeros when the
+/// watcher is off).
+fn render_crl_files(out: &mut String, stats: Option<&crate::community::CrlFileStats>) {
+    use std::sync::atomic::Ordering;
+    let load = |f: fn(&crate::community::CrlFileStats) -> &std::sync::atomic::AtomicU64| {
+        stats.map_or(0, |s| f(s).load(Ordering::Relaxed))
+    };
+    for (name, kind, help, value) in [
+        (
+            "udap_crl_file_errors_total",
+            "counter",
+            "Distinct problems found with CRL files (missing, unreadable, not a CRL); the previous CRL stays in force",
+            load(|s| &s.errors),
+        ),
+        (
+            "udap_crl_files_failing",
+            "gauge",
+            "CRL files that cannot be used now",
+            load(|s| &s.failing),
+        ),
+        (
+            "udap_crl_file_updates_total",
+            "counter",
+            "Changed CRL files whose new CRL was stored",
+            load(|s| &s.updates),
+        ),
+    ] {
+        crate::prometheus::header(out, name, kind, help);
+        out.push_str(&format!("{name} {value}\n"));
+    }
 }

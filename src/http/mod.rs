@@ -213,12 +213,17 @@ pub fn start_with_admin(
                             }
                             let data = req.app_data::<web::Data<AppState>>().cloned();
                             let started = std::time::Instant::now();
+                            // Issue 10 item 6: the latency histogram's endpoint, from a fixed list.
+                            let endpoint = data.as_ref().map(|d| metrics::endpoint_index(req.path(), &d.endpoints.path_prefix));
                             // The path only: query strings can carry values that do not belong in logs.
                             let line = data.as_ref().filter(|d| d.settings.access_log).map(|_| (req.method().to_string(), req.path().to_string()));
                             futures_util::future::Either::Right(srv.call(req).map(move |res| {
                                 if let (Ok(r), Some(d)) = (&res, data) {
                                     let status = r.status().as_u16();
                                     d.metrics.record_status(status);
+                                    if let Some(endpoint) = endpoint {
+                                        d.metrics.record_duration(endpoint, started.elapsed());
+                                    }
                                     if let Some((method, path)) = line {
                                         let ms = started.elapsed().as_secs_f64() * 1000.0;
                                         tracing::info!(target: "udap_server::access", %method, %path, status, ms = format!("{ms:.2}"), "request");

@@ -40,6 +40,8 @@ pub struct AppState {
     pub grant_policy: GrantPolicy,
     /// Issue 8 item 3: the password-hashing cap and the login backoff tables.
     pub login_throttle: LoginThrottle,
+    /// Issue 10 item 3: re-reads changed CRL files; dropped with the state (joins its thread).
+    pub crl_file_watcher: Option<crate::community::CrlFileWatcher>,
 }
 
 impl AppState {
@@ -73,12 +75,22 @@ impl AppState {
             jwks_cache,
             grant_policy,
             login_throttle: LoginThrottle::from_settings(&settings_throttle),
+            crl_file_watcher: None,
         })
     }
 
     /// Keeps the community poller running for as long as this state lives.
     pub fn with_community_poller(mut self, poller: crate::community::CommunityPoller) -> Self {
         self.community_poller = Some(poller);
+        self
+    }
+
+    /// Issue 10 item 3: keeps the CRL-file watcher (if any) running for as long as this state lives.
+    pub fn with_crl_file_watcher(
+        mut self,
+        watcher: Option<crate::community::CrlFileWatcher>,
+    ) -> Self {
+        self.crl_file_watcher = watcher;
         self
     }
 

@@ -31,7 +31,7 @@ pub async fn token(
     match &result {
         Ok(_) => Metrics::inc(&state.metrics.tokens_issued_total),
         Err(e) => {
-            Metrics::inc(&state.metrics.token_errors_total);
+            state.metrics.token_refused(e.reason);
             if e.reason == crate::oauth::Reason::Replay {
                 Metrics::inc(&state.metrics.jti_replays_total);
             }

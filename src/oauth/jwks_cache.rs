@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::fetch::{FetchCache, FetchError, Fresh, Limits, Outbound};
+use crate::fetch::{FetchCache, FetchError, FetchKind, Fresh, Limits, Outbound, OUTBOUND_METRICS};
 
 /// Longest we keep a JWKS whatever the server says, so key revocation takes effect.
 const MAX_CACHE_SECS: i64 = 3600;
@@ -51,6 +51,14 @@ impl JwksCache {
     }
 
     fn download(&self, url: &str, now: i64) -> Result<Fresh<Value>, FetchError> {
+        // Issue 10 item 6: every download is counted and timed, failures included.
+        let started = std::time::Instant::now();
+        let result = self.download_unobserved(url, now);
+        OUTBOUND_METRICS.observe(FetchKind::Jwks, started, &result);
+        result
+    }
+
+    fn download_unobserved(&self, url: &str, now: i64) -> Result<Fresh<Value>, FetchError> {
         let fetched = self.outbound.get(
             url,
             Limits {

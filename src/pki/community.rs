@@ -119,6 +119,12 @@ impl TrustCommunity {
         self.crls.len()
     }
 
+    /// Issue 10 item 6: thisUpdate (unix seconds) of the oldest configured CRL, the one most
+    /// likely to be stale; `None` without configured CRLs (metrics: `udap_crl_age_seconds`).
+    pub fn oldest_crl_this_update(&self) -> Option<i64> {
+        self.crls.iter().map(|c| c.this_update).min()
+    }
+
     /// Number of validated chains currently cached (for metrics and tests).
     pub fn cached_validations(&self) -> usize {
         self.cache.len()

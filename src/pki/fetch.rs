@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use crate::fetch::{FetchCache, FetchError, Fresh, Limits, Outbound};
+use crate::fetch::{FetchCache, FetchError, FetchKind, Fresh, Limits, Outbound, OUTBOUND_METRICS};
 
 use super::crl::ParsedCrl;
 use super::pem;
@@ -145,6 +145,14 @@ impl CrlFetcher {
 
     /// Downloads and parses one CRL (DER, or PEM which is converted).
     fn download(&self, url: &str, now: i64) -> Result<Fresh<ParsedCrl>, FetchError> {
+        // Issue 10 item 6: every download is counted and timed, failures included.
+        let started = std::time::Instant::now();
+        let result = self.download_unobserved(url, now);
+        OUTBOUND_METRICS.observe(FetchKind::Crl, started, &result);
+        result
+    }
+
+    fn download_unobserved(&self, url: &str, now: i64) -> Result<Fresh<ParsedCrl>, FetchError> {
         let fetched = self.outbound.get(
             url,
             Limits {

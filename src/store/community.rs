@@ -34,6 +34,25 @@ pub struct CommunityRecord {
     /// Per-community policy settings.
     #[serde(default)]
     pub settings: serde_json::Map<String, serde_json::Value>,
+    /// Issue 10 item 3: CRLs configured by file path, served alongside `crls_pem` and re-read by
+    /// the server when the file changes (`community::CrlFileWatcher`). Absent in older records.
+    #[serde(default)]
+    pub crl_files: Vec<CrlFile>,
+}
+
+/// Issue 10 item 3: a CRL file and the content last read from it. The stamp (`modified`, `len`)
+/// is what the watcher compares with the file's metadata to decide whether to read it again.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct CrlFile {
+    /// Absolute path on the server's host.
+    pub path: String,
+    /// The CRL(s) read from it, as PEM.
+    pub pem: String,
+    /// The file's modification time when read, in nanoseconds since the Unix epoch (seconds
+    /// would miss two writes within one second).
+    pub modified: i64,
+    /// The file's length in bytes when read.
+    pub len: u64,
 }
 
 impl std::fmt::Debug for CommunityRecord {
@@ -50,6 +69,7 @@ impl std::fmt::Debug for CommunityRecord {
             .field("created_at", &self.created_at)
             .field("updated_at", &self.updated_at)
             .field("settings", &self.settings)
+            .field("crl_files", &self.crl_files)
             .finish()
     }
 }
@@ -153,6 +173,29 @@ impl<'s> Communities<'s> {
                 }
             }
             Ok(())
+        })
+    }
+
+    /// Issue 10 item 3: replaces the entry for `file.path` in community `uri`'s `crl_files` with
+    /// `file` and sets `updated_at` to `now`, in one write transaction that reads the record
+    /// afresh (a concurrent admin change to the record is kept). Returns false, writing nothing,
+    /// when the community or the entry is gone or the entry already holds `file`'s content (so
+    /// several instances watching one file write it once).
+    pub fn update_crl_file(&self, uri: &str, file: &CrlFile, now: i64) -> Result<bool, StoreError> {
+        self.store.write(|txn| {
+            let Some(mut record) = TABLE.get(txn, uri)? else {
+                return Ok(false);
+            };
+            let Some(entry) = record.crl_files.iter_mut().find(|f| f.path == file.path) else {
+                return Ok(false);
+            };
+            if entry.pem == file.pem {
+                return Ok(false);
+            }
+            *entry = file.clone();
+            record.updated_at = now;
+            TABLE.put(txn, uri, &record)?;
+            Ok(true)
         })
     }
 

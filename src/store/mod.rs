@@ -44,7 +44,9 @@ pub use authz::{
     LaunchRecord, LaunchTake, RefreshRecord, RefreshUse,
 };
 pub use clients::{ClientMetadata, ClientOrigin, ClientRecord, ClientStatus, Clients, IntendedUse};
-pub use community::{Communities, CommunityRecord, REVOCATION_FAIL_CLOSED, REVOCATION_FAIL_OPEN};
+pub use community::{
+    Communities, CommunityRecord, CrlFile, REVOCATION_FAIL_CLOSED, REVOCATION_FAIL_OPEN,
+};
 pub use error::StoreError;
 pub use jti::JtiStore;
 pub use location::{

@@ -42,6 +42,7 @@ fn inferno_community(ca_pem: String, ca_key: String) -> impl Fn(&str) -> Communi
             created_at: t,
             updated_at: t,
             settings: Default::default(),
+            crl_files: Vec::new(),
         }
     }
 }

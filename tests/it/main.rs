@@ -19,3 +19,5 @@ mod two_instances;
 mod wire_errors;
 // Issue 8 item 4: outbound fetches (JWKS, CRLs) and their bounds.
 mod outbound_fetch;
+// Issue 10 item 6: Prometheus metrics.
+mod metrics;

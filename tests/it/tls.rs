@@ -50,6 +50,7 @@ fn https_server(
                 created_at: now(),
                 updated_at: now(),
                 settings: Map::new(),
+                crl_files: Vec::new(),
             })
             .unwrap();
     }

@@ -16,6 +16,7 @@ pub(super) fn record(uri: &str, created_at: i64) -> CommunityRecord {
         created_at,
         updated_at: created_at,
         settings: serde_json::Map::new(),
+        crl_files: Vec::new(),
     }
 }
 

@@ -645,6 +645,36 @@ pub(super) fn concurrent_first_communities_make_one_default(store: &Store) {
     ));
 }
 
+/// Issue 10 item 3: instances watching one CRL file store its new content once, and an update
+/// keeps the rest of the record.
+pub(super) fn crl_file_update_is_written_once(store: &Store) {
+    let mut record = super::community::record("urn:crl-files", NOW);
+    let old = crate::store::CrlFile {
+        path: "/etc/udap/crl.pem".into(),
+        pem: "old".into(),
+        modified: 1,
+        len: 3,
+    };
+    record.crl_files = vec![old.clone()];
+    record.crls_pem = vec!["kept".into()];
+    store.communities().put(record).unwrap();
+    let new = crate::store::CrlFile {
+        pem: "new".into(),
+        modified: 2,
+        ..old
+    };
+    let written = race(store, move |s, _| {
+        s.communities()
+            .update_crl_file("urn:crl-files", &new, NOW + 1)
+            .unwrap()
+    });
+    assert_eq!(written.iter().filter(|w| **w).count(), 1);
+    let stored = store.communities().get("urn:crl-files").unwrap().unwrap();
+    assert_eq!(stored.crl_files[0].pem, "new");
+    assert_eq!(stored.crls_pem, vec!["kept".to_string()]);
+    assert_eq!(stored.updated_at, NOW + 1);
+}
+
 // --- server keys, revoked tokens, pruning ---
 
 pub(super) fn server_key_is_created_once(store: &Store) {
@@ -775,6 +805,7 @@ conformance!(
     concurrent_session_creation_loses_none,
     user_is_created_once_under_concurrency,
     concurrent_first_communities_make_one_default,
+    crl_file_update_is_written_once,
     server_key_is_created_once,
     revoked_tokens_and_expired_records_are_pruned,
     keys_are_exact_and_bounded,

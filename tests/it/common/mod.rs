@@ -128,6 +128,7 @@ impl TestCommunity {
             created_at: now(),
             updated_at: now(),
             settings: Map::new(),
+            crl_files: Vec::new(),
         }
     }
 }
