@@ -249,7 +249,7 @@ pub fn execute(op: ClientOp, ctx: &AdminContext<'_>) -> Result<Output, AdminErro
             let secret = (auth == "client_secret_basic").then(|| random_token(32));
             let grants: Vec<&str> = grant_types.iter().map(String::as_str).collect();
             let mut client =
-                ClientRecord::admin(&random_token(16), &name, &auth, &grants, &scope, now);
+                ClientRecord::admin(&crate::oauth::registration::new_client_id(), &name, &auth, &grants, &scope, now);
             client.metadata.response_types = if code { vec!["code".into()] } else { vec![] };
             client.metadata.redirect_uris = redirect_uris;
             client.intended_use = IntendedUse {
@@ -359,4 +359,17 @@ fn set_status(
         summary(&c),
         format!("client {client_id} is now {status:?}"),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn client_ids_never_start_like_an_option() {
+        // 2,000 ids: with the plain base64url alphabet about 62 of them would start with - or _.
+        for _ in 0..2000 {
+            let id = crate::oauth::registration::new_client_id();
+            assert_eq!(id.len(), 22, "{id}");
+            assert!(id.starts_with(|c: char| c.is_ascii_alphanumeric()), "{id}");
+        }
+    }
 }

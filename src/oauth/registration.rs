@@ -303,9 +303,15 @@ fn response_body(client: &ClientRecord, statement: &str) -> Value {
     Value::Object(body)
 }
 
-/// Client ids: 128 random bits, URL-safe.
+/// Client ids: 128 random bits, URL-safe, never starting with `-` or `_` (an id starting with
+/// `-` reads as an option to `udap-server client show ID` and to most other tools).
 pub fn new_client_id() -> String {
-    super::random_token(16)
+    loop {
+        let id = super::random_token(16);
+        if id.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return id;
+        }
+    }
 }
 
 /// UDAP-17: unrecognised certifications are ignored; certifications the community requires must be
