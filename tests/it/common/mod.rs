@@ -303,6 +303,14 @@ impl TestServer {
         self.server = Some(http::start(state, listener).expect("restart"));
     }
 
+    /// The running server's state (issue 10 item 4: its `TokenIssuer`, to reload rotated keys).
+    pub fn state(&self) -> &udap_server::http::AppState {
+        self.server
+            .as_ref()
+            .and_then(RunningServer::state)
+            .expect("the server is running")
+    }
+
     /// GET a path under the base URL.
     pub fn get(&self, path: &str) -> reqwest::blocking::Response {
         self.http
