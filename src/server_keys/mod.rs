@@ -26,9 +26,7 @@ use crate::store::{KeyEntry, RingChange, RingSnapshot, ServerKey, Store, StoreEr
 
 pub use crate::store::{KeyPurpose, KeyState, UnknownPurpose};
 pub use poller::{KeyPoller, KEY_POLL_INTERVAL};
-pub use ring::{
-    adopt_legacy, retirable_at, KeyInfo, LegacyKey, MAX_TOKEN_LIFETIME, RETIRE_AFTER,
-};
+pub use ring::{adopt_legacy, retirable_at, KeyInfo, LegacyKey, MAX_TOKEN_LIFETIME, RETIRE_AFTER};
 
 /// Why a key operation was refused or failed; each message says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -213,9 +211,8 @@ fn ensure_ring(
             let replaced = active.map(|a| (a.kid.clone(), a.alg.clone()));
             // First keys get the names earlier releases used (a downgrade finds them); later ones
             // are named by kid.
-            let taken = |n: &str| {
-                snap.key(n).is_some() || change.new_keys.iter().any(|(x, _)| x == n)
-            };
+            let taken =
+                |n: &str| snap.key(n).is_some() || change.new_keys.iter().any(|(x, _)| x == n);
             let legacy = ring::legacy_name(alg);
             let legacy_free = !taken(&legacy);
             let (name, key, kid) = new_key(kek, alg, now, |kid| {
@@ -255,7 +252,9 @@ fn ensure_ring(
                 purpose = %c.purpose, kid = %c.kid, alg = %c.alg, previous_kid = %old_kid, previous_alg = %old_alg,
                 "the configured token signing algorithm differs from the active key's: rotated to a new key; the old one still verifies and is published until retired"
             ),
-            None => tracing::info!(purpose = %c.purpose, kid = %c.kid, alg = %c.alg, "created a server signing key"),
+            None => {
+                tracing::info!(purpose = %c.purpose, kid = %c.kid, alg = %c.alg, "created a server signing key")
+            }
         }
     }
     Ok(())
@@ -361,7 +360,12 @@ pub(crate) fn reload(
 pub fn list_keys(store: &Store, now: i64) -> anyhow::Result<Vec<KeyInfo>> {
     let mut entries = store.server_keys().ring()?;
     entries.sort_by(|a, b| {
-        (a.purpose, a.state, -a.created_at, &a.kid).cmp(&(b.purpose, b.state, -b.created_at, &b.kid))
+        (a.purpose, a.state, -a.created_at, &a.kid).cmp(&(
+            b.purpose,
+            b.state,
+            -b.created_at,
+            &b.kid,
+        ))
     });
     Ok(entries
         .iter()

@@ -61,8 +61,11 @@ impl KeyInfo {
 pub fn retirable_at(e: &KeyEntry) -> Option<i64> {
     // A previous entry always has `superseded_at`; should a hand-edited one lack it, its creation
     // is the earliest it can have stopped signing.
-    (e.state == KeyState::Previous)
-        .then(|| e.superseded_at.unwrap_or(e.created_at).saturating_add(RETIRE_AFTER))
+    (e.state == KeyState::Previous).then(|| {
+        e.superseded_at
+            .unwrap_or(e.created_at)
+            .saturating_add(RETIRE_AFTER)
+    })
 }
 
 /// A record written by a release before rotation (`token-rs256` or `token-es256`), with the `kid`

@@ -44,7 +44,12 @@ fn retire_rules() {
         entry("shared-active", Access, Previous, Some(just_old_enough)),
         entry("shared-active", IdToken, Active, None),
         entry("shared-young", Access, Previous, Some(just_old_enough)),
-        entry("shared-young", IdToken, Previous, Some(just_old_enough + 30)),
+        entry(
+            "shared-young",
+            IdToken,
+            Previous,
+            Some(just_old_enough + 30),
+        ),
         entry("shared-old", Access, Previous, Some(just_old_enough - 5)),
         entry("shared-old", IdToken, Previous, Some(just_old_enough)),
     ];
@@ -62,7 +67,10 @@ fn retire_rules() {
         ("old", Retires(1)),
         ("gone", Retires(0)),
         ("shared-active", IsActive(IdToken)),
-        ("shared-young", TooEarly(just_old_enough + 30 + RETIRE_AFTER)),
+        (
+            "shared-young",
+            TooEarly(just_old_enough + 30 + RETIRE_AFTER),
+        ),
         ("shared-old", Retires(2)),
     ];
     for (kid, want) in cases {
@@ -146,7 +154,13 @@ fn rotation_keeps_one_active_key_per_purpose() {
 #[test]
 fn rotation_algorithm_rules() {
     // SMART-28: id_tokens are RS256, so id_token keys are too.
-    let cases: [(KeyPurpose, Option<&str>, &str, Result<&str, &str>); 8] = [
+    type Row<'a> = (
+        KeyPurpose,
+        Option<&'a str>,
+        &'a str,
+        Result<&'a str, &'a str>,
+    );
+    let cases: [Row; 8] = [
         (Access, None, "RS256", Ok("RS256")),
         (Access, None, "ES256", Ok("ES256")),
         (Access, Some("ES256"), "RS256", Ok("ES256")),
@@ -333,7 +347,11 @@ fn a_store_from_an_earlier_release_keeps_its_key_and_kid() {
         .get_or_create("token-rs256", 7, || Ok(pem.clone()))
         .unwrap();
     let issuer = token_issuer(&store, &settings(dir.path(), "RS256"), None, NOW).unwrap();
-    assert_eq!(kids(&issuer.public_keys()), [kid.clone()], "the same one key");
+    assert_eq!(
+        kids(&issuer.public_keys()),
+        std::slice::from_ref(&kid),
+        "the same one key"
+    );
     let (token, _) = issuer.issue(&grant(), NOW).unwrap();
     assert_eq!(header_kid(&token), kid);
     let id_token = issuer.id_token("c", "alice", None, None, NOW).unwrap();
@@ -343,10 +361,21 @@ fn a_store_from_an_earlier_release_keeps_its_key_and_kid() {
         keys.iter()
             .map(|k| (k.kid.as_str(), k.purpose, k.state, k.created_at))
             .collect::<Vec<_>>(),
-        [(kid.as_str(), Access, Active, 7), (kid.as_str(), IdToken, Active, 7)]
+        [
+            (kid.as_str(), Access, Active, 7),
+            (kid.as_str(), IdToken, Active, 7)
+        ]
     );
     // The record is unchanged, and a second start adopts nothing twice.
-    assert_eq!(store.server_keys().get("token-rs256").unwrap().unwrap().key_pem, pem);
+    assert_eq!(
+        store
+            .server_keys()
+            .get("token-rs256")
+            .unwrap()
+            .unwrap()
+            .key_pem,
+        pem
+    );
     token_issuer(&store, &settings(dir.path(), "RS256"), None, NOW + 1).unwrap();
     assert_eq!(list_keys(&store, NOW).unwrap(), keys);
 }
@@ -388,7 +417,10 @@ fn a_changed_configured_algorithm_rotates_at_start_and_old_tokens_still_verify()
         .find(|k| k.kid == old.kid)
         .unwrap();
     assert_eq!((prev.state, prev.superseded_at), (Previous, Some(NOW + 10)));
-    assert!(es.verify(&old_token, NOW + 20).is_some(), "signed by the previous key");
+    assert!(
+        es.verify(&old_token, NOW + 20).is_some(),
+        "signed by the previous key"
+    );
     let (new_token, _) = es.issue(&grant(), NOW + 20).unwrap();
     assert_eq!(header_kid(&new_token), new.kid);
     assert!(kids(&es.public_keys()).contains(&old.kid));
@@ -403,7 +435,10 @@ fn rotate_reload_verify_and_retire() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("t.redb")).unwrap();
     let issuer = token_issuer(&store, &settings(dir.path(), "RS256"), None, NOW).unwrap();
-    assert!(!issuer.reload(&store, None, NOW).unwrap(), "nothing changed");
+    assert!(
+        !issuer.reload(&store, None, NOW).unwrap(),
+        "nothing changed"
+    );
     let old = active(&store, Access);
     let old_id = active(&store, IdToken);
     let (old_token, _) = issuer.issue(&grant(), NOW).unwrap();
@@ -414,9 +449,16 @@ fn rotate_reload_verify_and_retire() {
 
     let t1 = NOW + 100;
     let new = rotate(&store, None, Access, Some("ES256"), t1).unwrap();
-    assert_eq!((new.purpose, new.alg.as_str(), new.state), (Access, "ES256", Active));
+    assert_eq!(
+        (new.purpose, new.alg.as_str(), new.state),
+        (Access, "ES256", Active)
+    );
     assert_eq!(active(&store, Access).kid, new.kid);
-    assert_eq!(active(&store, IdToken).kid, old_id.kid, "the other purpose is untouched");
+    assert_eq!(
+        active(&store, IdToken).kid,
+        old_id.kid,
+        "the other purpose is untouched"
+    );
     assert!(issuer.reload(&store, None, t1).unwrap());
     assert!(!issuer.reload(&store, None, t1).unwrap());
 
@@ -449,7 +491,12 @@ fn rotate_reload_verify_and_retire() {
     want.sort();
     assert_eq!(kids(&issuer.public_keys()), want);
     let old_signer = Signer::from_pem(
-        &store.server_keys().get("token-rs256").unwrap().unwrap().key_pem,
+        &store
+            .server_keys()
+            .get("token-rs256")
+            .unwrap()
+            .unwrap()
+            .key_pem,
         None,
     )
     .unwrap();
@@ -457,9 +504,15 @@ fn rotate_reload_verify_and_retire() {
     let fresh_by_retired = old_signer.sign(&claims, SignOptions::default()).unwrap();
     assert!(issuer.verify(&fresh_by_retired, t2).is_none());
     // ...but the record stays, for the audit trail.
-    assert!(list_keys(&store, t2).unwrap().iter().any(|k| k.kid == old.kid));
+    assert!(list_keys(&store, t2)
+        .unwrap()
+        .iter()
+        .any(|k| k.kid == old.kid));
     // Retiring again changes nothing.
-    assert_eq!(retire(&store, &old.kid, t2 + 5).unwrap().retired_at, Some(t2));
+    assert_eq!(
+        retire(&store, &old.kid, t2 + 5).unwrap().retired_at,
+        Some(t2)
+    );
 }
 
 #[test]
@@ -489,7 +542,11 @@ fn verify_selects_the_key_by_kid() {
         );
         let mut parts = jws.signing_input().splitn(2, '.');
         let _ = parts.next();
-        format!("{h}.{}.{}", parts.next().unwrap(), unknown.rsplit('.').next().unwrap())
+        format!(
+            "{h}.{}.{}",
+            parts.next().unwrap(),
+            unknown.rsplit('.').next().unwrap()
+        )
     };
     assert!(issuer.verify(&forged, NOW).is_none());
     // And our own token verifies.
@@ -521,7 +578,10 @@ fn jwks_lists_active_and_previous_keys_of_both_purposes_never_retired() {
     }
     // `keys list` never shows a private key either.
     let listed = serde_json::to_string(&list_keys(&store, NOW).unwrap()).unwrap();
-    assert!(!listed.contains("PRIVATE") && !listed.contains("key_pem"), "{listed}");
+    assert!(
+        !listed.contains("PRIVATE") && !listed.contains("key_pem"),
+        "{listed}"
+    );
 }
 
 #[test]
@@ -576,6 +636,9 @@ fn rotate_refuses_an_empty_ring() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("t.redb")).unwrap();
     let e = rotate(&store, None, Access, None, NOW).unwrap_err();
-    assert!(matches!(e, KeyError::NoActiveKey { purpose: Access }), "{e}");
+    assert!(
+        matches!(e, KeyError::NoActiveKey { purpose: Access }),
+        "{e}"
+    );
     assert!(list_keys(&store, NOW).unwrap().is_empty());
 }

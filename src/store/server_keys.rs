@@ -220,8 +220,13 @@ impl<'s> ServerKeys<'s> {
                     None => entries.push(e.clone()),
                 }
             }
-            let known =
-                |name: &str| snapshot.keys.iter().chain(&change.new_keys).any(|(n, _)| n == name);
+            let known = |name: &str| {
+                snapshot
+                    .keys
+                    .iter()
+                    .chain(&change.new_keys)
+                    .any(|(n, _)| n == name)
+            };
             let one_active_each = KeyPurpose::ALL.iter().all(|p| {
                 entries
                     .iter()

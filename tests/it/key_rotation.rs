@@ -88,9 +88,12 @@ fn rotation_keeps_live_tokens_valid_and_new_tokens_carry_the_new_kid() {
     // What `keys rotate --alg ES256` does through the admin API: rotate in the store, then reload
     // the running server's issuer.
     let t = now();
-    let rotated = server_keys::rotate(&s.store, None, KeyPurpose::Access, Some("ES256"), t)
-        .expect("rotate");
-    assert_eq!((rotated.alg.as_str(), rotated.state), ("ES256", KeyState::Active));
+    let rotated =
+        server_keys::rotate(&s.store, None, KeyPurpose::Access, Some("ES256"), t).expect("rotate");
+    assert_eq!(
+        (rotated.alg.as_str(), rotated.state),
+        ("ES256", KeyState::Active)
+    );
     assert_ne!(rotated.kid, old_kid);
     // The key poller may have picked the change up already; either way it is served now.
     s.state().tokens.reload(&s.store, None, t).expect("reload");

@@ -771,7 +771,13 @@ pub(super) fn key_ring_rotations_keep_one_active_key(store: &Store) {
     let k0 = ring_entry("k0", KeyState::Previous);
     keys.change_ring(|_| {
         let change = RingChange {
-            new_keys: vec![("k0".into(), ServerKey { key_pem: "other".into(), created_at: 1 })],
+            new_keys: vec![(
+                "k0".into(),
+                ServerKey {
+                    key_pem: "other".into(),
+                    created_at: 1,
+                },
+            )],
             entries: vec![k0.clone()],
         };
         Ok::<_, StoreError>((change, ()))
