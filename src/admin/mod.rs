@@ -12,6 +12,7 @@ pub mod client;
 pub mod community;
 pub mod error;
 pub mod grant;
+pub mod keys;
 pub mod launch;
 pub mod remote;
 pub mod tokens;
@@ -58,6 +59,7 @@ pub enum AdminOp {
     Launch(launch::LaunchOp),
     Grant(grant::GrantOp),
     AdminToken(tokens::AdminTokenOp),
+    Keys(keys::KeysOp),
 }
 
 /// What a change affects in a running server, so it can apply it at once.
@@ -79,6 +81,7 @@ impl AdminOp {
             AdminOp::Launch(op) => ("launch", op.command()),
             AdminOp::Grant(op) => ("grant", op.command()),
             AdminOp::AdminToken(op) => ("admin-token", op.command()),
+            AdminOp::Keys(op) => ("keys", op.command()),
         };
         format!("{group}.{command}")
     }
@@ -92,6 +95,7 @@ impl AdminOp {
             AdminOp::Launch(_) => true,
             AdminOp::Grant(op) => op.is_change(),
             AdminOp::AdminToken(op) => op.is_change(),
+            AdminOp::Keys(op) => op.is_change(),
         }
     }
 
@@ -104,13 +108,14 @@ impl AdminOp {
             AdminOp::Launch(op) => Some(("client", op.client_id().to_string())),
             AdminOp::Grant(op) => Some(("user", op.username().to_string())),
             AdminOp::AdminToken(op) => op.entity().map(|id| ("admin-token", id)),
+            AdminOp::Keys(op) => op.entity().map(|id| ("key", id)),
         }
     }
 
     pub fn effects(&self) -> Effects {
         Effects {
             communities: matches!(self, AdminOp::Community(op) if op.is_change()),
-            keys: false,
+            keys: matches!(self, AdminOp::Keys(op) if op.is_change()),
         }
     }
 }
@@ -134,6 +139,7 @@ pub fn execute(op: AdminOp, ctx: &AdminContext<'_>) -> Result<Output, AdminError
         AdminOp::Launch(op) => launch::execute(op, ctx),
         AdminOp::Grant(op) => grant::execute(op, ctx),
         AdminOp::AdminToken(op) => tokens::execute(op, ctx),
+        AdminOp::Keys(op) => keys::execute(op, ctx),
     }
 }
 

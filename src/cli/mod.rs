@@ -8,6 +8,7 @@ pub mod ca;
 pub mod client;
 pub mod community;
 pub mod grant;
+pub mod keys;
 pub mod launch;
 pub mod migrate;
 pub mod serve;
@@ -100,6 +101,9 @@ pub enum Command {
     /// client and server certificates, revocation, CRLs).
     #[command(subcommand)]
     Ca(ca::CaCommand),
+    /// The server's token-signing keys: list, rotate, retire (issue 10).
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// The admin API's tokens: create, list, revoke (issue 10).
     #[command(subcommand)]
     Admin(admin::AdminCommand),
@@ -185,6 +189,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Launch(cmd) => launch::run(cmd, dir, json),
         Command::Grant(cmd) => grant::run(cmd, dir, json),
         Command::Admin(cmd) => admin::run(cmd, dir, json),
+        Command::Keys(cmd) => keys::run(cmd, dir, json),
         Command::Ca(cmd) => ca::run(cmd, json),
         Command::Migrate => migrate::run(dir, json),
     }

@@ -168,6 +168,16 @@ pub fn prepare(settings: Settings) -> anyhow::Result<AppState> {
         );
     }
     let tokens = crate::server_keys::token_issuer(&store, &settings, kek, now)?;
+    // Issue 10 item 4: key rotations made by an admin command or another instance are served
+    // without a restart.
+    let key_poller = crate::server_keys::KeyPoller::spawn(
+        tokens.live_keys(),
+        store.clone(),
+        kek,
+        crate::server_keys::KEY_POLL_INTERVAL,
+        || chrono::Utc::now().timestamp(),
+    )?;
+    let tokens = tokens.with_key_poller(key_poller);
     let communities = Arc::new(communities);
     // Issue 9 item 4: changes to the stored communities (another instance, an admin command)
     // are picked up without a restart.

@@ -75,6 +75,14 @@ impl LiveServer for AppState {
     }
 
     fn apply(&self, effects: Effects, now: i64) {
+        if effects.keys {
+            let reloaded = crate::kek::configured()
+                .map_err(anyhow::Error::from)
+                .and_then(|kek| self.tokens.reload(&self.store, kek, now));
+            if let Err(e) = reloaded {
+                tracing::error!(error = format!("{e:#}"), "the changed signing keys cannot be loaded; still signing with the previous ones");
+            }
+        }
         if effects.communities {
             match self.store.communities().list() {
                 Ok(records) => {

@@ -137,6 +137,12 @@ impl RunningServer {
         }
     }
 
+    /// The state being served. Issue 10 item 4: an in-process admin change (a key rotation)
+    /// reloads what the running server uses.
+    pub fn state(&self) -> Option<&AppState> {
+        self.state.as_ref().map(|d| d.get_ref())
+    }
+
     /// Blocks until the server stops (SIGINT/SIGTERM trigger a graceful shutdown).
     pub fn wait(mut self) -> std::io::Result<()> {
         let result = match self.thread.take() {

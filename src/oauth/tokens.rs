@@ -1,11 +1,16 @@
 //! Access tokens: JWTs signed by the server (UDAP-53, SMART-24), their introspection (RFC 7662,
 //! SMART-58..63) and revocation (RFC 7009).
 
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::jose::{self, AlgPolicy, JoseError, SignOptions, Signer, VerifyingKey};
-use crate::store::{ClientStatus, Store, StoreError};
+use crate::kek::Kek;
+use crate::server_keys::KeyPoller;
+use crate::store::{ClientStatus, KeyEntry, KeyPurpose, Store, StoreError};
 
 /// Scope that lets a resource server introspect any token (RFC 7662 §2.1 protected-resource auth).
 pub const INTROSPECTION_SCOPE: &str = "udap-server/introspect";
@@ -62,22 +67,142 @@ pub fn token_response(access_token: &str, claims: &AccessTokenClaims) -> Value {
     })
 }
 
-/// Signs access tokens and id_tokens, and checks the access tokens we signed.
-pub struct TokenIssuer {
-    signer: Signer,
-    /// id_tokens are always RS256 (SMART-28), whatever signs access tokens.
-    id_signer: Signer,
-    verifier: VerifyingKey,
+/// An access key that verifies: its `kid` and the one algorithm it signs with (issue 10 item 4).
+struct AccessVerifier {
+    kid: String,
+    key: VerifyingKey,
     policy: AlgPolicy,
+}
+
+/// The signing keys in use at one moment (issue 10 item 4), replaced whole when the key ring in
+/// the store changes: the active access and id_token keys sign; previous access keys still verify
+/// the tokens they signed; active and previous keys of both purposes are published.
+pub struct KeySet {
+    access: Signer,
+    /// id_tokens are always RS256 (SMART-28), whatever signs access tokens.
+    id_token: Signer,
+    /// Active and previous access keys, selected by the JWS `kid`.
+    verifiers: Vec<AccessVerifier>,
+    /// `/jwks`, built once per set.
+    jwks: Value,
+    /// The ring entries this set was built from (empty for a set built from signers alone), so a
+    /// reload can tell whether anything changed.
+    entries: Vec<KeyEntry>,
+}
+
+impl KeySet {
+    /// `access` and `id_token` sign; `previous` are keys that stopped signing but are not retired:
+    /// published, and the access ones verify. `entries` is the ring they came from.
+    pub fn new(
+        access: Signer,
+        id_token: Signer,
+        previous: Vec<(KeyPurpose, Signer)>,
+        entries: Vec<KeyEntry>,
+    ) -> Result<Self, JoseError> {
+        let verifier = |s: &Signer| -> Result<AccessVerifier, JoseError> {
+            Ok(AccessVerifier {
+                kid: s.kid().to_string(),
+                key: VerifyingKey::from_jwk(&s.public_jwk())?,
+                policy: AlgPolicy::from_names(&[format!("{:?}", s.alg())])?,
+            })
+        };
+        let mut verifiers = vec![verifier(&access)?];
+        for (purpose, s) in &previous {
+            if *purpose == KeyPurpose::Access && verifiers.iter().all(|v| v.kid != s.kid()) {
+                verifiers.push(verifier(s)?);
+            }
+        }
+        // One JWK per kid: a key adopted from before rotation can serve both purposes.
+        let mut published: Vec<&Signer> = Vec::new();
+        for s in [&access, &id_token]
+            .into_iter()
+            .chain(previous.iter().map(|(_, s)| s))
+        {
+            if published.iter().all(|p| p.kid() != s.kid()) {
+                published.push(s);
+            }
+        }
+        let jwks = jose::jwks(&published);
+        Ok(KeySet {
+            access,
+            id_token,
+            verifiers,
+            jwks,
+            entries,
+        })
+    }
+
+    /// The ring entries this set was built from.
+    pub fn entries(&self) -> &[KeyEntry] {
+        &self.entries
+    }
+
+    /// The `kid` of the active key for `purpose`.
+    pub fn active_kid(&self, purpose: KeyPurpose) -> &str {
+        match purpose {
+            KeyPurpose::Access => self.access.kid(),
+            KeyPurpose::IdToken => self.id_token.kid(),
+        }
+    }
+}
+
+/// The key set being served, shared by the issuer and whatever reloads it (the key poller, an
+/// admin command in the same process). Requests take a snapshot: one read lock and one `Arc`
+/// clone, no allocation.
+pub struct LiveKeys {
+    current: RwLock<Arc<KeySet>>,
+    /// Reloads run one at a time, so a slow reload of an older ring never replaces a newer one.
+    reloading: Mutex<()>,
+}
+
+impl LiveKeys {
+    fn new(keys: KeySet) -> Self {
+        LiveKeys {
+            current: RwLock::new(Arc::new(keys)),
+            reloading: Mutex::new(()),
+        }
+    }
+
+    /// The keys now in use.
+    pub fn current(&self) -> Arc<KeySet> {
+        self.current.read().clone()
+    }
+
+    /// Runs `load` on the current set, one reload at a time, and serves what it returns (`None`:
+    /// unchanged). True if the set was replaced. On error the current set stays.
+    pub fn reload_with<E>(
+        &self,
+        load: impl FnOnce(&KeySet) -> Result<Option<KeySet>, E>,
+    ) -> Result<bool, E> {
+        let _one_at_a_time = self.reloading.lock();
+        match load(&self.current())? {
+            Some(keys) => {
+                *self.current.write() = Arc::new(keys);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+/// Signs access tokens and id_tokens, and checks the access tokens we signed.
+///
+/// Issue 10 item 4: rotation-aware. The keys live in `LiveKeys`, swapped whole by `reload`, so
+/// handlers keep holding one `TokenIssuer` while keys change under it.
+pub struct TokenIssuer {
+    keys: Arc<LiveKeys>,
     /// `iss`: this server's base URL.
     issuer: String,
     /// `aud`: the FHIR base the tokens are for.
     audience: String,
     /// Seconds; never over 3600 (UDAP-53, enforced by config).
     lifetime: i64,
+    /// Polls the store for key changes; dropped (and joined) with the issuer.
+    key_poller: Option<KeyPoller>,
 }
 
 impl TokenIssuer {
+    /// An issuer with fixed keys: `signer` for access tokens, `id_signer` for id_tokens.
     pub fn new(
         signer: Signer,
         id_signer: Signer,
@@ -85,26 +210,48 @@ impl TokenIssuer {
         audience: &str,
         lifetime: i64,
     ) -> Result<Self, JoseError> {
-        let verifier = VerifyingKey::from_jwk(&signer.public_jwk())?;
-        let policy = AlgPolicy::from_names(&[format!("{:?}", signer.alg())])?;
-        Ok(TokenIssuer {
-            signer,
-            id_signer,
-            verifier,
-            policy,
+        let keys = KeySet::new(signer, id_signer, Vec::new(), Vec::new())?;
+        Ok(Self::with_keys(keys, issuer, audience, lifetime))
+    }
+
+    /// An issuer serving `keys` (from the store's key ring, `server_keys::token_issuer`).
+    pub fn with_keys(keys: KeySet, issuer: &str, audience: &str, lifetime: i64) -> Self {
+        TokenIssuer {
+            keys: Arc::new(LiveKeys::new(keys)),
             issuer: issuer.to_string(),
             audience: audience.to_string(),
             lifetime,
-        })
+            key_poller: None,
+        }
     }
 
-    /// Every key that signs something we issue, for `jwks_uri`.
+    /// The shared key set, for a poller that reloads it.
+    pub fn live_keys(&self) -> Arc<LiveKeys> {
+        Arc::clone(&self.keys)
+    }
+
+    /// Keeps `poller` running for as long as this issuer lives.
+    pub fn with_key_poller(mut self, poller: KeyPoller) -> Self {
+        self.key_poller = Some(poller);
+        self
+    }
+
+    /// Issue 10 item 4: re-reads the key ring from `store` and serves it; true if it changed.
+    /// Called right after an admin key change, and every few seconds by the key poller. On error
+    /// (a key that does not open with `kek`, say) the keys in use stay.
+    pub fn reload(&self, store: &Store, kek: Option<&Kek>, now: i64) -> anyhow::Result<bool> {
+        crate::server_keys::reload(&self.keys, store, kek, now)
+    }
+
+    /// The `kid` of the active key for `purpose`.
+    pub fn active_kid(&self, purpose: KeyPurpose) -> String {
+        self.keys.current().active_kid(purpose).to_string()
+    }
+
+    /// Every key that signs something we issue or signed something still valid, for `jwks_uri`:
+    /// active and previous keys of both purposes, never retired ones.
     pub fn public_keys(&self) -> Value {
-        if self.signer.kid() == self.id_signer.kid() {
-            jose::jwks(&[&self.signer])
-        } else {
-            jose::jwks(&[&self.signer, &self.id_signer])
-        }
+        self.keys.current().jwks.clone()
     }
 
     pub fn issuer(&self) -> &str {
@@ -136,7 +283,7 @@ impl TokenIssuer {
                 json!(format!("{}/{}", self.audience.trim_end_matches('/'), f)),
             );
         }
-        self.id_signer.sign(
+        self.keys.current().id_token.sign(
             &claims,
             SignOptions {
                 include_x5c: false,
@@ -163,7 +310,7 @@ impl TokenIssuer {
             encounter: grant.encounter.clone(),
             fhir_user: grant.fhir_user.clone(),
         };
-        let token = self.signer.sign(
+        let token = self.keys.current().access.sign(
             &claims,
             SignOptions {
                 include_x5c: false,
@@ -174,9 +321,16 @@ impl TokenIssuer {
     }
 
     /// Verifies a token we issued: signature, issuer, expiry. Revocation is checked separately.
+    ///
+    /// Issue 10 item 4: the JWS `kid` selects the key among the active and previous access keys,
+    /// and that key's algorithm is the only one accepted; a token without a `kid`, or with the
+    /// `kid` of a retired or unknown key, does not verify.
     pub fn verify(&self, token: &str, now: i64) -> Option<AccessTokenClaims> {
         let jws = jose::parse_compact(token).ok()?;
-        let claims = jws.verify(&self.verifier, &self.policy).ok()?;
+        let kid = jws.header().kid.as_deref()?;
+        let keys = self.keys.current();
+        let v = keys.verifiers.iter().find(|v| v.kid == kid)?;
+        let claims = jws.verify(&v.key, &v.policy).ok()?;
         let claims: AccessTokenClaims =
             serde_json::from_value(Value::Object(claims.clone())).ok()?;
         (claims.iss == self.issuer && claims.exp > now).then_some(claims)

@@ -55,6 +55,10 @@ pub use location::{
 };
 pub use pruner::PRUNE_GRACE_SECS;
 pub use server_keys::ServerKeys;
+// Issue 10 item 4: the signing-key ring.
+pub use server_keys::{
+    KeyEntry, KeyPurpose, KeyState, RingChange, RingSnapshot, ServerKey, UnknownPurpose,
+};
 pub use sessions::{SessionRecord, Sessions};
 pub use tokens::RevokedTokens;
 pub use users::{UserRecord, Users};
@@ -68,6 +72,7 @@ pub(crate) const JSON_TABLES: &[&str] = &[
     clients::TABLE.name(),
     clients::IDENTITIES.name(),
     server_keys::TABLE.name(),
+    server_keys::RING.name(), // issue 10 item 4
     tokens::REVOKED.name(),
     authz::INTERACTIONS.name(),
     authz::CODES.name(),

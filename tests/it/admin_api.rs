@@ -406,6 +406,20 @@ fn admin_pass(dir: &Path, files: &Path, tag: &str) -> Vec<(String, Value)> {
         "admin token revoke",
         run_ok(dir, &["admin", "token", "revoke", &token_name]),
     );
+    let keys = run_ok(dir, &["keys", "list"]);
+    record("keys list", keys);
+    let rotated = run_ok(dir, &["keys", "rotate", "--purpose", "access"]);
+    record("keys rotate", rotated);
+    let previous = run_ok(dir, &["keys", "list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["state"] == "previous" && k["retired_at"].is_null())
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .expect("a previous key after rotation");
+    let out = cli(dir, &["keys", "retire", &previous]);
+    assert!(!out.status.success(), "tokens it signed may still be valid");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be retired before"));
     record("user remove", run_ok(dir, &["user", "remove", &user]));
     record(
         "client remove",

@@ -21,3 +21,5 @@ mod wire_errors;
 mod outbound_fetch;
 // Issue 10 item 6: Prometheus metrics.
 mod metrics;
+// Issue 10 item 4: signing-key rotation while tokens are live.
+mod key_rotation;

@@ -12,6 +12,8 @@ use crate::store::{
     LaunchRecord, LaunchTake, RefreshRecord, RefreshUse, SessionRecord, Store, StoreError,
     UserRecord,
 };
+// Issue 10 item 4: the signing-key ring.
+use crate::store::{KeyEntry, KeyPurpose, KeyState, RingChange, ServerKey};
 
 const NOW: i64 = 1_700_000_000;
 const ISS: &str = "https://client.example.org/app";
@@ -690,6 +692,130 @@ pub(super) fn server_key_is_created_once(store: &Store) {
     );
 }
 
+// Issue 10 item 4: the key ring. One active key per purpose, whatever runs at once.
+fn ring_entry(kid: &str, state: KeyState) -> KeyEntry {
+    KeyEntry {
+        kid: kid.into(),
+        purpose: KeyPurpose::Access,
+        alg: "RS256".into(),
+        key_name: kid.into(),
+        created_at: NOW,
+        state,
+        superseded_at: (state != KeyState::Active).then_some(NOW),
+        retired_at: None,
+    }
+}
+
+fn ring_key(kid: &str) -> (String, ServerKey) {
+    (
+        kid.into(),
+        ServerKey {
+            key_pem: format!("pem-{kid}"),
+            created_at: NOW,
+        },
+    )
+}
+
+fn active_kids(store: &Store) -> Vec<String> {
+    store
+        .server_keys()
+        .ring()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.purpose == KeyPurpose::Access && e.state == KeyState::Active)
+        .map(|e| e.kid)
+        .collect()
+}
+
+pub(super) fn key_ring_rotations_keep_one_active_key(store: &Store) {
+    let keys = store.server_keys();
+    keys.change_ring(|_| {
+        let change = RingChange {
+            new_keys: vec![ring_key("k0")],
+            entries: vec![ring_entry("k0", KeyState::Active)],
+        };
+        Ok::<_, StoreError>((change, ()))
+    })
+    .unwrap();
+    // N rotations at once (instances, admin commands): each demotes the active key it reads.
+    race(store, |s, i| {
+        let kid = format!("k{}", i + 1);
+        s.server_keys()
+            .change_ring(|snap| {
+                let mut entries: Vec<KeyEntry> = snap
+                    .entries
+                    .iter()
+                    .filter(|e| e.state == KeyState::Active)
+                    .map(|e| KeyEntry {
+                        state: KeyState::Previous,
+                        superseded_at: Some(NOW),
+                        ..e.clone()
+                    })
+                    .collect();
+                entries.push(ring_entry(&kid, KeyState::Active));
+                let change = RingChange {
+                    new_keys: vec![ring_key(&kid)],
+                    entries,
+                };
+                Ok::<_, StoreError>((change, ()))
+            })
+            .unwrap()
+    });
+    let ring = keys.ring().unwrap();
+    assert_eq!(ring.len(), N + 1, "every rotation kept: {ring:?}");
+    assert_eq!(active_kids(store).len(), 1, "{ring:?}");
+    for e in &ring {
+        assert_eq!(
+            keys.get(&e.key_name).unwrap().unwrap().key_pem,
+            format!("pem-{}", e.kid)
+        );
+    }
+    // Refused changes write nothing: a second active key, an entry without its key record, and
+    // a decision that fails.
+    let second_active = keys.change_ring(|_| {
+        let change = RingChange {
+            new_keys: vec![ring_key("extra")],
+            entries: vec![ring_entry("extra", KeyState::Active)],
+        };
+        Ok::<_, StoreError>((change, ()))
+    });
+    assert!(matches!(second_active, Err(StoreError::Aborted)));
+    let dangling = keys.change_ring(|_| {
+        let change = RingChange {
+            new_keys: vec![],
+            entries: vec![ring_entry("no-record", KeyState::Previous)],
+        };
+        Ok::<_, StoreError>((change, ()))
+    });
+    assert!(matches!(dangling, Err(StoreError::Aborted)));
+    let failed = keys.change_ring(|_| {
+        Err::<(RingChange, ()), _>(StoreError::NotFound {
+            table: "server_key_ring",
+            key: "x".into(),
+        })
+    });
+    assert!(matches!(failed, Err(StoreError::NotFound { .. })));
+    assert_eq!(keys.ring().unwrap(), ring);
+    assert!(keys.get("extra").unwrap().is_none());
+    // An existing key record is never overwritten.
+    let k0 = ring_entry("k0", KeyState::Previous);
+    keys.change_ring(|_| {
+        let change = RingChange {
+            new_keys: vec![(
+                "k0".into(),
+                ServerKey {
+                    key_pem: "other".into(),
+                    created_at: 1,
+                },
+            )],
+            entries: vec![k0.clone()],
+        };
+        Ok::<_, StoreError>((change, ()))
+    })
+    .unwrap();
+    assert_eq!(keys.get("k0").unwrap().unwrap().key_pem, "pem-k0");
+}
+
 pub(super) fn revoked_tokens_and_expired_records_are_pruned(store: &Store) {
     let a = store.authz();
     store.revoked_tokens().revoke("jti-old", 10).unwrap();
@@ -807,6 +933,7 @@ conformance!(
     concurrent_first_communities_make_one_default,
     crl_file_update_is_written_once,
     server_key_is_created_once,
+    key_ring_rotations_keep_one_active_key,
     revoked_tokens_and_expired_records_are_pruned,
     keys_are_exact_and_bounded,
 );

@@ -348,6 +348,14 @@ impl TestServer {
         serde_json::from_slice(&out.stdout).expect("JSON output")
     }
 
+    /// The running server's state (issue 10 item 4: its `TokenIssuer`, to reload rotated keys).
+    pub fn state(&self) -> &udap_server::http::AppState {
+        self.server
+            .as_ref()
+            .and_then(RunningServer::state)
+            .expect("the server is running")
+    }
+
     /// GET a path under the base URL.
     pub fn get(&self, path: &str) -> reqwest::blocking::Response {
         self.http
