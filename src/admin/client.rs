@@ -248,8 +248,14 @@ pub fn execute(op: ClientOp, ctx: &AdminContext<'_>) -> Result<Output, AdminErro
             let code = grant_types.iter().any(|g| g == GRANT_AUTHORIZATION_CODE);
             let secret = (auth == "client_secret_basic").then(|| random_token(32));
             let grants: Vec<&str> = grant_types.iter().map(String::as_str).collect();
-            let mut client =
-                ClientRecord::admin(&crate::oauth::registration::new_client_id(), &name, &auth, &grants, &scope, now);
+            let mut client = ClientRecord::admin(
+                &crate::oauth::registration::new_client_id(),
+                &name,
+                &auth,
+                &grants,
+                &scope,
+                now,
+            );
             client.metadata.response_types = if code { vec!["code".into()] } else { vec![] };
             client.metadata.redirect_uris = redirect_uris;
             client.intended_use = IntendedUse {

@@ -49,12 +49,12 @@ impl From<KeyError> for AdminError {
     fn from(e: KeyError) -> Self {
         match e {
             KeyError::UnknownKid { .. } => AdminError::NotFound(e.to_string()),
-            KeyError::ActiveKey { .. } | KeyError::TooEarly { .. } | KeyError::NoActiveKey { .. } => {
-                AdminError::Conflict(e.to_string())
-            }
-            KeyError::IdTokenAlg { .. } | KeyError::UnsupportedAlg { .. } | KeyError::KekRequired => {
-                AdminError::Invalid(e.to_string())
-            }
+            KeyError::ActiveKey { .. }
+            | KeyError::TooEarly { .. }
+            | KeyError::NoActiveKey { .. } => AdminError::Conflict(e.to_string()),
+            KeyError::IdTokenAlg { .. }
+            | KeyError::UnsupportedAlg { .. }
+            | KeyError::KekRequired => AdminError::Invalid(e.to_string()),
             other => AdminError::Internal(other.into()),
         }
     }
@@ -98,12 +98,21 @@ pub fn execute(op: KeysOp, ctx: &AdminContext<'_>) -> Result<Output, AdminError>
             let mut created = Vec::new();
             for p in purposes {
                 // --alg names the access-token key's algorithm; id_tokens stay RS256.
-                let alg = if p == KeyPurpose::Access { alg.as_deref() } else { None };
+                let alg = if p == KeyPurpose::Access {
+                    alg.as_deref()
+                } else {
+                    None
+                };
                 created.push(server_keys::rotate(ctx.store, kek, p, alg, ctx.now)?);
             }
             let text = created
                 .iter()
-                .map(|k| format!("new active {} key {} ({}); the previous one still verifies until retired", k.purpose, k.kid, k.alg))
+                .map(|k| {
+                    format!(
+                        "new active {} key {} ({}); the previous one still verifies until retired",
+                        k.purpose, k.kid, k.alg
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("\n");
             Ok(Output::new(json!({"rotated": rows(&created)}), text))

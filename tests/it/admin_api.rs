@@ -243,7 +243,6 @@ fn admin_pass(dir: &Path, files: &Path, tag: &str) -> Vec<(String, Value)> {
     let communities = run_ok(dir, &["community", "list"]);
     let uri = communities[0]["uri"].as_str().unwrap_or(uri).to_string();
     record("community list", communities);
-    record("community show", run_ok(dir, &["community", "show", &uri]));
     record(
         "community set-policy",
         run_ok(
@@ -274,6 +273,7 @@ fn admin_pass(dir: &Path, files: &Path, tag: &str) -> Vec<(String, Value)> {
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     record("community set-crls", run_ok(dir, &args));
+    record("community show", run_ok(dir, &["community", "show", &uri]));
     record(
         "community set-default",
         run_ok(dir, &["community", "set-default", &uri]),
@@ -419,7 +419,8 @@ fn admin_pass(dir: &Path, files: &Path, tag: &str) -> Vec<(String, Value)> {
         .expect("a previous key after rotation");
     let out = cli(dir, &["keys", "retire", &previous]);
     assert!(!out.status.success(), "tokens it signed may still be valid");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be retired before"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot be retired before"), "{err}");
     record("user remove", run_ok(dir, &["user", "remove", &user]));
     record(
         "client remove",
