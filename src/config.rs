@@ -695,7 +695,8 @@ mod tests {
     #[test]
     fn admin_listen_defaults_to_loopback_next_port_and_refuses_plain_http_off_loopback() {
         // Issue 10 item 1: (admin_listen, listen, tls) -> the address or the refusal.
-        let rows: &[(Option<&str>, &str, bool, Result<Option<&str>, ()>)] = &[
+        type Row<'a> = (Option<&'a str>, &'a str, bool, Result<Option<&'a str>, ()>);
+        let rows: &[Row] = &[
             (None, "127.0.0.1:8080", false, Ok(Some("127.0.0.1:8081"))),
             (None, "0.0.0.0:443", true, Ok(Some("127.0.0.1:444"))),
             (None, "127.0.0.1:0", false, Ok(Some("127.0.0.1:0"))),

@@ -173,6 +173,13 @@ pub fn dummy_verify(pw: &str) {
     let _ = hasher().verify_password(pw.as_bytes(), DUMMY_PHC);
 }
 
+/// Issue 10: the admin API receives password hashes, never passwords (the CLI hashes on the
+/// administrator's machine). True when `phc` is an argon2id PHC string this server can verify.
+pub fn is_storable_hash(phc: &str) -> bool {
+    phc.len() <= 512
+        && argon2::PasswordHash::new(phc).is_ok_and(|h| h.algorithm.as_str() == "argon2id")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,11 +269,4 @@ mod tests {
         assert!(verify_password_in("old password", &old, &mut memory));
         assert!(!verify_password_in("old passwork", &old, &mut memory));
     }
-}
-
-/// Issue 10: the admin API receives password hashes, never passwords (the CLI hashes on the
-/// administrator's machine). True when `phc` is an argon2id PHC string this server can verify.
-pub fn is_storable_hash(phc: &str) -> bool {
-    phc.len() <= 512
-        && argon2::PasswordHash::new(phc).is_ok_and(|h| h.algorithm.as_str() == "argon2id")
 }
