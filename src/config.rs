@@ -71,6 +71,8 @@ pub struct FileServer {
     pub login_lockout_after: Option<u32>,
     pub login_lockout_base_secs: Option<i64>,
     pub login_lockout_max_secs: Option<i64>,
+    /// Issue 10 item 5: record the audit trail [default: true].
+    pub audit: Option<bool>,
 }
 
 /// The configuration file as a whole.
@@ -200,6 +202,8 @@ pub struct Settings {
     pub login_throttle: crate::oauth::login_throttle::ThrottleSettings,
     /// Issue 9: the store: `[store]` of the file here; `serve` applies the command line over it.
     pub store: crate::store::StoreLocation,
+    /// Issue 10 item 5: record security events in the audit trail (off only to measure its cost).
+    pub audit: bool,
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -332,6 +336,7 @@ impl Settings {
         )
         .map_err(|problem| invalid("server.intended_users_vocabulary / intended_purposes_vocabulary (UDAP_INTENDED_*_VOCABULARY)", problem))?;
         Ok(Settings {
+            audit: o.audit.or(f.audit).unwrap_or(true),
             login_throttle,
             store,
             data_dir,
@@ -584,6 +589,24 @@ mod tests {
                 *want,
                 "{file:?} {flag:?}"
             );
+        }
+    }
+
+    /// Issue 10 item 5: the audit trail is on unless turned off; flags win over the file.
+    #[test]
+    fn audit_setting() {
+        let rows: &[(&str, Option<bool>, bool)] = &[
+            ("", None, true),
+            ("[server]\naudit = false\n", None, false),
+            ("[server]\naudit = false\n", Some(true), true),
+            ("", Some(false), false),
+        ];
+        for (file, flag, want) in rows {
+            let o = Overrides {
+                audit: *flag,
+                ..Default::default()
+            };
+            assert_eq!(resolve(file, o).unwrap().audit, *want, "{file:?} {flag:?}");
         }
     }
 

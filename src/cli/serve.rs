@@ -84,6 +84,9 @@ pub struct ServeArgs {
     /// Longest lockout in seconds [default: 900].
     #[arg(long, env = "UDAP_LOGIN_LOCKOUT_MAX_SECS")]
     pub login_lockout_max_secs: Option<i64>,
+    /// Record security events in the audit trail; `--audit false` only to measure its cost [default: true].
+    #[arg(long, env = "UDAP_AUDIT", num_args = 0..=1, default_missing_value = "true")]
+    pub audit: Option<bool>,
 }
 
 impl ServeArgs {
@@ -108,6 +111,7 @@ impl ServeArgs {
             login_lockout_after: self.login_lockout_after,
             login_lockout_base_secs: self.login_lockout_base_secs,
             login_lockout_max_secs: self.login_lockout_max_secs,
+            audit: self.audit,
         }
     }
 }

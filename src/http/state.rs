@@ -40,6 +40,9 @@ pub struct AppState {
     pub grant_policy: GrantPolicy,
     /// Issue 8 item 3: the password-hashing cap and the login backoff tables.
     pub login_throttle: LoginThrottle,
+    /// Issue 10 item 5: the audit trail (a writer thread; dropped with the state, which commits
+    /// what is queued).
+    pub audit: crate::audit::AuditLog,
 }
 
 impl AppState {
@@ -59,7 +62,13 @@ impl AppState {
             settings.outbound_allow_private,
         ));
         let settings_throttle = settings.login_throttle;
+        let audit = if settings.audit {
+            crate::audit::AuditLog::start(store.clone(), &settings.base_url)
+        } else {
+            crate::audit::AuditLog::disabled()
+        };
         Ok(AppState {
+            audit,
             settings,
             store,
             communities,

@@ -6,6 +6,8 @@
 //! (`Store::write`) on backend-neutral transactions (`txn`); commits are durable. The replay cache
 //! is `JtiStore`. This module knows no protocol rules, and nothing above it sees a backend type.
 
+// Issue 10 item 5: the audit trail.
+mod audit;
 mod authz;
 mod clients;
 mod community;
@@ -37,6 +39,7 @@ use parking_lot::Mutex;
 pub use self::postgres::counters as postgres_counters;
 pub use self::postgres::migrate::{Migrated, SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION};
 pub use self::redb::schema::SCHEMA_VERSION;
+pub use audit::AuditTrail;
 pub use authz::{
     secret_key, Authz, CodeRecord, CodeUse, Completion, GrantRecord, Interaction, LaunchContext,
     LaunchRecord, LaunchTake, RefreshRecord, RefreshUse,
@@ -218,6 +221,11 @@ impl Store {
     /// Browser sessions of logged-in users, stored by hash of the session id.
     pub fn sessions(&self) -> Sessions<'_> {
         Sessions::new(self)
+    }
+
+    /// Issue 10 item 5: the audit trail (append in batches, query by time, client and kind).
+    pub fn audit(&self) -> AuditTrail<'_> {
+        AuditTrail::new(self)
     }
 
     /// A cheap read, for the health endpoint.

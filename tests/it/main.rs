@@ -18,3 +18,5 @@ mod two_instances;
 mod wire_errors;
 // Issue 8 item 4: outbound fetches (JWKS, CRLs) and their bounds.
 mod outbound_fetch;
+// Issue 10 item 5: the audit trail.
+mod audit_trail;
