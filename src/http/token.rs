@@ -66,20 +66,19 @@ struct Issued {
     grant_type: String,
 }
 
-/// The outcome, and the client (authenticated, or the registered client a refused request
-/// claimed to be) for the audit record.
+/// The outcome, and the client for the audit record: the one that authenticated, or the
+/// registered client a refused request claimed to be.
+type Answered = (Result<Issued, OAuthError>, Option<ClientAgent>);
+
 async fn token_inner(
     state: web::Data<AppState>,
     req: HttpRequest,
     payload: web::Payload,
-) -> (Result<Issued, OAuthError>, Option<ClientAgent>) {
-    match token_request(state, req, payload).await {
-        Ok((result, client)) => (result, client),
-        Err(e) => (Err(e), None),
-    }
+) -> Answered {
+    token_request(state, req, payload)
+        .await
+        .unwrap_or_else(|e| (Err(e), None))
 }
-
-type Answered = (Result<Issued, OAuthError>, Option<ClientAgent>);
 
 async fn token_request(
     state: web::Data<AppState>,
