@@ -114,6 +114,10 @@ enum Cmd {
         /// Cores the ceiling assumes [default: available parallelism].
         #[arg(long)]
         cores: Option<usize>,
+        /// Issue 10 item 5: `load` results of a server started with `--audit false`, compared
+        /// with the rows of `--results` (audit on) at the same endpoint, token algorithm and c.
+        #[arg(long)]
+        audit_off: Option<PathBuf>,
     },
 }
 
@@ -153,6 +157,13 @@ fn main() -> anyhow::Result<()> {
             micro,
             openssl_speed,
             cores,
-        } => summary::run(&results, micro.as_deref(), &openssl_speed, cores),
+            audit_off,
+        } => {
+            summary::run(&results, micro.as_deref(), &openssl_speed, cores)?;
+            match audit_off {
+                Some(off) => summary::audit_cost(&results, &off),
+                None => Ok(()),
+            }
+        }
     }
 }

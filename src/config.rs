@@ -77,6 +77,8 @@ pub struct FileServer {
     pub admin_client_ca: Option<PathBuf>,
     /// Issue 10 item 3: seconds between checks of CRL files for changes; 0 disables.
     pub crl_file_poll_secs: Option<u64>,
+    /// Issue 10 item 5: record the audit trail [default: true].
+    pub audit: Option<bool>,
 }
 
 /// The configuration file as a whole.
@@ -212,6 +214,8 @@ pub struct Settings {
     pub admin_client_ca: Option<PathBuf>,
     /// Issue 10 item 3: seconds between checks of the communities' CRL files (0: never re-read).
     pub crl_file_poll_secs: u64,
+    /// Issue 10 item 5: record security events in the audit trail (off only to measure its cost).
+    pub audit: bool,
 }
 
 /// Issue 10 item 3: the longest CRL-file poll interval accepted (a day).
@@ -375,6 +379,7 @@ impl Settings {
             admin_listen,
             admin_client_ca,
             crl_file_poll_secs,
+            audit: o.audit.or(f.audit).unwrap_or(true),
             login_throttle,
             store,
             data_dir,
@@ -727,6 +732,24 @@ mod tests {
                 (Err(e), Err(())) => assert!(e.to_string().contains("admin_listen"), "{e}"),
                 (got, want) => panic!("{value:?} {listen}: got {got:?}, want {want:?}"),
             }
+        }
+    }
+
+    /// Issue 10 item 5: the audit trail is on unless turned off; flags win over the file.
+    #[test]
+    fn audit_setting() {
+        let rows: &[(&str, Option<bool>, bool)] = &[
+            ("", None, true),
+            ("[server]\naudit = false\n", None, false),
+            ("[server]\naudit = false\n", Some(true), true),
+            ("", Some(false), false),
+        ];
+        for (file, flag, want) in rows {
+            let o = Overrides {
+                audit: *flag,
+                ..Default::default()
+            };
+            assert_eq!(resolve(file, o).unwrap().audit, *want, "{file:?} {flag:?}");
         }
     }
 

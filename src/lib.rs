@@ -6,6 +6,8 @@ pub mod jose;
 pub mod pki;
 // Issue 8 item 4: the one outbound HTTP client (CRLs, JWK Sets).
 pub mod admin;
+// Issue 10 item 5: the audit trail.
+pub mod audit;
 pub mod cli;
 pub mod community;
 pub mod config;

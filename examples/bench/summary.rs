@@ -44,11 +44,7 @@ pub fn run(
         .context("no `rsa 2048 bits` line in the openssl speed output")?;
     let ec = speed_pair(&speed_text, "(nistp256)")
         .context("no nistp256 line in the openssl speed output")?;
-    let loads: Vec<Value> = std::fs::read_to_string(results)?
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(serde_json::from_str)
-        .collect::<Result<_, _>>()?;
+    let loads = read_lines(results)?;
     let micro: Option<Value> = match micro {
         Some(p) => std::fs::read_to_string(p)?
             .lines()
@@ -219,5 +215,64 @@ pub fn run(
             ceiling("RS256")
         );
     }
+    Ok(())
+}
+
+fn read_lines(path: &Path) -> anyhow::Result<Vec<Value>> {
+    std::fs::read_to_string(path)
+        .with_context(|| format!("{}", path.display()))?
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).map_err(anyhow::Error::from))
+        .collect()
+}
+
+/// Issue 10 item 5: throughput and CPU per request with the audit trail on (the main runs) and
+/// off (`--audit false`), same endpoint, token algorithm and concurrency; goal: on >= 90 % of off.
+pub fn audit_cost(results: &Path, off: &Path) -> anyhow::Result<()> {
+    let on_rows = read_lines(results)?;
+    let off_rows = read_lines(off)?;
+    println!(
+        "\nAudit trail cost (issue 10 item 5; one record per token request, batched commits):\n"
+    );
+    println!("| endpoint | token | c | req/s audit on | req/s audit off | on ÷ off | server CPU µs/req on | off | p99 ms on | off |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for off in &off_rows {
+        let same = |r: &&Value| {
+            r["mode"] == off["mode"]
+                && r["token_alg"] == off["token_alg"]
+                && r["concurrency"] == off["concurrency"]
+        };
+        let Some(on) = on_rows.iter().find(same) else {
+            continue;
+        };
+        let (a, b) = (
+            on["rps"].as_f64().unwrap_or(0.0),
+            off["rps"].as_f64().unwrap_or(0.0),
+        );
+        let name = if off["mode"] == "udap" {
+            "(a) UDAP b2b, 3-cert chain"
+        } else {
+            "(b) SMART backend, JWKS"
+        };
+        println!(
+            "| {name} | {} | {} | {a:.0} | {b:.0} | {} | {} | {} | {} | {} |",
+            off["token_alg"].as_str().unwrap_or("?"),
+            off["concurrency"],
+            if b > 0.0 {
+                format!("{:.2}", a / b)
+            } else {
+                "-".into()
+            },
+            f(&on["server_cpu_us_per_req"], 0),
+            f(&off["server_cpu_us_per_req"], 0),
+            f(&on["p99_ms"], 2),
+            f(&off["p99_ms"], 2),
+        );
+    }
+    println!(
+        "\non ÷ off: throughput with the audit trail relative to without (goal >= 0.90). The two runs are minutes apart on a \
+         shared machine; compare CPU µs/request too, which varies less than req/s."
+    );
     Ok(())
 }

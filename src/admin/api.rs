@@ -14,8 +14,11 @@ pub trait LiveServer {
     /// Applies a change's effects now (rebuild the communities, reload the keys); errors are
     /// logged by the server: the change is stored, and the pollers retry.
     fn apply(&self, effects: Effects, now: i64);
-    /// Records an admin change (or a refused one) in the audit trail and the metrics.
+    /// Records an admin request (a change, a refused change, or a read) in the audit trail, and
+    /// changes in the metrics.
     fn record_change(&self, admin: &str, op: &AdminOp, result: Result<(), &AdminError>, now: i64);
+    /// Records a request refused before any op ran (no or a dead token, a malformed body).
+    fn record_refused_caller(&self, reason: &str);
 }
 
 /// Why the admin API refused a request before or while running it.
@@ -61,11 +64,15 @@ pub fn handle(
     body: &[u8],
     now: i64,
 ) -> Result<Output, ApiError> {
-    let admin = authenticate(server.store(), bearer, now)?;
-    let op: AdminOp =
-        serde_json::from_slice(body).map_err(|e| ApiError::Malformed(e.to_string()))?;
-    let change = op.is_change();
-    let (effects, recorded) = (op.effects(), change.then(|| op.clone()));
+    let admin = authenticate(server.store(), bearer, now).inspect_err(|e| {
+        server.record_refused_caller(e.code().0);
+    })?;
+    let op: AdminOp = serde_json::from_slice(body).map_err(|e| {
+        server.record_refused_caller("invalid_request");
+        ApiError::Malformed(e.to_string())
+    })?;
+    // Every request is audited (issue 10 item 1), reads included.
+    let (effects, recorded) = (op.effects(), op.clone());
     let ctx = AdminContext {
         store: server.store(),
         now,
@@ -73,9 +80,7 @@ pub fn handle(
         vocabulary: server.vocabulary(),
     };
     let result = super::execute(op, &ctx);
-    if let Some(op) = &recorded {
-        server.record_change(&admin.name, op, result.as_ref().map(|_| ()), now);
-    }
+    server.record_change(&admin.name, &recorded, result.as_ref().map(|_| ()), now);
     if result.is_ok() {
         server.apply(effects, now);
     }

@@ -8,6 +8,7 @@
 //! print the same thing.
 
 pub mod api;
+pub mod audit;
 pub mod client;
 pub mod community;
 pub mod error;
@@ -60,6 +61,7 @@ pub enum AdminOp {
     Grant(grant::GrantOp),
     AdminToken(tokens::AdminTokenOp),
     Keys(keys::KeysOp),
+    Audit(audit::AuditOp),
 }
 
 /// What a change affects in a running server, so it can apply it at once.
@@ -82,6 +84,7 @@ impl AdminOp {
             AdminOp::Grant(op) => ("grant", op.command()),
             AdminOp::AdminToken(op) => ("admin-token", op.command()),
             AdminOp::Keys(op) => ("keys", op.command()),
+            AdminOp::Audit(op) => ("audit", op.command()),
         };
         format!("{group}.{command}")
     }
@@ -96,6 +99,7 @@ impl AdminOp {
             AdminOp::Grant(op) => op.is_change(),
             AdminOp::AdminToken(op) => op.is_change(),
             AdminOp::Keys(op) => op.is_change(),
+            AdminOp::Audit(_) => false,
         }
     }
 
@@ -109,6 +113,7 @@ impl AdminOp {
             AdminOp::Grant(op) => Some(("user", op.username().to_string())),
             AdminOp::AdminToken(op) => op.entity().map(|id| ("admin-token", id)),
             AdminOp::Keys(op) => op.entity().map(|id| ("key", id)),
+            AdminOp::Audit(_) => None,
         }
     }
 
@@ -140,7 +145,25 @@ pub fn execute(op: AdminOp, ctx: &AdminContext<'_>) -> Result<Output, AdminError
         AdminOp::Grant(op) => grant::execute(op, ctx),
         AdminOp::AdminToken(op) => tokens::execute(op, ctx),
         AdminOp::Keys(op) => keys::execute(op, ctx),
+        AdminOp::Audit(op) => audit::execute(op, ctx),
     }
+}
+
+/// The audit record of an admin request: who (the admin token's name), which op, its outcome, and
+/// the record it concerns; never a value from the op (keys, hashes, PEMs stay out).
+pub fn audit_event(
+    actor: &str,
+    op: &AdminOp,
+    result: Result<(), &AdminError>,
+) -> crate::audit::AuditEvent {
+    let entity = op.entity();
+    crate::audit::AuditEvent::admin_change(
+        &op.name(),
+        actor,
+        result.is_ok(),
+        entity.as_ref().map(|(kind, id)| (*kind, id.as_str())),
+        result.err().map(|e| e.code().0),
+    )
 }
 
 /// A timestamp as RFC 3339, for listings.

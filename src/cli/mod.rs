@@ -4,6 +4,7 @@
 //! JSON document with `--json`, for scripts.
 
 pub mod admin;
+pub mod audit;
 pub mod ca;
 pub mod client;
 pub mod community;
@@ -104,6 +105,9 @@ pub enum Command {
     /// The server's token-signing keys: list, rotate, retire (issue 10).
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// The audit trail: list and export security events (issue 10).
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// The admin API's tokens: create, list, revoke (issue 10).
     #[command(subcommand)]
     Admin(admin::AdminCommand),
@@ -190,6 +194,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Grant(cmd) => grant::run(cmd, dir, json),
         Command::Admin(cmd) => admin::run(cmd, dir, json),
         Command::Keys(cmd) => keys::run(cmd, dir, json),
+        Command::Audit(cmd) => audit::run(cmd, dir, json),
         Command::Ca(cmd) => ca::run(cmd, json),
         Command::Migrate => migrate::run(dir, json),
     }
@@ -205,6 +210,16 @@ pub fn run_op(
     vocabulary: Option<crate::oauth::client_metadata::IntendedUseVocabulary>,
 ) -> anyhow::Result<()> {
     let output = perform(op, target, vocabulary)?;
+    print_output(&output, json)
+}
+
+/// [`run_op`] for ops whose output is text whatever `--json` says (NDJSON exports).
+pub fn run_op_text(op: crate::admin::AdminOp, target: &StoreTarget) -> anyhow::Result<()> {
+    let output = perform(op, target, None)?;
+    print_output(&output, false)
+}
+
+fn print_output(output: &crate::admin::Output, json: bool) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(&output.json)?);
     } else {
@@ -252,13 +267,29 @@ fn perform(
         None => crate::oauth::client_metadata::IntendedUseVocabulary::with_overrides(None, None)
             .map_err(anyhow::Error::msg)?,
     };
+    // Who made a change with the store opened directly: the operating-system account.
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let actor = format!("local:{user}");
     let ctx = crate::admin::AdminContext {
         store: &store,
         now: chrono::Utc::now().timestamp(),
-        actor: "local",
+        actor: &actor,
         vocabulary: &vocabulary,
     };
-    crate::admin::execute(op, &ctx).map_err(|e| match e {
+    let recorded = op.is_change().then(|| op.clone());
+    let result = crate::admin::execute(op, &ctx);
+    if let Some(op) = recorded {
+        // Issue 10 item 5: changes made with the server stopped are in the trail too.
+        let event = crate::admin::audit_event(ctx.actor, &op, result.as_ref().map(|_| ()));
+        if let Err(e) = crate::audit::record_now(&store, &event) {
+            eprintln!(
+                "warning: the change was made, but its audit record could not be written: {e}"
+            );
+        }
+    }
+    result.map_err(|e| match e {
         // On the administrator's own machine the store's detail helps; the API hides it.
         crate::admin::AdminError::Internal(source) => source,
         other => anyhow::Error::new(other),

@@ -97,6 +97,9 @@ pub struct ServeArgs {
     /// changes; a changed, valid file is served without a restart. 0 turns it off [default: 10].
     #[arg(long, env = "UDAP_CRL_FILE_POLL_SECS")]
     pub crl_file_poll_secs: Option<u64>,
+    /// Record security events in the audit trail; `--audit false` only to measure its cost [default: true].
+    #[arg(long, env = "UDAP_AUDIT", num_args = 0..=1, default_missing_value = "true")]
+    pub audit: Option<bool>,
 }
 
 impl ServeArgs {
@@ -124,6 +127,7 @@ impl ServeArgs {
             admin_listen: self.admin_listen.clone(),
             admin_client_ca: self.admin_client_ca.clone(),
             crl_file_poll_secs: self.crl_file_poll_secs,
+            audit: self.audit,
         }
     }
 }

@@ -98,17 +98,18 @@ impl LiveServer for AppState {
     }
 
     fn record_change(&self, admin: &str, op: &AdminOp, result: Result<(), &AdminError>, _now: i64) {
-        let entity = op.entity();
-        let (kind, id) = entity
-            .as_ref()
-            .map_or(("-", "-"), |(k, id)| (*k, id.as_str()));
-        match result {
-            Ok(()) => {
-                tracing::info!(admin = ?admin, op = op.name(), entity_kind = kind, entity = ?id, "admin change")
-            }
-            Err(e) => {
-                tracing::info!(admin = ?admin, op = op.name(), entity_kind = kind, entity = ?id, refused = e.code().0, "admin change refused")
-            }
+        if op.is_change() {
+            self.metrics.admin_change(result.is_ok());
         }
+        self.audit.record(
+            crate::admin::audit_event(admin, op, result).with_source(&self.settings.base_url),
+        );
+    }
+
+    fn record_refused_caller(&self, reason: &str) {
+        self.audit.record(
+            crate::audit::AuditEvent::admin_change("authenticate", "-", false, None, Some(reason))
+                .with_source(&self.settings.base_url),
+        );
     }
 }

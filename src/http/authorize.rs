@@ -368,6 +368,7 @@ pub async fn login_post(
         }
     };
     let username = attempt.username.clone();
+    let addr = attempt.addr;
     let st = state.clone();
     let outcome = blocking(move || {
         Ok(flow::sign_in(
@@ -378,7 +379,15 @@ pub async fn login_post(
             now,
         )?)
     })
-    .await;
+    .await
+    .map(|a| {
+        // Issue 10 item 5: the login or its failure (throttled attempts, refused above without a
+        // password check, are not recorded: the lockout itself is logged when it starts).
+        state
+            .audit
+            .record_opt(a.audit.map(|e| e.with_address(addr)));
+        a.outcome
+    });
     let (secure, path) = session::cookie_scope(&state.endpoints.base);
     match outcome {
         Ok(SignedIn::Ok {
@@ -577,8 +586,13 @@ pub async fn consent_post(
         .collect();
     let now = state.now();
     let st = state.clone();
-    let outcome =
-        blocking(move || Ok(flow::decide(&st.store, &step, approve, &selected, now)?)).await;
+    let outcome = blocking(move || Ok(flow::decide(&st.store, &step, approve, &selected, now)?))
+        .await
+        .map(|a| {
+            // Issue 10 item 5: consent given or denied.
+            state.audit.record_opt(a.audit);
+            a.outcome
+        });
     step_response(&state, outcome)
 }
 

@@ -58,6 +58,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         &mut text,
         state.crl_file_watcher.as_ref().map(|w| w.stats()),
     );
+    render_audit(&mut text, state.audit.counters());
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(text)
@@ -115,5 +116,31 @@ fn render_crl_files(out: &mut String, stats: Option<&crate::community::CrlFileSt
     ] {
         crate::prometheus::header(out, name, kind, help);
         out.push_str(&format!("{name} {value}\n"));
+    }
+}
+
+/// Issue 10 item 5: the audit writer's counters; `dropped` above 0 means records were lost (the
+/// queue stayed full, or the store refused them).
+fn render_audit(out: &mut String, c: crate::audit::AuditCounters) {
+    for (name, help, value) in [
+        (
+            "audit_events_committed_total",
+            "Audit records committed to the store",
+            c.committed,
+        ),
+        (
+            "audit_events_dropped_total",
+            "Audit records lost (queue full or store failing); see the log",
+            c.dropped,
+        ),
+        (
+            "audit_batches_total",
+            "Store commits of the audit writer",
+            c.batches,
+        ),
+    ] {
+        out.push_str(&format!(
+            "# HELP udap_{name} {help}\n# TYPE udap_{name} counter\nudap_{name} {value}\n"
+        ));
     }
 }

@@ -42,6 +42,9 @@ pub struct AppState {
     pub login_throttle: LoginThrottle,
     /// Issue 10 item 3: re-reads changed CRL files; dropped with the state (joins its thread).
     pub crl_file_watcher: Option<crate::community::CrlFileWatcher>,
+    /// Issue 10 item 5: the audit trail (a writer thread; dropped with the state, which commits
+    /// what is queued).
+    pub audit: crate::audit::AuditLog,
 }
 
 impl AppState {
@@ -61,7 +64,13 @@ impl AppState {
             settings.outbound_allow_private,
         ));
         let settings_throttle = settings.login_throttle;
+        let audit = if settings.audit {
+            crate::audit::AuditLog::start(store.clone(), &settings.base_url)
+        } else {
+            crate::audit::AuditLog::disabled()
+        };
         Ok(AppState {
+            audit,
             settings,
             store,
             communities,

@@ -5,6 +5,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use crate::audit::{AuditEvent, ClientAgent};
 use crate::oauth::client_auth;
 use crate::oauth::grants::authorization_code::{self, CodeRequest};
 use crate::oauth::grants::{client_credentials, refresh_token};
@@ -27,7 +28,8 @@ pub async fn token(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
-    let result = token_inner(state.clone(), req, payload).await;
+    let addr = req.peer_addr().map(|a| a.ip());
+    let (result, client) = token_inner(state.clone(), req, payload).await;
     match &result {
         Ok(_) => Metrics::inc(&state.metrics.tokens_issued_total),
         Err(e) => {
@@ -37,14 +39,52 @@ pub async fn token(
             }
         }
     }
+    // Issue 10 item 5: every token issued or refused (with the reason kind).
+    let (result, audit) = match result {
+        Ok(issued) => {
+            let client_id = client.as_ref().map_or("", |c| c.client_id.as_str());
+            let patient = issued.body.get("patient").and_then(|p| p.as_str());
+            let audit = AuditEvent::token_issued(client_id, &issued.grant_type, patient);
+            // SMART-25: browser-based (public) clients read the response cross-origin.
+            let res = no_store(HttpResponse::Ok())
+                .insert_header(("Access-Control-Allow-Origin", "*"))
+                .json(issued.body);
+            (Ok(res), audit)
+        }
+        Err(e) => {
+            let audit = AuditEvent::token_refused(client.as_ref(), &e);
+            (Err(e), audit)
+        }
+    };
+    state.audit.record(audit.with_address(addr));
     result
 }
+
+/// A token response body and how it was obtained.
+struct Issued {
+    body: serde_json::Value,
+    grant_type: String,
+}
+
+/// The outcome, and the client for the audit record: the one that authenticated, or the
+/// registered client a refused request claimed to be.
+type Answered = (Result<Issued, OAuthError>, Option<ClientAgent>);
 
 async fn token_inner(
     state: web::Data<AppState>,
     req: HttpRequest,
     payload: web::Payload,
-) -> Result<HttpResponse, OAuthError> {
+) -> Answered {
+    token_request(state, req, payload)
+        .await
+        .unwrap_or_else(|e| (Err(e), None))
+}
+
+async fn token_request(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<Answered, OAuthError> {
     let body = read_limited(payload).await?;
     let form = Form::parse(&req, &body)?;
     let grant_type = form
@@ -61,9 +101,16 @@ async fn token_inner(
     let creds = form.credentials(&req);
     let now = state.now();
     let st = state.clone();
-    let body = blocking(move || {
-        let auth = client_auth::authenticate(&st.auth_context(), &creds, now)?;
-        match grant_type.as_str() {
+    blocking(move || {
+        let auth = match client_auth::authenticate(&st.auth_context(), &creds, now) {
+            Ok(a) => a,
+            Err(e) => return Ok((Err(e), crate::audit::claimed_client(&st.store, &creds))),
+        };
+        let client = Some(ClientAgent {
+            client_id: auth.client.client_id.clone(),
+            authenticated: true,
+        });
+        let result = match grant_type.as_str() {
             "authorization_code" => {
                 let req = CodeRequest {
                     code: form.get("code"),
@@ -95,13 +142,10 @@ async fn token_inner(
                 &st.grant_policy,
                 now,
             ),
-        }
+        };
+        Ok((result.map(|body| Issued { body, grant_type }), client))
     })
-    .await?;
-    // SMART-25: browser-based (public) clients read the response cross-origin.
-    Ok(no_store(HttpResponse::Ok())
-        .insert_header(("Access-Control-Allow-Origin", "*"))
-        .json(body))
+    .await
 }
 
 /// RFC 7662 / SMART-58..63; the caller policy is `oauth::introspection`.
@@ -156,6 +200,14 @@ pub async fn revoke(
             .revoke(&st.store, &token, &auth.client.client_id, now)?
         {
             tracing::info!(client_id = %auth.client.client_id, "access token revoked");
+            // Issue 10 item 5: the token, or the grant behind it.
+            st.audit.record_opt(crate::audit::revocation_event(
+                &st.tokens,
+                &st.store,
+                &token,
+                &auth.client.client_id,
+                now,
+            ));
         }
         Ok(())
     })

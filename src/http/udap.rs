@@ -4,6 +4,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
+use crate::audit::AuditEvent;
 use crate::oauth::discovery;
 use crate::oauth::registration::{self, RegistrationKind};
 use crate::oauth::{ErrorCode, OAuthError};
@@ -52,7 +53,14 @@ pub async fn register(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
+    let addr = req.peer_addr().map(|a| a.ip());
     let result = register_inner(state.clone(), req, payload).await;
+    // Issue 10 item 5: registrations created, updated, cancelled (recorded below) or refused.
+    if let Err(e) = &result {
+        state
+            .audit
+            .record(AuditEvent::registration_refused(e).with_address(addr));
+    }
     Metrics::inc(match &result {
         Ok(_) => &state.metrics.registrations_total,
         Err(_) => &state.metrics.registration_errors_total,
@@ -89,6 +97,14 @@ async fn register_inner(
         community = outcome.client.community.as_deref().unwrap_or(""),
         kind = ?outcome.kind,
         "registration accepted"
+    );
+    state.audit.record(
+        AuditEvent::registered(
+            outcome.kind,
+            &outcome.client.client_id,
+            outcome.client.community.as_deref(),
+        )
+        .with_address(req.peer_addr().map(|a| a.ip())),
     );
     let mut res = match outcome.kind {
         RegistrationKind::Created => HttpResponse::Created(),

@@ -10,6 +10,7 @@ use std::net::IpAddr;
 
 use subtle::ConstantTimeEq;
 
+use crate::audit::{AuditEvent, Audited};
 use crate::store::{secret_key, Interaction, SessionRecord, Store, StoreError};
 
 use super::authorize::{self, AuthorizeContext, AuthorizeError, AuthorizeParams};
@@ -221,18 +222,20 @@ pub enum SignedIn {
 
 /// `POST /login`, once `LoginThrottle::admit` gave `permit`: the argon2id check (the dummy hash
 /// for unknown users, so both cost the same and hold a slot), the throttle's bookkeeping, and the
-/// new session.
+/// new session. Audited: the login or its failure (the username only when such a user exists).
 pub fn sign_in(
     store: &Store,
     throttle: &LoginThrottle,
     mut permit: HashPermit,
     attempt: &SignIn,
     now: i64,
-) -> Result<SignedIn, StoreError> {
+) -> Result<Audited<SignedIn>, StoreError> {
     let Some(i) = load_interaction(store, &attempt.interaction_id, now)? else {
-        return Ok(SignedIn::Expired);
+        return Ok(Audited::plain(SignedIn::Expired));
     };
-    let ok = match store.users().get(&attempt.username)? {
+    let user = store.users().get(&attempt.username)?;
+    let known = user.is_some();
+    let ok = match user {
         Some(u) => {
             password::verify_password_in(&attempt.password, &u.password_hash, permit.memory())
         }
@@ -249,10 +252,17 @@ pub fn sign_in(
             // Once per failure that starts or extends a lockout; refused attempts are not logged.
             tracing::warn!(username = ?attempt.username, addr = ?attempt.addr, lockout_secs = lockout, "login lockout");
         }
-        return Ok(SignedIn::Failed {
-            client_name: client_name(store, &i.client_id)?,
-            interaction_id: i.id,
-        });
+        let audit = AuditEvent::login_failed(
+            known.then_some(attempt.username.as_str()),
+            Some(&i.client_id),
+        );
+        return Ok(Audited::new(
+            SignedIn::Failed {
+                client_name: client_name(store, &i.client_id)?,
+                interaction_id: i.id,
+            },
+            Some(audit),
+        ));
     }
     throttle.succeeded(&attempt.username);
     if let Some(old) = attempt
@@ -263,10 +273,14 @@ pub fn sign_in(
         store.sessions().remove(old)?;
     }
     let (session_id, _) = create_session(store, &attempt.username, now)?;
-    Ok(SignedIn::Ok {
-        interaction_id: i.id,
-        session_id,
-    })
+    let audit = AuditEvent::login_succeeded(&attempt.username, Some(&i.client_id));
+    Ok(Audited::new(
+        SignedIn::Ok {
+            interaction_id: i.id,
+            session_id,
+        },
+        Some(audit),
+    ))
 }
 
 /// A step after login: which interaction, which session, and (for posted forms) the form's CSRF
@@ -468,31 +482,38 @@ pub fn choose_patient(
 }
 
 /// `POST /authorize/consent`: deny → `access_denied`; approve → the scopes left selected (only
-/// values that were on the page) become a grant and one code, once per interaction.
+/// values that were on the page) become a grant and one code, once per interaction. Audited: the
+/// user's decision (consent given, or denied, also by leaving nothing selected); a refusal by
+/// policy (the user may not act for the patient) is not a consent decision.
 pub fn decide(
     store: &Store,
     req: &StepRequest,
     approve: bool,
     selected: &[String],
     now: i64,
-) -> Result<Step, StoreError> {
+) -> Result<Audited<Step>, StoreError> {
     let s = match signed_step(store, req, now)? {
         Ok(s) => s,
-        Err(step) => return Ok(step),
+        Err(step) => return Ok(Audited::plain(step)),
     };
+    let denied = || Some(AuditEvent::consent_denied(&s.user.username, &s.i.client_id));
     if !approve {
         tracing::info!(client_id = %s.i.client_id, username = ?s.user.username, "authorization denied by the user");
-        return deny(store, &s.i, "the user denied the request");
+        let audit = denied();
+        return Ok(Audited::new(
+            deny(store, &s.i, "the user denied the request")?,
+            audit,
+        ));
     }
     let next = interaction::next_step(&s.i, &s.user);
     if let Some(why) = refusal(&next) {
-        return deny(store, &s.i, why);
+        return deny(store, &s.i, why).map(Audited::plain);
     }
     let Next::Consent { patient } = next else {
         // The patient was not settled (form posted out of order): go through the steps again.
-        return Ok(Step::Continue {
+        return Ok(Audited::plain(Step::Continue {
             interaction_id: s.i.id,
-        });
+        }));
     };
     let requested: Vec<String> =
         s.i.scope
@@ -501,8 +522,13 @@ pub fn decide(
             .collect();
     let granted = consent::granted_from_form(&requested, selected);
     if interaction::grants_nothing(&granted) {
-        return deny(store, &s.i, "the user granted no access");
+        let audit = denied();
+        return Ok(Audited::new(
+            deny(store, &s.i, "the user granted no access")?,
+            audit,
+        ));
     }
+    let given = AuditEvent::consent_given(&s.user.username, &s.i.client_id, patient.as_deref());
     match interaction::approve(
         store,
         &s.i,
@@ -512,8 +538,8 @@ pub fn decide(
         Some(s.session_key),
         now,
     )? {
-        Some(location) => Ok(Step::Redirect(location)),
-        None => Ok(Step::AlreadyCompleted),
+        Some(location) => Ok(Audited::new(Step::Redirect(location), Some(given))),
+        None => Ok(Audited::plain(Step::AlreadyCompleted)),
     }
 }
 

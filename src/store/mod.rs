@@ -7,6 +7,8 @@
 //! is `JtiStore`. This module knows no protocol rules, and nothing above it sees a backend type.
 
 mod admin_tokens;
+// Issue 10 item 5: the audit trail.
+mod audit;
 mod authz;
 mod clients;
 mod community;
@@ -39,6 +41,7 @@ pub use self::postgres::counters as postgres_counters;
 pub use self::postgres::migrate::{Migrated, SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION};
 pub use self::redb::schema::SCHEMA_VERSION;
 pub use admin_tokens::{AdminTokenRecord, AdminTokens};
+pub use audit::AuditTrail;
 pub use authz::{
     secret_key, Authz, CodeRecord, CodeUse, Completion, GrantRecord, Interaction, LaunchContext,
     LaunchRecord, LaunchTake, RefreshRecord, RefreshUse,
@@ -232,6 +235,11 @@ impl Store {
     /// Browser sessions of logged-in users, stored by hash of the session id.
     pub fn sessions(&self) -> Sessions<'_> {
         Sessions::new(self)
+    }
+
+    /// Issue 10 item 5: the audit trail (append in batches, query by time, client and kind).
+    pub fn audit(&self) -> AuditTrail<'_> {
+        AuditTrail::new(self)
     }
 
     /// A cheap read, for the health endpoint.

@@ -421,6 +421,25 @@ fn admin_pass(dir: &Path, files: &Path, tag: &str) -> Vec<(String, Value)> {
     assert!(!out.status.success(), "tokens it signed may still be valid");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot be retired before"), "{err}");
+    let trail = run_ok(
+        dir,
+        &["audit", "list", "--since", "1h", "--type", "admin_change"],
+    );
+    assert!(
+        !trail.as_array().unwrap().is_empty(),
+        "the changes above are in the audit trail"
+    );
+    record("audit list", trail);
+    let export = cli(
+        dir,
+        &["audit", "export", "--format", "ndjson", "--since", "1h"],
+    );
+    assert!(export.status.success());
+    let lines: Vec<Value> = String::from_utf8_lossy(&export.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one AuditEvent per line"))
+        .collect();
+    assert!(lines.iter().all(|e| e["resourceType"] == "AuditEvent"));
     record("user remove", run_ok(dir, &["user", "remove", &user]));
     record(
         "client remove",
@@ -445,15 +464,13 @@ fn admin_pass(dir: &Path, files: &Path, tag: &str) -> Vec<(String, Value)> {
     seen
 }
 
-/// Replaces every scalar by its JSON type and every array by its first element's shape.
+/// Replaces every scalar (and null: a field may be unset in one pass only) by one marker and every
+/// array by its first element's shape: what remains is the document's structure and field names.
 fn shape(v: &Value) -> Value {
     match v {
         Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), shape(v))).collect()),
         Value::Array(a) => Value::Array(a.first().map(shape).into_iter().collect()),
-        Value::String(_) => json!("string"),
-        Value::Number(_) => json!("number"),
-        Value::Bool(_) => json!("bool"),
-        Value::Null => Value::Null,
+        _ => json!("scalar"),
     }
 }
 
@@ -551,4 +568,124 @@ fn a_renewed_signing_certificate_signs_the_metadata_from_the_next_request() {
         json!(leaf_b64),
         "the renewed certificate signs at once"
     );
+}
+
+#[test]
+fn admin_requests_are_audited_by_token_name_without_any_secret() {
+    // Issue 10 items 1 and 5: every admin request is audited, refused ones included; records hold
+    // the admin token's name, never a token, password, key or client secret.
+    let s = admin_server();
+    let (url, token) = s.admin.clone().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let password = "correct horse battery staple";
+    let mut secrets = vec![token.clone(), password.to_string()];
+    let added = s.admin_json(&[
+        "client",
+        "add",
+        "--name",
+        "Audited",
+        "--auth",
+        "client_secret_basic",
+        "--grant-types",
+        "client_credentials",
+        "--scope",
+        "system/*.rs",
+    ]);
+    secrets.push(added["client_secret"].as_str().unwrap().to_string());
+    let (admin_url, admin_token) = s.admin.clone().unwrap();
+    let mut child = std::process::Command::new(crate::common::cli::BIN)
+        .args(["--data-dir", tmp.path().to_str().unwrap()])
+        .args([
+            "--server",
+            &admin_url,
+            "user",
+            "add",
+            "auditee",
+            "--password-stdin",
+        ])
+        .env("UDAP_ADMIN_TOKEN", &admin_token)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{password}").unwrap();
+    }
+    assert!(child.wait().unwrap().success());
+    let created = s.admin_json(&["admin", "token", "create", "second"]);
+    secrets.push(created["token"].as_str().unwrap().to_string());
+    let key = write(tmp.path(), "k.pem", &s.community.pki.rsa_leaf.key_pem);
+    let cert = write(tmp.path(), "c.pem", &s.community.pki.rsa_leaf.cert_pem);
+    let refused = s.admin_cli(&[
+        "community",
+        "update",
+        &s.community.uri,
+        "--signing-cert",
+        &cert,
+        "--signing-key",
+        &key,
+    ]);
+    assert!(!refused.status.success());
+    assert_eq!(
+        post_op(&url, Some("udapadm_wrong"), r#"{"keys": "list"}"#)
+            .status()
+            .as_u16(),
+        401
+    );
+    assert!(s.state().audit.flush());
+
+    let out = s.admin_cli(&[
+        "audit",
+        "export",
+        "--format",
+        "ndjson",
+        "--type",
+        "admin_change",
+    ]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let by_op = |op: &str| {
+        records
+            .iter()
+            .filter(|r| r.to_string().contains(op))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    for op in [
+        "client.add",
+        "user.add",
+        "admin-token.create",
+        "community.update",
+    ] {
+        let found = by_op(op);
+        assert!(!found.is_empty(), "{op} audited: {text}");
+        assert!(
+            found[0].to_string().contains("test-admin"),
+            "{op} names the admin token: {}",
+            found[0]
+        );
+    }
+    assert_eq!(
+        by_op("community.update")[0]["outcome"],
+        json!("4"),
+        "the refusal is recorded as one"
+    );
+    assert!(by_op("authenticate")
+        .iter()
+        .any(|r| r.to_string().contains("unauthorized")));
+    for secret in &secrets {
+        assert!(
+            !text.contains(secret.as_str()),
+            "a secret leaked into the audit trail"
+        );
+    }
+    for marker in ["PRIVATE KEY", "$argon2", "udapadm_"] {
+        assert!(!text.contains(marker), "{marker} in the audit trail");
+    }
 }

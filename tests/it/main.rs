@@ -23,3 +23,5 @@ mod outbound_fetch;
 mod metrics;
 // Issue 10 item 4: signing-key rotation while tokens are live.
 mod key_rotation;
+// Issue 10 item 5: the audit trail.
+mod audit_trail;

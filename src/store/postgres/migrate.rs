@@ -10,10 +10,14 @@ use tokio_postgres::Client;
 use crate::store::StoreError;
 
 /// (version, name, SQL). Append only; never edit a released file.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("migrations/0001_init.sql")),
+    // Issue 10 item 5: the audit trail.
+    (2, "audit", include_str!("migrations/0002_audit.sql")),
+];
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Advisory lock id held while migrating ("udapmigr").
 const MIGRATION_LOCK: i64 = 0x7564_6170_6d69_6772;

@@ -6,6 +6,8 @@
 //! cache, `schema_migrations` (`migrate`). Atomicity: `txn` (advisory locks in READ COMMITTED write
 //! transactions) and `jti` (one atomic upsert).
 
+// Issue 10 item 5: the audit trail.
+pub(crate) mod audit;
 pub(crate) mod bridge;
 pub(crate) mod jti;
 pub mod migrate;

@@ -4,6 +4,8 @@
 //! every read-decide-write in `Store::write` runs alone, and commits are durable
 //! (`Durability::Immediate`). The replay cache group-commits on its own writer thread (`jti`).
 
+// Issue 10 item 5: the audit trail.
+pub(crate) mod audit;
 pub(crate) mod jti;
 pub(crate) mod jti_tables;
 mod jti_writer;

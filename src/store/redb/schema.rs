@@ -38,6 +38,9 @@ pub(crate) fn init(txn: &WriteTransaction) -> Result<(), StoreError> {
     }
     txn.open_table(jti_tables::JTI)?;
     txn.open_table(jti_tables::JTI_BY_EXP)?;
+    // Issue 10 item 5: new tables need no version bump (an older release ignores them).
+    txn.open_table(super::audit::AUDIT)?;
+    txn.open_table(super::audit::AUDIT_BY_CLIENT)?;
     Ok(())
 }
 

@@ -891,6 +891,120 @@ pub(super) fn keys_are_exact_and_bounded(store: &Store) {
     ));
 }
 
+// Issue 10 item 5: the audit trail. Records come back in time order, filtered by time range
+// (unix seconds, since inclusive, until exclusive), client and kind, in pages; a record is
+// written once; concurrent batches lose nothing.
+fn audit_append_query_and_page(store: &Store) {
+    use crate::audit::{AuditEvent, AuditKind, AuditQuery, ClientAgent};
+    let t = NOW * 1000;
+    let mut batch: Vec<AuditEvent> = (0..10)
+        .map(|i| {
+            let client = if i % 2 == 0 { "a" } else { "b" };
+            AuditEvent::token_issued(client, "client_credentials", None).stamped_at(t + i * 1000)
+        })
+        .collect();
+    let claimed = ClientAgent {
+        client_id: "a".into(),
+        authenticated: false,
+    };
+    let err = crate::oauth::OAuthError::new(crate::oauth::ErrorCode::InvalidClient, "x");
+    batch.push(AuditEvent::token_refused(Some(&claimed), &err).stamped_at(t + 10_000));
+    batch.push(AuditEvent::login_failed(None, None).stamped_at(t + 11_000));
+    store.audit().append_batch(&batch).unwrap();
+    let a = store.audit();
+    let ids = |q: AuditQuery| -> Vec<i64> {
+        a.query(&q)
+            .unwrap()
+            .iter()
+            .map(|e| (e.recorded_ms() - t) / 1000)
+            .collect()
+    };
+    assert_eq!(a.query(&AuditQuery::default()).unwrap(), batch);
+    let window = AuditQuery {
+        since: Some(NOW + 2),
+        until: Some(NOW + 5),
+        ..Default::default()
+    };
+    assert_eq!(ids(window.clone()), [2, 3, 4]);
+    let client_a = AuditQuery {
+        client_id: Some("a".into()),
+        ..Default::default()
+    };
+    assert_eq!(ids(client_a.clone()), [0, 2, 4, 6, 8, 10]);
+    assert_eq!(
+        ids(AuditQuery {
+            newest_first: true,
+            limit: Some(2),
+            ..client_a.clone()
+        }),
+        [10, 8]
+    );
+    assert_eq!(
+        ids(AuditQuery {
+            kind: Some(AuditKind::TokenRefused),
+            ..Default::default()
+        }),
+        [10]
+    );
+    assert_eq!(
+        ids(AuditQuery {
+            kind: Some(AuditKind::TokenIssued),
+            since: Some(NOW + 5),
+            ..client_a.clone()
+        }),
+        [6, 8]
+    );
+    assert!(ids(AuditQuery {
+        client_id: Some("A".into()),
+        ..Default::default()
+    })
+    .is_empty());
+    // Keyset pages, both directions.
+    let p1 = a.page(&client_a, None, 4).unwrap();
+    let p2 = a.page(&client_a, Some(p1[3].id()), 4).unwrap();
+    assert_eq!((p1.len(), p2.len()), (4, 2));
+    assert_eq!(p2[0], batch[8]);
+    let newest = AuditQuery {
+        newest_first: true,
+        ..window
+    };
+    let p1 = a.page(&newest, None, 2).unwrap();
+    let p2 = a.page(&newest, Some(p1[1].id()), 2).unwrap();
+    assert_eq!(
+        (p1[0].clone(), p2),
+        (batch[4].clone(), vec![batch[2].clone()])
+    );
+    // Written once: a repeated id is ignored; an unstamped event aborts the batch, nothing written.
+    a.append_batch(&batch[..1]).unwrap();
+    let unstamped = AuditEvent::consent_denied("u", "a");
+    assert!(matches!(
+        a.append_batch(&[batch[0].clone().stamped_at(t + 99_000), unstamped]),
+        Err(StoreError::Aborted)
+    ));
+    assert_eq!(a.query(&AuditQuery::default()).unwrap().len(), 12);
+}
+
+fn audit_concurrent_batches_lose_none(store: &Store) {
+    use crate::audit::{AuditEvent, AuditQuery};
+    let results = race(store, |s, i| {
+        let batch: Vec<AuditEvent> = (0..20)
+            .map(|_| {
+                AuditEvent::token_issued(&format!("c{i}"), "client_credentials", None)
+                    .stamped_at(NOW * 1000)
+            })
+            .collect();
+        s.audit().append_batch(&batch)
+    });
+    assert!(results.iter().all(Result::is_ok));
+    let all = store.audit().query(&AuditQuery::default()).unwrap();
+    assert_eq!(all.len(), N * 20);
+    let one = AuditQuery {
+        client_id: Some("c3".into()),
+        ..Default::default()
+    };
+    assert_eq!(store.audit().query(&one).unwrap().len(), 20);
+}
+
 /// Declares each case once per backend: `conformance::redb::NAME` and `conformance::postgres::NAME`.
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -936,4 +1050,6 @@ conformance!(
     key_ring_rotations_keep_one_active_key,
     revoked_tokens_and_expired_records_are_pruned,
     keys_are_exact_and_bounded,
+    audit_append_query_and_page,
+    audit_concurrent_batches_lose_none,
 );
