@@ -1,4 +1,4 @@
-//! The server side of the admin API (issue 10 item 1): authenticate the caller, run the op with
+//! The server side of the admin API (issue 10 item 1): admit the caller, run the op with
 //! the one [`execute`](super::execute), apply its effects to the running server at once, and
 //! record it. The HTTP handler (`http::admin`) only parses and maps the result.
 
@@ -57,16 +57,25 @@ pub fn authenticate(
         .ok_or(ApiError::Unauthorized)
 }
 
-/// Runs one admin API request: authenticate, parse, execute, apply, record.
-pub fn handle(
+/// The first step of an admin API request, before its body is read (so an unauthenticated caller
+/// cannot make the server read megabytes): the caller's live token, or a recorded refusal.
+pub fn admit(
     server: &impl LiveServer,
     bearer: Option<&str>,
+    now: i64,
+) -> Result<AdminTokenRecord, ApiError> {
+    authenticate(server.store(), bearer, now).inspect_err(|e| {
+        server.record_refused_caller(e.code().0);
+    })
+}
+
+/// The rest of an admitted request: parse, execute, record, apply.
+pub fn handle(
+    server: &impl LiveServer,
+    admin: &AdminTokenRecord,
     body: &[u8],
     now: i64,
 ) -> Result<Output, ApiError> {
-    let admin = authenticate(server.store(), bearer, now).inspect_err(|e| {
-        server.record_refused_caller(e.code().0);
-    })?;
     let op: AdminOp = serde_json::from_slice(body).map_err(|e| {
         server.record_refused_caller("invalid_request");
         ApiError::Malformed(e.to_string())

@@ -119,6 +119,12 @@ pub(crate) fn check_fhir_user(value: &str) -> Result<(), AdminError> {
     }
 }
 
+/// The username and fhirUser checks of `user add` (the CLI runs them before it reads a password).
+pub(crate) fn check_new_user(username: &str, fhir_user: Option<&str>) -> Result<(), AdminError> {
+    check_username(username)?;
+    fhir_user.map_or(Ok(()), check_fhir_user)
+}
+
 fn check_hash(hash: &Secret) -> Result<(), AdminError> {
     if is_storable_hash(hash.expose()) {
         Ok(())
@@ -142,10 +148,7 @@ pub fn execute(op: UserOp, ctx: &AdminContext<'_>) -> Result<Output, AdminError>
             fhir_user,
             patients,
         } => {
-            check_username(&username)?;
-            if let Some(f) = &fhir_user {
-                check_fhir_user(f)?;
-            }
+            check_new_user(&username, fhir_user.as_deref())?;
             if let Some(bad) = patients.iter().find(|p| !is_fhir_id(p)) {
                 return Err(AdminError::invalid(format!(
                     "--patient {bad} is not a FHIR id (1-64 letters, digits, `-` or `.`)"

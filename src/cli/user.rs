@@ -10,7 +10,7 @@ use std::io::{BufRead, IsTerminal};
 use anyhow::{bail, Context};
 use clap::Subcommand;
 
-use crate::admin::user::{check_fhir_user, check_username, UserOp};
+use crate::admin::user::{check_new_user, UserOp};
 use crate::admin::{AdminOp, Secret};
 use crate::oauth::password::{
     check_policy, hash_password, PasswordError, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS,
@@ -108,10 +108,7 @@ pub fn run(cmd: UserCommand, target: &super::StoreTarget, json_out: bool) -> any
             patients,
         } => {
             // Checked before the password is read, so a typo does not cost a retyped password.
-            check_username(&username)?;
-            if let Some(f) = &fhir_user {
-                check_fhir_user(f)?;
-            }
+            check_new_user(&username, fhir_user.as_deref())?;
             UserOp::Add {
                 password_hash: password_hash_from_stdin()?,
                 username,

@@ -16,8 +16,7 @@ use super::AppState;
 const MAX_OP_BYTES: usize = 16 * 1024 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::PayloadConfig::new(MAX_OP_BYTES))
-        .route(crate::admin::remote::OPS_PATH, web::post().to(ops))
+    cfg.route(crate::admin::remote::OPS_PATH, web::post().to(ops))
         .default_service(web::to(not_found));
 }
 
@@ -48,21 +47,43 @@ fn bearer(req: &HttpRequest) -> Option<String> {
         .then(|| token.trim().to_string())
 }
 
-async fn ops(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+async fn ops(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
     let token = bearer(&req);
     let now = state.now();
-    // Ops read files' contents, hash, and write the store: off the async workers.
-    let result =
-        web::block(move || api::handle(state.get_ref(), token.as_deref(), &body, now)).await;
+    // The token first: the body is read only for an admitted caller.
+    let admitted = {
+        let state = state.clone();
+        web::block(move || api::admit(state.get_ref(), token.as_deref(), now)).await
+    };
+    let admin = match admitted {
+        Ok(Ok(admin)) => admin,
+        Ok(Err(e)) => return error_response(&e),
+        Err(e) => return error_response(&internal(e)),
+    };
+    let body = match payload.to_bytes_limited(MAX_OP_BYTES).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) | Err(_) => {
+            return error_response(&ApiError::Malformed(format!(
+                "the body could not be read, or is over {} MiB",
+                MAX_OP_BYTES / (1024 * 1024)
+            )))
+        }
+    };
+    // Ops hash, build communities and write the store: off the async workers.
+    let result = web::block(move || api::handle(state.get_ref(), &admin, &body, now)).await;
     match result {
         Ok(Ok(output)) => HttpResponse::Ok()
             .insert_header(("Cache-Control", "no-store"))
             .json(output),
         Ok(Err(e)) => error_response(&e),
-        Err(e) => error_response(&ApiError::Op(AdminError::Internal(anyhow::anyhow!(
-            "admin operation did not complete: {e}"
-        )))),
+        Err(e) => error_response(&internal(e)),
     }
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Op(AdminError::Internal(anyhow::anyhow!(
+        "admin operation did not complete: {e}"
+    )))
 }
 
 impl LiveServer for AppState {
