@@ -102,13 +102,13 @@ pub enum Command {
     /// client and server certificates, revocation, CRLs).
     #[command(subcommand)]
     Ca(ca::CaCommand),
-    /// The server's token-signing keys: list, rotate, retire (issue 10).
+    /// The server's token-signing keys: list, rotate (new tokens signed with a new key), retire.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
-    /// The audit trail: list and export security events (issue 10).
+    /// The audit trail of security events: list, export as NDJSON.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
-    /// The admin API's tokens: create, list, revoke (issue 10).
+    /// Tokens for the admin API of a running server: create, list, revoke.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
     /// Create or upgrade the database schema (PostgreSQL with --database-url, else the embedded
