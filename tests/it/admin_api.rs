@@ -80,6 +80,25 @@ fn the_admin_api_refuses_missing_wrong_expired_and_revoked_tokens_and_is_not_on_
     let stored = serde_json::to_string(&s.store.admin_tokens().list().unwrap()).unwrap();
     assert!(!stored.contains(&second[8..]));
 
+    // The token is checked before the body is read: a caller without one who announces 20 MB
+    // and sends 1 KB gets its 401 at once, not after the server waited for (or read) the rest.
+    {
+        use std::io::{Read, Write};
+        let addr = url.trim_start_matches("http://");
+        let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        write!(
+            tcp,
+            "POST /admin/v1/ops HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 20000000\r\n\r\n{}",
+            " ".repeat(1024)
+        )
+        .unwrap();
+        let mut head = [0u8; 12];
+        tcp.read_exact(&mut head)
+            .expect("an answer before the body is complete");
+        assert_eq!(&head, b"HTTP/1.1 401");
+    }
     // A malformed op is a JSON 400 and changes nothing.
     assert_eq!(
         error_of(post_op(
