@@ -150,12 +150,21 @@ pub fn execute(op: AdminOp, ctx: &AdminContext<'_>) -> Result<Output, AdminError
 }
 
 /// The audit record of an admin request: who (the admin token's name), which op, its outcome, and
-/// the record it concerns; never a value from the op (keys, hashes, PEMs stay out).
+/// the record it concerns; never a value from the op (keys, hashes, PEMs stay out). Reads are
+/// `admin_read` records, changes `admin_change`.
 pub fn audit_event(
     actor: &str,
     op: &AdminOp,
     result: Result<(), &AdminError>,
 ) -> crate::audit::AuditEvent {
+    if !op.is_change() {
+        return crate::audit::AuditEvent::admin_read(
+            &op.name(),
+            actor,
+            result.is_ok(),
+            result.err().map(|e| e.code().0),
+        );
+    }
     let entity = op.entity();
     crate::audit::AuditEvent::admin_change(
         &op.name(),

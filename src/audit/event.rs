@@ -50,10 +50,13 @@ pub enum AuditKind {
     /// A user grant ended (RFC 7009 on one of its tokens, or an administrator).
     GrantRevoked,
     AdminChange,
+    /// An admin API request that changes nothing (a listing, an export), or one refused before
+    /// any op ran (no live token).
+    AdminRead,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 13] = [
+    pub const ALL: [AuditKind; 14] = [
         AuditKind::RegistrationCreated,
         AuditKind::RegistrationUpdated,
         AuditKind::RegistrationCancelled,
@@ -67,6 +70,7 @@ impl AuditKind {
         AuditKind::TokenRevoked,
         AuditKind::GrantRevoked,
         AuditKind::AdminChange,
+        AuditKind::AdminRead,
     ];
 
     /// The code in `urn:udap-server:audit` (and the `--type` value of `audit list`).
@@ -85,6 +89,7 @@ impl AuditKind {
             AuditKind::TokenRevoked => "token_revoked",
             AuditKind::GrantRevoked => "grant_revoked",
             AuditKind::AdminChange => "admin_change",
+            AuditKind::AdminRead => "admin_read",
         }
     }
 
@@ -103,6 +108,7 @@ impl AuditKind {
             AuditKind::TokenRevoked => "Access token revoked",
             AuditKind::GrantRevoked => "Grant revoked",
             AuditKind::AdminChange => "Administrative change",
+            AuditKind::AdminRead => "Administrative read",
         }
     }
 
@@ -123,6 +129,7 @@ impl AuditKind {
             ConsentGiven | ConsentDenied | TokenRevoked | GrantRevoked | AdminChange => {
                 Coding::new(DCM, "110113", "Security Alert")
             }
+            AdminRead => Coding::new(HL7_EVENT_TYPE, "rest", "RESTful Operation"),
         }
     }
 
@@ -148,6 +155,7 @@ impl AuditKind {
             RegistrationCreated => "C",
             RegistrationUpdated => "U",
             RegistrationCancelled | TokenRevoked | GrantRevoked => "D",
+            AdminRead => "R",
             _ => "E",
         }
     }
@@ -657,17 +665,43 @@ impl AuditEvent {
             outcome,
             agent(ADMIN_SYSTEM, admin_name),
         );
-        e.subtype.push(Coding {
-            system: ADMIN_OP_SYSTEM.into(),
-            code: op.into(),
-            display: None,
-        });
-        e.outcome_desc = reason_kind.map(String::from);
+        e.admin_op(op, reason_kind);
         match entity {
             Some(("patient", id)) => e.about(Entity::patient(id)),
             Some((kind, id)) => e.about(Entity::object(&format!("urn:udap-server:{kind}"), id)),
             None => e,
         }
+    }
+
+    /// An admin request that changed nothing: a read (`admin_name` is the token's name), or a
+    /// request refused before any op ran (`admin_name` `-`, `reason_kind` e.g. `unauthorized`).
+    pub fn admin_read(
+        op: &str,
+        admin_name: &str,
+        outcome_ok: bool,
+        reason_kind: Option<&str>,
+    ) -> Self {
+        let outcome = if outcome_ok {
+            Outcome::Success
+        } else {
+            Outcome::MinorFailure
+        };
+        let mut e = AuditEvent::new(
+            AuditKind::AdminRead,
+            outcome,
+            agent(ADMIN_SYSTEM, admin_name),
+        );
+        e.admin_op(op, reason_kind);
+        e
+    }
+
+    fn admin_op(&mut self, op: &str, reason_kind: Option<&str>) {
+        self.subtype.push(Coding {
+            system: ADMIN_OP_SYSTEM.into(),
+            code: op.into(),
+            display: None,
+        });
+        self.outcome_desc = reason_kind.map(String::from);
     }
 
     /// The requester's IP address (the TCP peer), when known.

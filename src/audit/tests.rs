@@ -121,6 +121,13 @@ fn each_kind_has_its_codes() {
             "E",
             "0",
         ),
+        (
+            AuditEvent::admin_read("client.list", "ops", true, None),
+            AuditKind::AdminRead,
+            "rest",
+            "R",
+            "0",
+        ),
     ];
     assert_eq!(rows.len(), AuditKind::ALL.len());
     for (e, kind, type_code, action, outcome) in rows {

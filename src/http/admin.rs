@@ -129,7 +129,7 @@ impl LiveServer for AppState {
 
     fn record_refused_caller(&self, reason: &str) {
         self.audit.record(
-            crate::audit::AuditEvent::admin_change("authenticate", "-", false, None, Some(reason))
+            crate::audit::AuditEvent::admin_read("authenticate", "-", false, Some(reason))
                 .with_source(&self.settings.base_url),
         );
     }
