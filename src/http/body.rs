@@ -100,3 +100,66 @@ where
 {
     web::block(f).await.map_err(OAuthError::internal)?
 }
+
+/// Issue 11: a pool for the token endpoint's CPU work (assertion checks, token signing), one
+/// thread per core. `web::block`'s pool grows a thread for every request in flight (about 70 on
+/// 2 cores under load), and the scheduler's hand-offs between them cost more than the work; here
+/// requests queue and the threads stay busy. Waiting (the replay commit) happens on the async
+/// side, so nothing here blocks for long except a rare store write.
+struct CpuPool {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+fn cpu_pool() -> &'static CpuPool {
+    static POOL: std::sync::OnceLock<CpuPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let (jobs, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..threads {
+            let rx = std::sync::Arc::clone(&rx);
+            let spawned = std::thread::Builder::new()
+                .name(format!("udap-cpu-{i}"))
+                .spawn(move || loop {
+                    // The lock is held only to take one job.
+                    let job = match rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        // A panicking job drops its reply sender (the caller sees an error);
+                        // the thread carries on.
+                        Ok(job) => {
+                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                        }
+                        Err(_) => return,
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "could not start a CPU pool thread");
+            }
+        }
+        CpuPool { jobs }
+    })
+}
+
+/// Runs `f` on the CPU pool (see `CpuPool`) and awaits its result; a failure of the pool itself
+/// is a server error.
+pub async fn cpu<T, F>(f: F) -> Result<T, OAuthError>
+where
+    F: FnOnce() -> Result<T, OAuthError> + Send + 'static,
+    T: Send + 'static,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        let _ = tx.send(f());
+    });
+    cpu_pool()
+        .jobs
+        .send(job)
+        .map_err(|_| OAuthError::internal("the CPU pool is not running"))?;
+    rx.await
+        .map_err(|_| OAuthError::internal("a CPU pool job failed"))?
+}

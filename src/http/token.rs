@@ -12,7 +12,7 @@ use crate::oauth::grants::{client_credentials, refresh_token};
 use crate::oauth::introspection;
 use crate::oauth::{ErrorCode, OAuthError};
 
-use super::body::{blocking, read_limited};
+use super::body::{blocking, cpu, read_limited};
 use super::form::{bearer, Form};
 use super::metrics::Metrics;
 use super::state::AppState;
@@ -100,15 +100,58 @@ async fn token_request(
     }
     let creds = form.credentials(&req);
     let now = state.now();
+    // Issue 11: the CPU work runs on the core-sized pool, and the replay commit is awaited here,
+    // holding no thread: authenticate up to the replay check, record the jti durably (UDAP-5),
+    // then finish and issue.
+    // PostgreSQL reads are network round trips: on that backend the waiting stays on the blocking
+    // pool, as do the grants that commit (codes, refresh tokens).
+    let local = state.store.backend_name() == "redb";
     let st = state.clone();
-    blocking(move || {
-        let auth = match client_auth::authenticate(&st.auth_context(), &creds, now) {
+    let pending = on_pool(local, move || {
+        Ok(
+            match client_auth::authenticate_pending(&st.auth_context(), &creds, now) {
+                Ok(p) => Ok(p),
+                Err(e) => Err((e, crate::audit::claimed_client(&st.store, &creds))),
+            },
+        )
+    })
+    .await?;
+    let pending = match pending {
+        Ok(p) => p,
+        Err((e, claimed)) => return Ok((Err(e), claimed)),
+    };
+    if let Some(b) = pending.burn() {
+        let fresh = state
+            .store
+            .jti()
+            .insert_if_absent_async(&b.iss, &b.jti, b.keep_until, now)
+            .await;
+        if let Err(e) = fresh
+            .map_err(OAuthError::from)
+            .and_then(client_auth::replay_outcome)
+        {
+            // The client that claimed the assertion, as `claimed_client` would name it.
+            let claimed = ClientAgent {
+                client_id: pending.client_id().to_owned(),
+                authenticated: false,
+            };
+            return Ok((Err(e), Some(claimed)));
+        }
+    }
+    let st = state.clone();
+    let cpu_only = local && grant_type == "client_credentials";
+    on_pool(cpu_only, move || {
+        let claimed = ClientAgent {
+            client_id: pending.client_id().to_owned(),
+            authenticated: false,
+        };
+        let auth = match pending.finish(&st.store, now) {
             Ok(a) => a,
-            Err(e) => return Ok((Err(e), crate::audit::claimed_client(&st.store, &creds))),
+            Err(e) => return Ok((Err(e), Some(claimed))),
         };
         let client = Some(ClientAgent {
-            client_id: auth.client.client_id.clone(),
             authenticated: true,
+            ..claimed
         });
         let result = match grant_type.as_str() {
             "authorization_code" => {
@@ -146,6 +189,20 @@ async fn token_request(
         Ok((result.map(|body| Issued { body, grant_type }), client))
     })
     .await
+}
+
+/// Runs `f` on the core-sized CPU pool when it only computes (and reads redb), else on the
+/// blocking pool, which may grow a thread per waiting request.
+async fn on_pool<T, F>(cpu_only: bool, f: F) -> Result<T, OAuthError>
+where
+    F: FnOnce() -> Result<T, OAuthError> + Send + 'static,
+    T: Send + 'static,
+{
+    if cpu_only {
+        cpu(f).await
+    } else {
+        blocking(f).await
+    }
 }
 
 /// RFC 7662 / SMART-58..63; the caller policy is `oauth::introspection`.

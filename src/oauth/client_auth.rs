@@ -87,12 +87,107 @@ fn basic_failure(description: &str) -> OAuthError {
     e
 }
 
-/// Authenticates the client of a token request.
+/// UDAP-5 / SMART-49: the `(iss, jti)` an assertion burns, kept for as long as it could be
+/// accepted (`exp` plus the skew `check_assertion_claims` allows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Burn {
+    pub iss: String,
+    pub jti: String,
+    pub keep_until: i64,
+}
+
+/// A client authenticated up to its replay check (issue 11). The check is left to the caller so
+/// the token endpoint can await the durable commit without holding a thread; `authenticate` does
+/// all three steps in one call.
+pub struct PendingAuth {
+    auth: AuthenticatedClient,
+    burn: Option<Burn>,
+    /// A renewed UDAP certificate to record once the assertion is burned: base64 DER, not-after.
+    renewal: Option<(String, i64)>,
+}
+
+impl PendingAuth {
+    fn done(auth: AuthenticatedClient) -> Self {
+        PendingAuth {
+            auth,
+            burn: None,
+            renewal: None,
+        }
+    }
+
+    /// The replay entry to record before `finish`, for assertion-based authentication.
+    pub fn burn(&self) -> Option<&Burn> {
+        self.burn.as_ref()
+    }
+
+    /// The client this request authenticated as (for the audit record of a refusal).
+    pub fn client_id(&self) -> &str {
+        &self.auth.client.client_id
+    }
+
+    /// Completes authentication after `burn` was recorded as fresh (see `replay_outcome`): a
+    /// renewed certificate with the registered SAN is accepted and recorded (UDAP-33).
+    pub fn finish(self, store: &Store, now: i64) -> Result<AuthenticatedClient, OAuthError> {
+        let PendingAuth {
+            mut auth, renewal, ..
+        } = self;
+        if let Some((leaf_b64, not_after)) = renewal {
+            // Read and written in one transaction, changing only the certificate fields, so a
+            // concurrent administrative change (disable, intended use) is not overwritten.
+            let renewed = store.clients().modify(&auth.client.client_id, |c| {
+                if c.certificate_der_b64.as_deref() == Some(leaf_b64.as_str()) {
+                    return false;
+                }
+                c.certificate_der_b64 = Some(leaf_b64.clone());
+                c.certificate_not_after = Some(not_after);
+                c.updated_at = now;
+                true
+            })?;
+            if let Some(r) = renewed {
+                auth.client = r;
+            }
+            tracing::info!(client_id = %auth.client.client_id, "client certificate renewed");
+        }
+        Ok(auth)
+    }
+}
+
+/// UDAP-5: the answer to a replay-store insert; `false` (already recorded) is a refused replay.
+pub fn replay_outcome(fresh: bool) -> Result<(), OAuthError> {
+    if fresh {
+        Ok(())
+    } else {
+        Err(
+            invalid_client("client_assertion has already been used (jti replay)")
+                .with_reason(Reason::Replay),
+        )
+    }
+}
+
+/// Authenticates the client of a token request, replay check included.
 pub fn authenticate(
     ctx: &AuthContext<'_>,
     creds: &Credentials,
     now: i64,
 ) -> Result<AuthenticatedClient, OAuthError> {
+    let pending = authenticate_pending(ctx, creds, now)?;
+    if let Some(b) = pending.burn() {
+        replay_outcome(
+            ctx.store
+                .jti()
+                .insert_if_absent(&b.iss, &b.jti, b.keep_until, now)?,
+        )?;
+    }
+    pending.finish(ctx.store, now)
+}
+
+/// Authenticates the client of a token request up to the replay check (issue 11): the caller
+/// records `burn()` (UDAP-5), maps it with `replay_outcome`, then calls `finish`.
+pub fn authenticate_pending(
+    ctx: &AuthContext<'_>,
+    creds: &Credentials,
+    now: i64,
+) -> Result<PendingAuth, OAuthError> {
     if creds.malformed_basic {
         return Err(basic_failure(
             "the Authorization header is not a valid Basic credential",
@@ -108,7 +203,7 @@ pub fn authenticate(
         ));
     }
     if let Some((id, secret)) = &creds.basic {
-        return authenticate_secret(ctx, creds, id, secret);
+        return authenticate_secret(ctx, creds, id, secret).map(PendingAuth::done);
     }
     if let Some(assertion) = &creds.client_assertion {
         if creds.client_assertion_type.as_deref() != Some(JWT_BEARER) {
@@ -125,12 +220,12 @@ pub fn authenticate(
     if client.metadata.token_endpoint_auth_method != "none" {
         return Err(invalid_client("this client must authenticate"));
     }
-    Ok(AuthenticatedClient {
+    Ok(PendingAuth::done(AuthenticatedClient {
         client,
         method: AuthMethod::None,
         community: None,
         assertion_claims: None,
-    })
+    }))
 }
 
 fn active_client(store: &Store, client_id: &str) -> Result<ClientRecord, OAuthError> {
@@ -189,7 +284,7 @@ fn authenticate_assertion(
     creds: &Credentials,
     assertion: &str,
     now: i64,
-) -> Result<AuthenticatedClient, OAuthError> {
+) -> Result<PendingAuth, OAuthError> {
     // The issuer is read before verification only to find the client and its keys.
     let unverified = jose::parse_compact(assertion)
         .map_err(|e| invalid_request(format!("client_assertion: {e}")))?;
@@ -217,9 +312,9 @@ fn authenticate_udap(
     ctx: &AuthContext<'_>,
     creds: &Credentials,
     assertion: &jose::UnverifiedJws,
-    mut client: ClientRecord,
+    client: ClientRecord,
     now: i64,
-) -> Result<AuthenticatedClient, OAuthError> {
+) -> Result<PendingAuth, OAuthError> {
     // UDAP-34: a missing or wrong `udap=1` is invalid_request.
     if creds.udap.as_deref() != Some("1") {
         return Err(invalid_request(
@@ -258,32 +353,20 @@ fn authenticate_udap(
         None,
         now,
     )?;
-    burn(ctx.store, &verified.registered, now)?;
-    // A renewed certificate with the registered SAN is accepted and recorded (UDAP-33).
+    let burn = burn_of(&verified.registered)?;
+    // A renewed certificate with the registered SAN is recorded once the assertion is burned.
     let leaf_b64 = base64::engine::general_purpose::STANDARD.encode(&verified.chain.leaf_der);
-    if client.certificate_der_b64.as_deref() != Some(leaf_b64.as_str()) {
-        // Read and written in one transaction, changing only the certificate fields, so a
-        // concurrent administrative change (disable, intended use) is not overwritten.
-        let not_after = verified.chain.not_after;
-        let renewed = ctx.store.clients().modify(&client.client_id, |c| {
-            if c.certificate_der_b64.as_deref() == Some(leaf_b64.as_str()) {
-                return false;
-            }
-            c.certificate_der_b64 = Some(leaf_b64.clone());
-            c.certificate_not_after = Some(not_after);
-            c.updated_at = now;
-            true
-        })?;
-        if let Some(r) = renewed {
-            client = r;
-        }
-        tracing::info!(client_id = %client.client_id, "client certificate renewed");
-    }
-    Ok(AuthenticatedClient {
-        client,
-        method: AuthMethod::Udap,
-        community: Some(community),
-        assertion_claims: Some(verified.claims),
+    let renewal = (client.certificate_der_b64.as_deref() != Some(leaf_b64.as_str()))
+        .then_some((leaf_b64, verified.chain.not_after));
+    Ok(PendingAuth {
+        auth: AuthenticatedClient {
+            client,
+            method: AuthMethod::Udap,
+            community: Some(community),
+            assertion_claims: Some(verified.claims),
+        },
+        burn: Some(burn),
+        renewal,
     })
 }
 
@@ -293,7 +376,7 @@ fn authenticate_private_key_jwt(
     jws: jose::UnverifiedJws,
     client: ClientRecord,
     now: i64,
-) -> Result<AuthenticatedClient, OAuthError> {
+) -> Result<PendingAuth, OAuthError> {
     if client.metadata.token_endpoint_auth_method != "private_key_jwt" {
         return Err(invalid_client(
             "this client is not registered for private_key_jwt",
@@ -345,13 +428,17 @@ fn authenticate_private_key_jwt(
         Some(MAX_ASSERTION_LIFETIME),
         now,
     )?;
-    burn(ctx.store, &reg, now)?;
+    let burn = burn_of(&reg)?;
     let claims = claims.clone();
-    Ok(AuthenticatedClient {
-        client,
-        method: AuthMethod::PrivateKeyJwt,
-        community: None,
-        assertion_claims: Some(claims),
+    Ok(PendingAuth {
+        auth: AuthenticatedClient {
+            client,
+            method: AuthMethod::PrivateKeyJwt,
+            community: None,
+            assertion_claims: Some(claims),
+        },
+        burn: Some(burn),
+        renewal: None,
     })
 }
 
@@ -450,22 +537,18 @@ fn check_assertion_claims(
     Ok(())
 }
 
-/// UDAP-5 / SMART-49: record `(iss, jti)` for as long as the assertion could be accepted (`exp`
-/// plus the skew `check_assertion_claims` allows); a second use is refused.
-fn burn(store: &Store, reg: &RegisteredClaims, now: i64) -> Result<(), OAuthError> {
+/// UDAP-5 / SMART-49: the `(iss, jti)` to record for as long as the assertion could be accepted
+/// (`exp` plus the skew `check_assertion_claims` allows); a second use is refused.
+fn burn_of(reg: &RegisteredClaims) -> Result<Burn, OAuthError> {
     let (Some(iss), Some(jti), Some(exp)) = (reg.iss.as_deref(), reg.jti.as_deref(), reg.exp)
     else {
         return Err(invalid_client(
             "client_assertion: iss, jti and exp are required",
         ));
     };
-    let keep_until = exp.saturating_add(CLOCK_SKEW);
-    if store.jti().insert_if_absent(iss, jti, keep_until, now)? {
-        Ok(())
-    } else {
-        Err(
-            invalid_client("client_assertion has already been used (jti replay)")
-                .with_reason(Reason::Replay),
-        )
-    }
+    Ok(Burn {
+        iss: iss.to_owned(),
+        jti: jti.to_owned(),
+        keep_until: exp.saturating_add(CLOCK_SKEW),
+    })
 }

@@ -60,6 +60,24 @@ impl JtiStore {
         }
     }
 
+    /// `insert_if_absent` for async code (issue 11), with the same guarantees: the future resolves
+    /// after the entry is durably committed, and holds no thread meanwhile (redb: a oneshot reply
+    /// from the group-commit writer; PostgreSQL: the statement runs on the driver's runtime).
+    pub async fn insert_if_absent_async(
+        &self,
+        iss: &str,
+        jti: &str,
+        keep_until: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        check_key(TABLE, iss)?;
+        check_key(TABLE, jti)?;
+        match &self.backend {
+            Backend::Redb(j) => j.insert_if_absent_async(iss, jti, keep_until, now).await,
+            Backend::Postgres(j) => j.insert_if_absent_async(iss, jti, keep_until, now).await,
+        }
+    }
+
     /// Delete entries with `keep_until < now`; returns how many. Runs in chunks, each its own
     /// transaction, so inserts are never held up for long.
     pub fn prune_expired(&self, now: i64) -> Result<usize, StoreError> {

@@ -85,7 +85,9 @@ pub fn issue(
 ) -> Result<Value, OAuthError> {
     let grant = decide(auth, requested_scope, policy, now)?;
     let (token, claims) = issuer.issue(&grant, now).map_err(OAuthError::internal)?;
-    tracing::info!(client_id = %claims.client_id, scope = %claims.scope, jti = %claims.jti, "access token issued");
+    // Issue 11: debug, not info: no log line per request on the hot path (the audit trail records
+    // every token issued).
+    tracing::debug!(client_id = %claims.client_id, scope = %claims.scope, jti = %claims.jti, "access token issued");
     Ok(token_response(&token, &claims))
 }
 

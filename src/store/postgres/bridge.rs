@@ -74,6 +74,18 @@ impl Bridge {
     }
 }
 
+impl Bridge {
+    /// Issue 11: runs `fut` as a task of this bridge's runtime, for an async caller to await
+    /// without blocking its own thread (the connection's socket stays on this runtime).
+    pub(crate) fn spawn<F>(&self, fut: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle().spawn(fut)
+    }
+}
+
 impl Drop for Bridge {
     fn drop(&mut self) {
         if let Some(rt) = self.rt.take() {

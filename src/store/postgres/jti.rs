@@ -63,6 +63,33 @@ impl PgJti {
         Ok(fresh)
     }
 
+    /// Issue 11: `insert_if_absent` awaited on the bridge's runtime instead of blocking the caller.
+    pub(crate) async fn insert_if_absent_async(
+        &self,
+        iss: &str,
+        jti: &str,
+        keep_until: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        if iss.contains('\0') || jti.contains('\0') {
+            return Err(StoreError::KeyNotStorable { table: "jti" });
+        }
+        self.submitted.fetch_add(1, Ordering::Relaxed);
+        let (iss, jti) = (iss.to_owned(), jti.to_owned());
+        let fresh = self
+            .backend
+            .run_async(move |client| async move {
+                let st = client.prepare_cached(INSERT).await?;
+                let rows = client.query(&st, &[&iss, &jti, &keep_until, &now]).await?;
+                Ok(!rows.is_empty())
+            })
+            .await?;
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        super::count_round_trip();
+        super::count_commit();
+        Ok(fresh)
+    }
+
     pub(crate) fn prune_expired(&self, now: i64) -> Result<usize, StoreError> {
         self.backend.run(|client| async move {
             let st = client.prepare_cached(PRUNE).await?;

@@ -153,6 +153,22 @@ impl PgBackend {
         })
     }
 
+    /// Issue 11: `run` for async callers: `f` runs as a task on the bridge's runtime and the caller
+    /// awaits it, holding no thread. A task that panicked or was cancelled is a backend error.
+    pub(crate) async fn run_async<R, F, Fut>(&self, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(Object) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<R, StoreError>> + Send + 'static,
+        R: Send + 'static,
+    {
+        let shared = Arc::clone(&self.shared);
+        let task = self.shared.bridge.spawn(async move {
+            let client = shared.pool.get().await?;
+            f(client).await
+        });
+        task.await.map_err(StoreError::backend)?
+    }
+
     pub(crate) fn read<R>(
         &self,
         f: impl FnOnce(&ReadTxn) -> Result<R, StoreError>,

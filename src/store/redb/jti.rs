@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 use redb::Database;
 
 use super::jti_tables;
-use super::jti_writer::{self, Counters, Request, QUEUE_DEPTH};
+use super::jti_writer::{self, Counters, Reply, Request, QUEUE_DEPTH};
 use crate::store::StoreError;
 
 /// Replay cache keyed by `(iss, jti)`, each entry kept until that JWT's `exp`. UDAP-5.
@@ -73,12 +73,46 @@ impl RedbJti {
             jti: jti.to_owned(),
             exp: keep_until,
             now,
-            reply: reply_tx,
+            reply: Reply::Blocking(reply_tx),
         };
         tx.send(request).map_err(|_| StoreError::WriterStopped)?;
         self.counters.submitted.fetch_add(1, Ordering::Relaxed);
         // A dropped reply sender (writer gone mid-batch) is an error, never a "fresh".
         reply_rx.recv().map_err(|_| StoreError::WriterStopped)?
+    }
+
+    /// `insert_if_absent` for async callers (issue 11): the same queue and group commit, but the
+    /// decision comes back on a oneshot, so no thread waits for the commit. A full queue is waited
+    /// out with short sleeps (back-pressure) rather than by blocking the async worker.
+    pub(crate) async fn insert_if_absent_async(
+        &self,
+        iss: &str,
+        jti: &str,
+        keep_until: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let tx = self.tx.as_ref().ok_or(StoreError::WriterStopped)?;
+        let (reply_tx, reply_rx) = tokio::sync::oneshot::channel();
+        let mut request = Request {
+            iss: iss.to_owned(),
+            jti: jti.to_owned(),
+            exp: keep_until,
+            now,
+            reply: Reply::Async(reply_tx),
+        };
+        loop {
+            match tx.try_send(request) {
+                Ok(()) => break,
+                Err(mpsc::TrySendError::Full(back)) => {
+                    request = back;
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                Err(mpsc::TrySendError::Disconnected(_)) => return Err(StoreError::WriterStopped),
+            }
+        }
+        self.counters.submitted.fetch_add(1, Ordering::Relaxed);
+        // A dropped reply sender (writer gone mid-batch) is an error, never a "fresh".
+        reply_rx.await.map_err(|_| StoreError::WriterStopped)?
     }
 
     /// Delete entries with `exp < now`; returns how many. Runs in chunks of its own transactions,

@@ -27,7 +27,28 @@ pub(super) struct Request {
     pub(super) jti: String,
     pub(super) exp: i64,
     pub(super) now: i64,
-    pub(super) reply: SyncSender<Result<bool, StoreError>>,
+    pub(super) reply: Reply,
+}
+
+/// Where a decision goes: a thread blocked on a channel, or a task awaiting a oneshot (issue 11:
+/// an async caller holds no thread while the commit is on its way to disk).
+pub(super) enum Reply {
+    Blocking(SyncSender<Result<bool, StoreError>>),
+    Async(tokio::sync::oneshot::Sender<Result<bool, StoreError>>),
+}
+
+impl Reply {
+    /// A send error means the caller is gone; nothing to do.
+    fn send(self, result: Result<bool, StoreError>) {
+        match self {
+            Reply::Blocking(tx) => {
+                let _ = tx.send(result);
+            }
+            Reply::Async(tx) => {
+                let _ = tx.send(result);
+            }
+        }
+    }
 }
 
 /// Counters shared with `JtiStore`, for metrics and tests.
@@ -52,8 +73,7 @@ pub(super) fn run(db: Arc<Database>, rx: Receiver<Request>, counters: Arc<Counte
                 // `decisions` has one entry per request. Were it ever shorter, the unanswered
                 // callers see a closed reply channel, an error, never a false "fresh".
                 for (req, fresh) in batch.drain(..).zip(decisions) {
-                    // The caller is blocked on this reply; a send error means it is gone.
-                    let _ = req.reply.send(Ok(fresh));
+                    req.reply.send(Ok(fresh));
                 }
             }
             Err(e) => {
@@ -62,8 +82,7 @@ pub(super) fn run(db: Arc<Database>, rx: Receiver<Request>, counters: Arc<Counte
                 tracing::error!(error = %e, batch = batch.len(), "replay-cache group commit failed");
                 let shared: Arc<dyn std::error::Error + Send + Sync> = Arc::new(e);
                 for req in batch.drain(..) {
-                    let _ = req
-                        .reply
+                    req.reply
                         .send(Err(StoreError::Backend(Arc::clone(&shared))));
                 }
             }

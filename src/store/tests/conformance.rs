@@ -222,6 +222,57 @@ pub(super) fn jti_concurrent_inserts_have_one_winner(store: &Store) {
     assert_eq!(fresh.iter().filter(|f| **f).count(), 1);
 }
 
+/// Issue 11 / UDAP-5: the async insert the token endpoint awaits has the same rules as the
+/// blocking one: of concurrent identical inserts (async and blocking mixed) exactly one is fresh,
+/// and a pair recorded by either is a replay for the other.
+pub(super) fn jti_async_inserts_have_one_winner(store: &Store) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let asynchronous = rt.block_on(async {
+        let calls = (0..16).map(|_| {
+            store
+                .jti()
+                .insert_if_absent_async(ISS, "a-same", NOW + 300, NOW)
+        });
+        futures_util::future::join_all(calls).await
+    });
+    let fresh = asynchronous.into_iter().map(Result::unwrap);
+    assert_eq!(fresh.filter(|f| *f).count(), 1);
+    assert!(!store
+        .jti()
+        .insert_if_absent(ISS, "a-same", NOW + 300, NOW + 1)
+        .unwrap());
+    assert!(store
+        .jti()
+        .insert_if_absent(ISS, "a-sync", NOW + 300, NOW)
+        .unwrap());
+    let replay = rt.block_on(
+        store
+            .jti()
+            .insert_if_absent_async(ISS, "a-sync", NOW + 300, NOW),
+    );
+    assert!(!replay.unwrap());
+    // Spent entries are taken over, as by the blocking insert.
+    let reuse = rt.block_on(store.jti().insert_if_absent_async(
+        ISS,
+        "a-same",
+        NOW + 900,
+        NOW + 400,
+    ));
+    assert!(reuse.unwrap());
+    let long = "j".repeat(crate::store::kv::MAX_KEY_LEN + 1);
+    assert!(matches!(
+        rt.block_on(
+            store
+                .jti()
+                .insert_if_absent_async(ISS, &long, NOW + 300, NOW)
+        ),
+        Err(StoreError::KeyTooLong { table: "jti", .. })
+    ));
+}
+
 pub(super) fn jti_prune_removes_only_expired(store: &Store) {
     let jti = store.jti();
     assert!(jti
@@ -1032,6 +1083,7 @@ macro_rules! conformance {
 conformance!(
     jti_insert_if_absent_and_reuse_after_keep_until,
     jti_concurrent_inserts_have_one_winner,
+    jti_async_inserts_have_one_winner,
     jti_prune_removes_only_expired,
     code_is_single_use_and_reuse_revokes_the_grant,
     code_concurrent_exchanges_have_one_winner,
