@@ -100,14 +100,16 @@ async fn token_request(
     }
     let creds = form.credentials(&req);
     let now = state.now();
-    // Issue 11: the CPU work runs on the core-sized pool, and the replay commit is awaited here,
-    // holding no thread: authenticate up to the replay check, record the jti durably (UDAP-5),
-    // then finish and issue.
-    // PostgreSQL reads are network round trips: on that backend the waiting stays on the blocking
-    // pool, as do the grants that commit (codes, refresh tokens).
+    // Issue 11: the replay commit is awaited here, holding no thread: authenticate up to the
+    // replay check, record the jti durably (UDAP-5), then finish and issue.
+    // Authentication stays on the blocking pool: it may fetch a JWK Set or a CRL, and a slow
+    // remote host must hold one thread, not one of the core-sized pool's few (which would stall
+    // every token request). Signing runs on the core-sized pool on redb; PostgreSQL reads are
+    // network round trips, so there the waiting stays on the blocking pool, as do the grants that
+    // commit (codes, refresh tokens).
     let local = state.store.backend_name() == "redb";
     let st = state.clone();
-    let pending = on_pool(local, move || {
+    let pending = on_pool(false, move || {
         Ok(
             match client_auth::authenticate_pending(&st.auth_context(), &creds, now) {
                 Ok(p) => Ok(p),
