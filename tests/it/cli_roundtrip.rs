@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::common::cli::{cli, free_port, ok_json, serve, Served, BIN};
+use crate::common::cli::{cli, free_port, ok_json, serve, Served, ADMIN_LISTEN_ANY, BIN};
 
 #[test]
 fn ca_init_issue_community_add_serve_health() {
@@ -582,6 +582,7 @@ fn access_log_has_one_line_per_request_without_the_query() {
     let log_path = tmp.path().join("serve.log");
     let log = std::fs::File::create(&log_path).unwrap();
     let child = Command::new(BIN)
+        .env(ADMIN_LISTEN_ANY.0, ADMIN_LISTEN_ANY.1)
         .arg("--data-dir")
         .arg(tmp.path().join("data"))
         .args([
@@ -636,7 +637,8 @@ fn private_keys_are_sealed_at_rest_with_a_key_encryption_key() {
     let port = free_port();
     let spawn = |kek: Option<&str>| {
         let mut cmd = Command::new(BIN);
-        cmd.arg("--data-dir")
+        cmd.env(ADMIN_LISTEN_ANY.0, ADMIN_LISTEN_ANY.1)
+            .arg("--data-dir")
             .arg(&data)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .stdout(Stdio::null())

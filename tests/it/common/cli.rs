@@ -9,6 +9,10 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_udap-server");
 
+/// Issue 10: `serve`'s admin API defaults to the public port + 1, which a parallel test may hold;
+/// tests give every spawned server an admin port of its own choosing (flags still win).
+pub const ADMIN_LISTEN_ANY: (&str, &str) = ("UDAP_ADMIN_LISTEN", "127.0.0.1:0");
+
 pub fn cli(data_dir: &Path, args: &[&str]) -> Output {
     Command::new(BIN)
         .arg("--data-dir")
@@ -74,6 +78,7 @@ impl Drop for Served {
 
 pub fn serve(data_dir: &Path, port: u16, extra: &[&str]) -> Served {
     let child = Command::new(BIN)
+        .env(ADMIN_LISTEN_ANY.0, ADMIN_LISTEN_ANY.1)
         .arg("--data-dir")
         .arg(data_dir)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
