@@ -655,17 +655,13 @@ impl AuditEvent {
         entity: Option<(&str, &str)>,
         reason_kind: Option<&str>,
     ) -> Self {
-        let outcome = if outcome_ok {
-            Outcome::Success
-        } else {
-            Outcome::MinorFailure
-        };
-        let mut e = AuditEvent::new(
+        let e = AuditEvent::admin(
             AuditKind::AdminChange,
-            outcome,
-            agent(ADMIN_SYSTEM, admin_name),
+            op,
+            admin_name,
+            outcome_ok,
+            reason_kind,
         );
-        e.admin_op(op, reason_kind);
         match entity {
             Some(("patient", id)) => e.about(Entity::patient(id)),
             Some((kind, id)) => e.about(Entity::object(&format!("urn:udap-server:{kind}"), id)),
@@ -681,27 +677,36 @@ impl AuditEvent {
         outcome_ok: bool,
         reason_kind: Option<&str>,
     ) -> Self {
+        AuditEvent::admin(
+            AuditKind::AdminRead,
+            op,
+            admin_name,
+            outcome_ok,
+            reason_kind,
+        )
+    }
+
+    /// An admin record of `kind`: the admin as the agent, the op as a subtype, the refusal's kind.
+    fn admin(
+        kind: AuditKind,
+        op: &str,
+        admin_name: &str,
+        outcome_ok: bool,
+        reason_kind: Option<&str>,
+    ) -> Self {
         let outcome = if outcome_ok {
             Outcome::Success
         } else {
             Outcome::MinorFailure
         };
-        let mut e = AuditEvent::new(
-            AuditKind::AdminRead,
-            outcome,
-            agent(ADMIN_SYSTEM, admin_name),
-        );
-        e.admin_op(op, reason_kind);
-        e
-    }
-
-    fn admin_op(&mut self, op: &str, reason_kind: Option<&str>) {
-        self.subtype.push(Coding {
+        let mut e = AuditEvent::new(kind, outcome, agent(ADMIN_SYSTEM, admin_name));
+        e.subtype.push(Coding {
             system: ADMIN_OP_SYSTEM.into(),
             code: op.into(),
             display: None,
         });
-        self.outcome_desc = reason_kind.map(String::from);
+        e.outcome_desc = reason_kind.map(String::from);
+        e
     }
 
     /// The requester's IP address (the TCP peer), when known.
