@@ -45,28 +45,21 @@ impl ApiError {
     }
 }
 
-/// Checks the bearer token; the token's record when it is live.
-pub fn authenticate(
-    store: &Store,
-    bearer: Option<&str>,
-    now: i64,
-) -> Result<AdminTokenRecord, ApiError> {
-    let token = bearer.ok_or(ApiError::Unauthorized)?;
-    super::tokens::authenticate(store, token, now)
-        .map_err(|e| ApiError::Op(e.into()))?
-        .ok_or(ApiError::Unauthorized)
-}
-
 /// The first step of an admin API request, before its body is read (so an unauthenticated caller
-/// cannot make the server read megabytes): the caller's live token, or a recorded refusal.
+/// cannot make the server read megabytes): the bearer token's live record, or a recorded refusal.
 pub fn admit(
     server: &impl LiveServer,
     bearer: Option<&str>,
     now: i64,
 ) -> Result<AdminTokenRecord, ApiError> {
-    authenticate(server.store(), bearer, now).inspect_err(|e| {
-        server.record_refused_caller(e.code().0);
-    })
+    let admitted = match bearer {
+        None => Err(ApiError::Unauthorized),
+        Some(token) => match super::tokens::authenticate(server.store(), token, now) {
+            Ok(record) => record.ok_or(ApiError::Unauthorized),
+            Err(e) => Err(ApiError::Op(e.into())),
+        },
+    };
+    admitted.inspect_err(|e| server.record_refused_caller(e.code().0))
 }
 
 /// The rest of an admitted request: parse, execute, record, apply.

@@ -228,16 +228,20 @@ fn print_output(output: &crate::admin::Output, json: bool) -> anyhow::Result<()>
     Ok(())
 }
 
-fn admin_token_for(target: &StoreTarget) -> Option<String> {
-    if let Some(t) = std::env::var("UDAP_ADMIN_TOKEN")
+/// `UDAP_ADMIN_TOKEN`, when set.
+fn env_admin_token() -> Option<String> {
+    std::env::var("UDAP_ADMIN_TOKEN")
         .ok()
         .filter(|t| !t.is_empty())
-    {
-        return Some(t);
-    }
-    std::fs::read_to_string(crate::admin::tokens::token_file(&target.data_dir))
-        .ok()
-        .map(|t| t.trim().to_string())
+}
+
+/// The token for the server on this data directory: `UDAP_ADMIN_TOKEN`, else the token file.
+fn admin_token_for(target: &StoreTarget) -> Option<String> {
+    env_admin_token().or_else(|| {
+        std::fs::read_to_string(crate::admin::tokens::token_file(&target.data_dir))
+            .ok()
+            .map(|t| t.trim().to_string())
+    })
 }
 
 /// Where `perform` sends an op, and the op's output.
@@ -248,7 +252,7 @@ fn perform(
 ) -> anyhow::Result<crate::admin::Output> {
     use crate::admin::remote::{self, RemoteError};
     if let Some(url) = &target.server {
-        let token = std::env::var("UDAP_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()).ok_or_else(|| {
+        let token = env_admin_token().ok_or_else(|| {
             anyhow::anyhow!("--server needs an admin token in UDAP_ADMIN_TOKEN (create one with `udap-server admin token create NAME`)")
         })?;
         return Ok(remote::call(url, &token, &op)?);

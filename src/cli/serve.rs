@@ -279,18 +279,11 @@ pub fn run(
     let server = http::start_with_admin(state, listener, admin_listener)?;
     tracing::info!(addr = %server.addr, %base_url, communities = n, "udap-server listening");
     let result = server.wait();
-    if server_owned(&endpoint_file) {
+    // Only when `admin.json` still names this process (another server may have replaced it).
+    if crate::admin::remote::read_endpoint(&data_dir).is_some_and(|e| e.pid == std::process::id()) {
         let _ = std::fs::remove_file(&endpoint_file);
     }
     result?;
     tracing::info!("udap-server stopped");
     Ok(())
-}
-
-/// True when `admin.json` names this process (another server may have replaced it since).
-fn server_owned(path: &std::path::Path) -> bool {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| serde_json::from_str::<crate::admin::remote::Endpoint>(&t).ok())
-        .is_some_and(|e| e.pid == std::process::id())
 }

@@ -109,7 +109,7 @@ async fn token_request(
     // commit (codes, refresh tokens).
     let local = state.store.backend_name() == "redb";
     let st = state.clone();
-    let pending = on_pool(false, move || {
+    let pending = blocking(move || {
         Ok(
             match client_auth::authenticate_pending(&st.auth_context(), &creds, now) {
                 Ok(p) => Ok(p),

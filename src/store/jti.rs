@@ -52,8 +52,7 @@ impl JtiStore {
         keep_until: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
-        check_key(TABLE, iss)?;
-        check_key(TABLE, jti)?;
+        check_pair(iss, jti)?;
         match &self.backend {
             Backend::Redb(j) => j.insert_if_absent(iss, jti, keep_until, now),
             Backend::Postgres(j) => j.insert_if_absent(iss, jti, keep_until, now),
@@ -70,8 +69,7 @@ impl JtiStore {
         keep_until: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
-        check_key(TABLE, iss)?;
-        check_key(TABLE, jti)?;
+        check_pair(iss, jti)?;
         match &self.backend {
             Backend::Redb(j) => j.insert_if_absent_async(iss, jti, keep_until, now).await,
             Backend::Postgres(j) => j.insert_if_absent_async(iss, jti, keep_until, now).await,
@@ -116,4 +114,10 @@ impl JtiStore {
     pub fn is_empty(&self) -> Result<bool, StoreError> {
         Ok(self.len()? == 0)
     }
+}
+
+/// Both parts of a replay key are bounded like every store key.
+fn check_pair(iss: &str, jti: &str) -> Result<(), StoreError> {
+    check_key(TABLE, iss)?;
+    check_key(TABLE, jti)
 }

@@ -47,20 +47,11 @@ impl PgJti {
         keep_until: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
-        if iss.contains('\0') || jti.contains('\0') {
-            return Err(StoreError::KeyNotStorable { table: "jti" });
-        }
-        self.submitted.fetch_add(1, Ordering::Relaxed);
-        let fresh = self.backend.run(|client| async move {
-            let st = client.prepare_cached(INSERT).await?;
-            let rows = client.query(&st, &[&iss, &jti, &keep_until, &now]).await?;
-            Ok(!rows.is_empty())
-        })?;
-        self.commits.fetch_add(1, Ordering::Relaxed);
-        // One statement, committed on its own (autocommit).
-        super::count_round_trip();
-        super::count_commit();
-        Ok(fresh)
+        self.submit(iss, jti)?;
+        let fresh = self
+            .backend
+            .run(|client| insert(client, iss, jti, keep_until, now))?;
+        Ok(self.committed(fresh))
     }
 
     /// Issue 11: `insert_if_absent` awaited on the bridge's runtime instead of blocking the caller.
@@ -71,23 +62,32 @@ impl PgJti {
         keep_until: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
+        self.submit(iss, jti)?;
+        let (iss, jti) = (iss.to_owned(), jti.to_owned());
+        let fresh = self
+            .backend
+            .run_async(
+                move |client| async move { insert(client, &iss, &jti, keep_until, now).await },
+            )
+            .await?;
+        Ok(self.committed(fresh))
+    }
+
+    /// Before an insert: PostgreSQL text cannot hold U+0000; count the submission.
+    fn submit(&self, iss: &str, jti: &str) -> Result<(), StoreError> {
         if iss.contains('\0') || jti.contains('\0') {
             return Err(StoreError::KeyNotStorable { table: "jti" });
         }
         self.submitted.fetch_add(1, Ordering::Relaxed);
-        let (iss, jti) = (iss.to_owned(), jti.to_owned());
-        let fresh = self
-            .backend
-            .run_async(move |client| async move {
-                let st = client.prepare_cached(INSERT).await?;
-                let rows = client.query(&st, &[&iss, &jti, &keep_until, &now]).await?;
-                Ok(!rows.is_empty())
-            })
-            .await?;
+        Ok(())
+    }
+
+    /// After an insert: one statement, committed on its own (autocommit).
+    fn committed(&self, fresh: bool) -> bool {
         self.commits.fetch_add(1, Ordering::Relaxed);
         super::count_round_trip();
         super::count_commit();
-        Ok(fresh)
+        fresh
     }
 
     pub(crate) fn prune_expired(&self, now: i64) -> Result<usize, StoreError> {
@@ -118,4 +118,17 @@ impl PgJti {
             Ok(row.get::<_, i64>(0).max(0) as u64)
         })
     }
+}
+
+/// The insert-or-take-over statement: true when the pair is fresh (a row came back).
+async fn insert(
+    client: super::Object,
+    iss: &str,
+    jti: &str,
+    keep_until: i64,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let st = client.prepare_cached(INSERT).await?;
+    let rows = client.query(&st, &[&iss, &jti, &keep_until, &now]).await?;
+    Ok(!rows.is_empty())
 }

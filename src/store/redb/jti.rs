@@ -68,13 +68,7 @@ impl RedbJti {
     ) -> Result<bool, StoreError> {
         let tx = self.tx.as_ref().ok_or(StoreError::WriterStopped)?;
         let (reply_tx, reply_rx) = mpsc::sync_channel(1);
-        let request = Request {
-            iss: iss.to_owned(),
-            jti: jti.to_owned(),
-            exp: keep_until,
-            now,
-            reply: Reply::Blocking(reply_tx),
-        };
+        let request = Request::new(iss, jti, keep_until, now, Reply::Blocking(reply_tx));
         tx.send(request).map_err(|_| StoreError::WriterStopped)?;
         self.counters.submitted.fetch_add(1, Ordering::Relaxed);
         // A dropped reply sender (writer gone mid-batch) is an error, never a "fresh".
@@ -93,13 +87,7 @@ impl RedbJti {
     ) -> Result<bool, StoreError> {
         let tx = self.tx.as_ref().ok_or(StoreError::WriterStopped)?;
         let (reply_tx, reply_rx) = tokio::sync::oneshot::channel();
-        let mut request = Request {
-            iss: iss.to_owned(),
-            jti: jti.to_owned(),
-            exp: keep_until,
-            now,
-            reply: Reply::Async(reply_tx),
-        };
+        let mut request = Request::new(iss, jti, keep_until, now, Reply::Async(reply_tx));
         loop {
             match tx.try_send(request) {
                 Ok(()) => break,

@@ -30,6 +30,18 @@ pub(super) struct Request {
     pub(super) reply: Reply,
 }
 
+impl Request {
+    pub(super) fn new(iss: &str, jti: &str, keep_until: i64, now: i64, reply: Reply) -> Self {
+        Request {
+            iss: iss.to_owned(),
+            jti: jti.to_owned(),
+            exp: keep_until,
+            now,
+            reply,
+        }
+    }
+}
+
 /// Where a decision goes: a thread blocked on a channel, or a task awaiting a oneshot (issue 11:
 /// an async caller holds no thread while the commit is on its way to disk).
 pub(super) enum Reply {
