@@ -148,6 +148,24 @@ mod tests {
                 false,
             ),
             (
+                // Issue 12: a developer's own app never holds administrative power.
+                "developer self-service",
+                ClientRecord {
+                    origin: ClientOrigin::SelfService,
+                    developer: Some("dev@example.org".into()),
+                    ..admin("client_secret_basic")
+                },
+                false,
+            ),
+            (
+                "pending approval",
+                ClientRecord {
+                    status: ClientStatus::Pending,
+                    ..admin("client_secret_basic")
+                },
+                false,
+            ),
+            (
                 "disabled",
                 ClientRecord {
                     status: ClientStatus::Disabled,

@@ -237,6 +237,9 @@ fn active_client(store: &Store, client_id: &str) -> Result<ClientRecord, OAuthEr
         ClientStatus::Active => Ok(client),
         ClientStatus::Disabled => Err(invalid_client("this client is disabled")),
         ClientStatus::Cancelled => Err(invalid_client("this client's registration was cancelled")),
+        ClientStatus::Pending => Err(invalid_client(
+            "this client is awaiting an administrator's approval",
+        )),
     }
 }
 
@@ -303,7 +306,9 @@ fn authenticate_assertion(
     }
     match client.origin {
         ClientOrigin::UdapRegistration => authenticate_udap(ctx, creds, &unverified, client, now),
-        ClientOrigin::Admin => authenticate_private_key_jwt(ctx, unverified, client, now),
+        ClientOrigin::Admin | ClientOrigin::SelfService => {
+            authenticate_private_key_jwt(ctx, unverified, client, now)
+        }
     }
 }
 

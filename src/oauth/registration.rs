@@ -257,6 +257,7 @@ pub fn register(
                 certificate_der_b64: Some(certificate_der_b64),
                 certificate_not_after: Some(verified.chain.not_after),
                 software_statement: Some(statement.to_string()),
+                developer: None,
                 // An update that does not declare intended use keeps what an administrator set (HTI1-2).
                 intended_use: if intended_use.users.is_empty() && intended_use.purposes.is_empty() {
                     previous_use

@@ -19,6 +19,9 @@ pub enum ClientStatus {
     Disabled,
     /// Cancelled by the client itself (UDAP-21: `grant_types: []`).
     Cancelled,
+    /// Issue 12: registered by a developer and awaiting an administrator's approval (the
+    /// server's approval policy); gets no tokens until approved.
+    Pending,
 }
 
 /// How the client came to be registered.
@@ -29,6 +32,9 @@ pub enum ClientOrigin {
     UdapRegistration,
     /// Added by an administrator with the CLI.
     Admin,
+    /// Issue 12: registered by a developer (developer portal or RFC 7591). Authenticates like an
+    /// administrator-added SMART app, but can never hold administrative scopes.
+    SelfService,
 }
 
 /// Registration parameters (RFC 7591 names), as registered and echoed (UDAP-18).
@@ -96,6 +102,9 @@ pub struct ClientRecord {
     /// client_secret_basic: SHA-256 of the secret (hex); the secret itself is never stored.
     #[serde(default)]
     pub secret_hash: Option<String>,
+    /// Issue 12: the owning developer's normalized e-mail (`developers::normalize_email`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub developer: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -131,6 +140,7 @@ impl ClientRecord {
             jwks: None,
             jwks_uri: None,
             secret_hash: None,
+            developer: None,
             created_at: now,
             updated_at: now,
         }
@@ -258,10 +268,15 @@ impl<'s> Clients<'s> {
             let Some(client) = TABLE.get(txn, client_id)? else {
                 return Ok(false);
             };
-            if let (Some(c), Some(s)) = (&client.community, &client.san_uri) {
-                IDENTITIES.remove(txn, &identity_key(c, s)?)?;
-            }
-            TABLE.remove(txn, client_id)
+            remove_in(txn, &client)
         })
     }
+}
+
+/// Deletes a client and its identity entry inside the caller's write transaction.
+pub(super) fn remove_in(txn: &super::WriteTxn, client: &ClientRecord) -> Result<bool, StoreError> {
+    if let (Some(c), Some(s)) = (&client.community, &client.san_uri) {
+        IDENTITIES.remove(txn, &identity_key(c, s)?)?;
+    }
+    TABLE.remove(txn, &client.client_id)
 }

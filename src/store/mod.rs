@@ -12,6 +12,8 @@ mod audit;
 mod authz;
 mod clients;
 mod community;
+// Issue 12: developer accounts.
+mod developers;
 mod error;
 mod expiry;
 mod jti;
@@ -50,6 +52,7 @@ pub use clients::{ClientMetadata, ClientOrigin, ClientRecord, ClientStatus, Clie
 pub use community::{
     Communities, CommunityRecord, CrlFile, REVOCATION_FAIL_CLOSED, REVOCATION_FAIL_OPEN,
 };
+pub use developers::{normalize_email, DeveloperRecord, Developers, PutApp, RemoveDeveloper};
 pub use error::StoreError;
 pub use jti::JtiStore;
 pub use location::{
@@ -84,6 +87,7 @@ pub(crate) const JSON_TABLES: &[&str] = &[
     authz::LAUNCHES.name(),
     users::TABLE.name(),
     sessions::TABLE.name(),
+    developers::TABLE.name(), // issue 12
 ];
 
 /// The backend under a `Store`; cheap to clone (the pruner holds a clone).
@@ -233,6 +237,11 @@ impl Store {
     }
 
     /// Browser sessions of logged-in users, stored by hash of the session id.
+    /// Issue 12: developer accounts and their apps.
+    pub fn developers(&self) -> Developers<'_> {
+        Developers::new(self)
+    }
+
     pub fn sessions(&self) -> Sessions<'_> {
         Sessions::new(self)
     }

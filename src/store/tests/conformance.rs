@@ -1056,6 +1056,124 @@ fn audit_concurrent_batches_lose_none(store: &Store) {
     assert_eq!(store.audit().query(&one).unwrap().len(), 20);
 }
 
+// Issue 12: developer accounts and their apps.
+fn developer(email: &str) -> crate::store::DeveloperRecord {
+    crate::store::DeveloperRecord {
+        email: email.into(),
+        name: "Dev".into(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        apps: vec![],
+        created_at: NOW,
+        updated_at: NOW,
+    }
+}
+
+fn app_of(id: &str, developer: &str) -> ClientRecord {
+    ClientRecord {
+        origin: crate::store::ClientOrigin::SelfService,
+        developer: Some(developer.into()),
+        ..ClientRecord::admin(id, "App", "none", &["authorization_code"], "openid", NOW)
+    }
+}
+
+/// A developer is created once under concurrency; apps and the developer's list change together;
+/// one developer can neither take over, list nor delete another's app; a developer who owns apps
+/// cannot be removed.
+fn developer_apps_are_owned_and_atomic(store: &Store) {
+    use crate::store::{PutApp, RemoveDeveloper};
+    let winners = race(store, |s, _| {
+        s.developers().create(&developer("a@example.org")).unwrap()
+    });
+    assert_eq!(winners.iter().filter(|w| **w).count(), 1);
+    assert!(store
+        .developers()
+        .create(&developer("b@example.org"))
+        .unwrap());
+    // Lookups normalize the address.
+    assert!(store.developers().get(" A@Example.ORG ").unwrap().is_some());
+
+    let devs = store.developers();
+    assert_eq!(
+        devs.put_app(&app_of("app-a", "A@example.org")).unwrap(),
+        PutApp::Stored
+    );
+    assert_eq!(
+        devs.put_app(&app_of("app-a", "a@example.org")).unwrap(),
+        PutApp::Stored
+    );
+    assert_eq!(
+        devs.put_app(&app_of("app-a", "b@example.org")).unwrap(),
+        PutApp::NotOwned
+    );
+    assert_eq!(
+        devs.put_app(&app_of("x", "nobody@example.org")).unwrap(),
+        PutApp::NoSuchDeveloper
+    );
+    // An administrator's client id cannot be claimed either.
+    store
+        .clients()
+        .put(&ClientRecord::admin("admin-app", "A", "none", &[], "", NOW))
+        .unwrap();
+    assert_eq!(
+        devs.put_app(&app_of("admin-app", "b@example.org")).unwrap(),
+        PutApp::NotOwned
+    );
+
+    let ids = |e: &str| -> Vec<String> {
+        devs.apps(e)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.client_id)
+            .collect()
+    };
+    assert_eq!(ids("a@example.org"), vec!["app-a".to_string()]); // stored once
+    assert!(ids("b@example.org").is_empty());
+    assert_eq!(
+        store
+            .clients()
+            .get("app-a")
+            .unwrap()
+            .unwrap()
+            .developer
+            .as_deref(),
+        Some("a@example.org")
+    );
+
+    assert!(!devs.remove_app("b@example.org", "app-a").unwrap());
+    assert!(store.clients().get("app-a").unwrap().is_some());
+    assert_eq!(
+        devs.remove("a@example.org").unwrap(),
+        RemoveDeveloper::OwnsApps(vec!["app-a".into()])
+    );
+    assert!(devs.remove_app("a@example.org", "app-a").unwrap());
+    assert!(store.clients().get("app-a").unwrap().is_none());
+    assert!(ids("a@example.org").is_empty());
+    assert_eq!(
+        devs.remove("a@example.org").unwrap(),
+        RemoveDeveloper::Removed
+    );
+    assert_eq!(
+        devs.remove("a@example.org").unwrap(),
+        RemoveDeveloper::NotFound
+    );
+
+    // `modify` cannot change the key or the app list.
+    let changed = devs
+        .modify("b@example.org", |d| {
+            d.name = "Bee".into();
+            d.email = "c@example.org".into();
+            d.apps.push("stolen".into());
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (changed.email.as_str(), changed.name.as_str()),
+        ("b@example.org", "Bee")
+    );
+    assert!(changed.apps.is_empty());
+    assert_eq!(devs.list().unwrap().len(), 1);
+}
+
 /// Declares each case once per backend: `conformance::redb::NAME` and `conformance::postgres::NAME`.
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -1104,4 +1222,5 @@ conformance!(
     keys_are_exact_and_bounded,
     audit_append_query_and_page,
     audit_concurrent_batches_lose_none,
+    developer_apps_are_owned_and_atomic,
 );

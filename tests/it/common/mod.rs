@@ -8,6 +8,8 @@ pub mod cli;
 pub mod stub;
 // SMART backend-service clients, shared by token_smart and outbound_fetch.
 pub mod smart;
+// Headless Chromium for page tests (the authorize flow, the developer portal, connected apps).
+pub mod browser;
 
 use std::net::TcpListener;
 use std::sync::Arc;
